@@ -1,0 +1,141 @@
+use super::{CodecError, Latents, RgbImage, TileLatents};
+use crate::container::{self, Stream, TilePayload, TileRect};
+use crate::entropy::{decode_value, AnsDecoder};
+use crate::hyper::MEAN_FRAC_BITS;
+use crate::model::Model;
+use crate::transform::Tensor;
+use rayon::prelude::*;
+
+/// The result of decoding a stream.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The reconstruction (spec 11, informative).
+    pub image: RgbImage,
+    /// The decoded latents (spec 10, normative).
+    pub latents: Latents,
+}
+
+fn check_model(stream: &Stream<'_>, model: &Model) -> Result<(), CodecError> {
+    let h = &stream.header;
+    if h.model_sha256 != model.sha256 || h.model_name != model.name {
+        return Err(CodecError::ModelMismatch {
+            stream_name: h.model_name.clone(),
+            stream_sha: h.model_sha256_hex(),
+            model_name: model.name.clone(),
+            model_sha: model.sha256_hex(),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes z^ and y^ of one tile (spec 8.6, 9, 8.7, 10).
+fn decode_tile(model: &Model, index: usize, payload: &TilePayload<'_>, rect: TileRect) -> Result<TileLatents, CodecError> {
+    let err = |which: &'static str| {
+        move |source| CodecError::Entropy {
+            tile: index,
+            payload: which,
+            offset: payload.offset,
+            source,
+        }
+    };
+    // spec 8.6: z^, channel by channel, raster order within a channel.
+    let (hz, wz) = rect.hyper_size();
+    let n = model.hyper_channels();
+    let mut z = Vec::with_capacity(n * hz * wz);
+    let mut dec = AnsDecoder::new(payload.z).map_err(err("z"))?;
+    for (offset, table) in &model.z_tables {
+        for _ in 0..hz * wz {
+            z.push(decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("z"))?);
+        }
+    }
+    dec.finish().map_err(err("z"))?;
+
+    // spec 9: integer hyper-synthesis.
+    let hs = model.h_s.run(&z, hz, wz)?;
+
+    // spec 8.7 and 10: y^ = q * 2^8 + mean.
+    let m = hs.channels;
+    let plane = hs.height * hs.width;
+    let mut y = Vec::with_capacity(m * plane);
+    let mut dec = AnsDecoder::new(payload.y).map_err(err("y"))?;
+    for (&idx, &mean) in hs.scale_index.iter().zip(&hs.mean) {
+        let (offset, table) = &model.y_tables[usize::from(idx)];
+        let q = decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("y"))?;
+        y.push((q << MEAN_FRAC_BITS) + mean);
+    }
+    dec.finish().map_err(err("y"))?;
+    Ok(TileLatents {
+        z,
+        y,
+        z_shape: (n, hz, wz),
+        y_shape: (m, hs.height, hs.width),
+    })
+}
+
+fn parse_checked<'a>(bytes: &'a [u8], model: &Model) -> Result<Stream<'a>, CodecError> {
+    let stream = container::parse(bytes)?;
+    check_model(&stream, model)?;
+    Ok(stream)
+}
+
+/// Decodes only the latents (the normative part, spec 3 steps 1-4). Tiles are decoded in
+/// parallel; the result does not depend on the thread count.
+pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError> {
+    let stream = parse_checked(bytes, model)?;
+    let tiling = stream.header.tiling();
+    let tiles = stream
+        .tiles
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| decode_tile(model, i, p, tiling.tile(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Latents { tiles })
+}
+
+/// Runs g_s on one tile and writes its visible part into `image` (spec 11).
+fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec<u8>, CodecError> {
+    let (m, h, w) = t.y_shape;
+    let scale = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
+    let data = t.y.iter().map(|&v| v as f32 * scale).collect();
+    let y = Tensor::new(m, h, w, data).map_err(|e| CodecError::Transform { stage: "g_s", what: e.to_string() })?;
+    let x = model
+        .g_s
+        .forward(&y)
+        .map_err(|e| CodecError::Transform { stage: "g_s", what: e.to_string() })?;
+    let (tw, th) = (rect.width as usize, rect.height as usize);
+    let mut out = vec![0u8; tw * th * 3];
+    let plane = x.h * x.w;
+    for yy in 0..th {
+        for xx in 0..tw {
+            for c in 0..3 {
+                let v = x.data[c * plane + yy * x.w + xx];
+                out[(yy * tw + xx) * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a stream to latents and the reconstructed image (spec 3).
+pub fn decode(bytes: &[u8], model: &Model) -> Result<Decoded, CodecError> {
+    let latents = decode_latents(bytes, model)?;
+    let stream = parse_checked(bytes, model)?;
+    let tiling = stream.header.tiling();
+    let pixels = latents
+        .tiles
+        .par_iter()
+        .enumerate()
+        .map(|(i, t)| synthesise_tile(model, t, tiling.tile(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut image = RgbImage::new(tiling.width, tiling.height);
+    let stride = tiling.width as usize * 3;
+    for (i, tile) in pixels.iter().enumerate() {
+        let r = tiling.tile(i);
+        let row = r.width as usize * 3;
+        for yy in 0..r.height as usize {
+            let dst = (r.y as usize + yy) * stride + r.x as usize * 3;
+            image.data[dst..dst + row].copy_from_slice(&tile[yy * row..(yy + 1) * row]);
+        }
+    }
+    Ok(Decoded { image, latents })
+}

@@ -1,0 +1,53 @@
+use crate::container::ContainerError;
+use crate::entropy::EntropyError;
+use crate::hyper::HyperError;
+use thiserror::Error;
+
+/// Errors of the decoding process and the encoder (spec 13).
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// The container is malformed.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    /// The stream names another model than the one given (spec 7.1).
+    #[error("stream needs model {stream_name:?} (sha256 {stream_sha}), got {model_name:?} (sha256 {model_sha})")]
+    ModelMismatch {
+        /// Name in the header.
+        stream_name: String,
+        /// SHA-256 in the header.
+        stream_sha: String,
+        /// Name of the loaded model.
+        model_name: String,
+        /// SHA-256 of the loaded model.
+        model_sha: String,
+    },
+    /// An ANS payload is malformed (spec 8).
+    #[error("tile {tile} ({payload} payload, TILE chunk at offset {offset}): {source}")]
+    Entropy {
+        /// Tile index.
+        tile: usize,
+        /// "z" or "y".
+        payload: &'static str,
+        /// Offset of the TILE chunk.
+        offset: usize,
+        /// Cause.
+        source: EntropyError,
+    },
+    /// The hyper-synthesis rejected its input.
+    #[error(transparent)]
+    Hyper(#[from] HyperError),
+    /// A float transform failed (shape mismatch).
+    #[error("{stage}: {what}")]
+    Transform {
+        /// g_a, h_a or g_s.
+        stage: &'static str,
+        /// Cause.
+        what: String,
+    },
+    /// The model has no analysis transforms (decoder-only file).
+    #[error("model {0:?} has no encoder transforms (g_a, h_a)")]
+    NoEncoder(String),
+    /// The input image or options are not encodable.
+    #[error("cannot encode: {0}")]
+    Input(String),
+}

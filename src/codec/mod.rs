@@ -1,0 +1,13 @@
+//! The decoding process (spec 3, 8-11) and the encoder (spec 12, informative).
+
+mod decoder;
+mod encoder;
+mod error;
+mod latents;
+mod picture;
+
+pub use decoder::{decode, decode_latents, Decoded};
+pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
+pub use error::CodecError;
+pub use latents::{Latents, TileLatents};
+pub use picture::RgbImage;

@@ -1,0 +1,216 @@
+use super::HyperError;
+use crate::fixed::{clip, round_shift};
+
+/// Largest number of products that contribute to one accumulator (spec 9.5).
+pub const MAX_TAPS: usize = 1 << 15;
+/// Largest magnitude of a coded bias (spec 9.5).
+pub const MAX_BIAS: i32 = (1 << 30) - 1;
+/// Largest hidden activation value (activations are in `0..=255`, spec 9.3).
+pub const ACTIVATION_MAX: i64 = 255;
+
+/// The two layer types of the integer hyper-synthesis (spec 9.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntLayerKind {
+    /// Transposed convolution, stride 2, padding `(k-1)/2`, output padding 1: output is
+    /// `2H x 2W`. Weight layout `[cin][cout][k][k]`.
+    Transposed,
+    /// Convolution, stride 1, padding `(k-1)/2`, output `H x W`. Weight layout
+    /// `[cout][cin][k][k]`.
+    Conv,
+}
+
+/// One integer layer: int8 weights, int32 bias, per-output-channel requantisation
+/// `RoundShift(acc * multiplier, shift)` (spec 9.2, 9.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntLayer {
+    /// Layer type.
+    pub kind: IntLayerKind,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel size (odd).
+    pub k: usize,
+    /// Weights in the layout of `kind`, values in `-127..=127`.
+    pub weight: Vec<i8>,
+    /// Bias in accumulator units, `|b| <= MAX_BIAS`.
+    pub bias: Vec<i32>,
+    /// Requantisation multiplier, `0 <= m < 2^31`.
+    pub multiplier: Vec<i32>,
+    /// Requantisation shift, `1..=62`.
+    pub shift: Vec<u8>,
+    /// Weights rearranged to `[cin][ky][kx][cout]` for the scatter/gather loops.
+    packed: Vec<i32>,
+}
+
+impl IntLayer {
+    /// Builds and validates a layer against the limits of spec 7.5 / 9.5.
+    pub fn new(
+        index: usize,
+        kind: IntLayerKind,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        weight: Vec<i8>,
+        bias: Vec<i32>,
+        multiplier: Vec<i32>,
+        shift: Vec<u8>,
+    ) -> Result<Self, HyperError> {
+        let bad = |what: String| HyperError::BadLayer { layer: index, what };
+        if cin == 0 || cout == 0 || k == 0 || k % 2 == 0 {
+            return Err(bad(format!("shape cin={cin} cout={cout} k={k} (k must be odd)")));
+        }
+        if weight.len() != cin * cout * k * k {
+            return Err(bad(format!("{} weights for {cin}x{cout}x{k}x{k}", weight.len())));
+        }
+        if bias.len() != cout || multiplier.len() != cout || shift.len() != cout {
+            return Err(bad("bias/multiplier/shift length differs from cout".into()));
+        }
+        let taps = match kind {
+            IntLayerKind::Transposed => cin * k.div_ceil(2) * k.div_ceil(2),
+            IntLayerKind::Conv => cin * k * k,
+        };
+        if taps > MAX_TAPS {
+            return Err(bad(format!("{taps} taps per output exceed {MAX_TAPS}")));
+        }
+        if weight.contains(&i8::MIN) {
+            return Err(bad("weight -128 (allowed -127..=127)".into()));
+        }
+        if bias.iter().any(|b| b.unsigned_abs() > MAX_BIAS as u32) {
+            return Err(bad(format!("bias magnitude over {MAX_BIAS}")));
+        }
+        if multiplier.iter().any(|&m| m < 0) {
+            return Err(bad("negative multiplier".into()));
+        }
+        if shift.iter().any(|&s| !(1..=62).contains(&s)) {
+            return Err(bad("shift outside 1..=62".into()));
+        }
+        let mut packed = vec![0i32; weight.len()];
+        for i in 0..cin {
+            for o in 0..cout {
+                for t in 0..k * k {
+                    let src = match kind {
+                        IntLayerKind::Transposed => (i * cout + o) * k * k + t,
+                        IntLayerKind::Conv => (o * cin + i) * k * k + t,
+                    };
+                    packed[(i * k * k + t) * cout + o] = i32::from(weight[src]);
+                }
+            }
+        }
+        Ok(Self {
+            kind,
+            cin,
+            cout,
+            k,
+            weight,
+            bias,
+            multiplier,
+            shift,
+            packed,
+        })
+    }
+
+    /// Output spatial size for an `h x w` input.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        match self.kind {
+            IntLayerKind::Transposed => (2 * h, 2 * w),
+            IntLayerKind::Conv => (h, w),
+        }
+    }
+
+    /// Computes the accumulators (spec 9.2) for an HWC input of `h x w x cin`; returns HWC
+    /// `acc` of the output size. Integer addition is exact (spec 9.5), so the order of
+    /// the sums does not change the result.
+    pub fn accumulate(&self, input: &[i32], h: usize, w: usize) -> Vec<i32> {
+        let (oh, ow) = self.output_size(h, w);
+        let (k, cin, cout) = (self.k, self.cin, self.cout);
+        let pad = (k - 1) / 2;
+        let mut acc = vec![0i32; oh * ow * cout];
+        for px in acc.chunks_exact_mut(cout) {
+            px.copy_from_slice(&self.bias);
+        }
+        match self.kind {
+            IntLayerKind::Transposed => {
+                // out[o][2*iy+ky-pad][2*ix+kx-pad] += in[i][iy][ix] * W[i][o][ky][kx]
+                for iy in 0..h {
+                    for ix in 0..w {
+                        let src = &input[(iy * w + ix) * cin..(iy * w + ix + 1) * cin];
+                        for ky in 0..k {
+                            let oy = 2 * iy + ky;
+                            if oy < pad || oy - pad >= oh {
+                                continue;
+                            }
+                            for kx in 0..k {
+                                let ox = 2 * ix + kx;
+                                if ox < pad || ox - pad >= ow {
+                                    continue;
+                                }
+                                let dst = ((oy - pad) * ow + (ox - pad)) * cout;
+                                let out = &mut acc[dst..dst + cout];
+                                for (i, &v) in src.iter().enumerate() {
+                                    if v == 0 {
+                                        continue;
+                                    }
+                                    let wt = &self.packed[((i * k + ky) * k + kx) * cout..][..cout];
+                                    for (a, &wv) in out.iter_mut().zip(wt) {
+                                        *a += v * wv;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            IntLayerKind::Conv => {
+                // out[o][y][x] += in[i][y+ky-pad][x+kx-pad] * W[o][i][ky][kx]
+                for y in 0..oh {
+                    for x in 0..ow {
+                        let dst = (y * ow + x) * cout;
+                        let out = &mut acc[dst..dst + cout];
+                        for ky in 0..k {
+                            let sy = y + ky;
+                            if sy < pad || sy - pad >= h {
+                                continue;
+                            }
+                            for kx in 0..k {
+                                let sx = x + kx;
+                                if sx < pad || sx - pad >= w {
+                                    continue;
+                                }
+                                let src = &input[((sy - pad) * w + (sx - pad)) * cin..][..cin];
+                                for (i, &v) in src.iter().enumerate() {
+                                    if v == 0 {
+                                        continue;
+                                    }
+                                    let wt = &self.packed[((i * k + ky) * k + kx) * cout..][..cout];
+                                    for (a, &wv) in out.iter_mut().zip(wt) {
+                                        *a += v * wv;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// `RoundShift(acc * multiplier[o], shift[o])` of spec 9.3, in 64-bit arithmetic.
+    #[inline(always)]
+    pub fn requantise(&self, acc: i32, o: usize) -> i64 {
+        round_shift(
+            i64::from(acc) * i64::from(self.multiplier[o]),
+            u32::from(self.shift[o]),
+        )
+    }
+
+    /// Hidden-layer output: `Clip(0, 255, requantise(acc))` (spec 9.3), in place.
+    pub fn activate(&self, acc: &mut [i32]) {
+        for px in acc.chunks_exact_mut(self.cout) {
+            for (o, a) in px.iter_mut().enumerate() {
+                *a = clip(0, ACTIVATION_MAX, self.requantise(*a, o)) as i32;
+            }
+        }
+    }
+}

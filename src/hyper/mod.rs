@@ -1,0 +1,10 @@
+//! Integer hyper-synthesis h_s (spec section 9): z^ -> (scale index, fixed-point mean)
+//! for every element of y^, computed with integer arithmetic only.
+
+mod error;
+mod int_layer;
+mod network;
+
+pub use error::HyperError;
+pub use int_layer::{IntLayer, IntLayerKind, ACTIVATION_MAX, MAX_BIAS, MAX_TAPS};
+pub use network::{HyperOutput, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN};

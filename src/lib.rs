@@ -1,0 +1,15 @@
+//! icm: reference encoder/decoder for image coding for machines.
+//!
+//! The crate mirrors the layers of the specification in `spec/`:
+//! [`container`] (sections 4-6), [`model`] (7), [`entropy`] (8), [`hyper`] (9),
+//! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
+//! integer conventions of section 2 in [`fixed`].
+
+pub mod codec;
+pub mod container;
+pub mod entropy;
+pub mod fixed;
+pub mod hyper;
+pub mod model;
+pub mod npy;
+pub mod transform;

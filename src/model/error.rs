@@ -1,0 +1,58 @@
+use thiserror::Error;
+
+/// Errors of the model layer (spec 7): reading, validating and building model files.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The file is not a safetensors file.
+    #[error("model file is not valid safetensors: {0}")]
+    Safetensors(String),
+    /// A required tensor is missing.
+    #[error("model file has no tensor {0:?}")]
+    MissingTensor(String),
+    /// A tensor has the wrong type or shape.
+    #[error("tensor {name:?}: {what}")]
+    BadTensor {
+        /// Tensor name.
+        name: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A metadata entry is missing or malformed.
+    #[error("model metadata {key:?}: {what}")]
+    BadMetadata {
+        /// Key.
+        key: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The integer hyper-synthesis violates spec 9.5.
+    #[error(transparent)]
+    Hyper(#[from] crate::hyper::HyperError),
+    /// An entropy table violates spec 7.4.
+    #[error(transparent)]
+    Entropy(#[from] crate::entropy::EntropyError),
+    /// A float transform has inconsistent shapes.
+    #[error("transform {name}: {what}")]
+    Transform {
+        /// Transform name (g_a, h_a, g_s).
+        name: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+    /// No model with this name was found.
+    #[error("no model named {name:?} in {searched}")]
+    NotFound {
+        /// Requested name.
+        name: String,
+        /// Where it was searched.
+        searched: String,
+    },
+    /// Reading a file failed.
+    #[error("cannot read model {path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}

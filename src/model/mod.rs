@@ -1,0 +1,15 @@
+//! Model layer (spec section 7): the model file, its validation, and the tools that build
+//! model files from trained float weights or from a seed.
+
+mod build;
+mod error;
+mod file;
+mod random;
+mod store;
+pub mod tables;
+
+pub use build::{build_model_file, BuildOptions};
+pub use error::ModelError;
+pub use file::{Model, MODEL_FORMAT};
+pub use random::random_float_export;
+pub use store::{default_model_dir, resolve_model, ZOO_DEFAULT_QUALITY};

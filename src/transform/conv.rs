@@ -1,0 +1,360 @@
+//! Convolution and stride-2 transposed convolution.
+
+use rayon::prelude::*;
+
+use super::kernels::{band_rows, gemm, Im2col, SharedMut};
+use super::{check_input, check_len, shape_len, Tensor, TransformError};
+
+/// `nn.Conv2d(cin, cout, k, stride, padding = k/2)` with zero padding.
+///
+/// Weight layout `[cout][cin][k][k]`, bias `[cout]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv2d {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Weights, `[cout][cin][k][k]`.
+    pub weight: Vec<f32>,
+    /// Bias, `[cout]`.
+    pub bias: Vec<f32>,
+}
+
+impl Conv2d {
+    const NAME: &'static str = "Conv2d";
+
+    /// Checks the hyper-parameters and parameter lengths.
+    pub fn validate(&self) -> Result<(), TransformError> {
+        check_config(Self::NAME, self.cin, self.cout, self.k)?;
+        if self.stride == 0 {
+            return Err(TransformError::InvalidConfig {
+                layer: Self::NAME,
+                reason: "zero stride",
+            });
+        }
+        let wlen = self
+            .cout
+            .checked_mul(self.cin)
+            .and_then(|v| v.checked_mul(self.k))
+            .and_then(|v| v.checked_mul(self.k));
+        check_len(Self::NAME, "weight", self.weight.len(), wlen)?;
+        check_len(Self::NAME, "bias", self.bias.len(), Some(self.cout))
+    }
+
+    /// Output height and width for an `h` x `w` input: `(n + 2 * (k / 2) - k) / stride + 1`.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let p2 = 2 * (self.k / 2);
+        let s = self.stride.max(1);
+        let f = |n: usize| (n + p2).saturating_sub(self.k) / s + 1;
+        (f(h), f(w))
+    }
+
+    /// Applies the convolution.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TransformError> {
+        self.validate()?;
+        check_input(x, Self::NAME, self.cin)?;
+        let (hout, wout) = self.output_size(x.h, x.w);
+        let (cout, k) = (self.cout, self.k);
+        let hw = hout * wout;
+        let mut out = vec![0.0f32; shape_len(cout, hout, wout)?];
+        let offs: Vec<isize> = (0..k).map(|t| t as isize - (k / 2) as isize).collect();
+        let cols = Im2col {
+            x: &x.data,
+            cin: self.cin,
+            h: x.h,
+            w: x.w,
+            stride: self.stride,
+            offy: &offs,
+            offx: &offs,
+            cols: wout,
+        };
+        let kk = cols.k();
+        let rows = band_rows(hout, kk * wout);
+        let shared = SharedMut::new(&mut out);
+        (0..hout.div_ceil(rows)).into_par_iter().for_each_init(
+            Vec::new,
+            |buf: &mut Vec<f32>, band| {
+                let r0 = band * rows;
+                let nr = rows.min(hout - r0);
+                let n = nr * wout;
+                if buf.len() < kk * n {
+                    buf.resize(kk * n, 0.0);
+                }
+                let b = &mut buf[..kk * n];
+                cols.fill(r0, nr, b);
+                for (co, &bias) in self.bias.iter().enumerate() {
+                    // SAFETY: rows r0..r0+nr of each channel belong to this band only.
+                    unsafe { shared.slice(co * hw + r0 * wout, n) }.fill(bias);
+                }
+                assert!((cout - 1) * hw + r0 * wout + n <= shared.len());
+                // SAFETY: C covers rows r0..r0+nr of every output channel (in bounds,
+                // checked above), which no other band touches.
+                unsafe {
+                    gemm(
+                        cout,
+                        kk,
+                        n,
+                        &self.weight,
+                        kk,
+                        b,
+                        n,
+                        1.0,
+                        shared.ptr_at(r0 * wout),
+                        hw,
+                    );
+                }
+            },
+        );
+        Ok(Tensor {
+            c: cout,
+            h: hout,
+            w: wout,
+            data: out,
+        })
+    }
+}
+
+/// `nn.ConvTranspose2d(cin, cout, k, stride = 2, padding = k/2, output_padding = 1)`.
+///
+/// Output size is `(n - 1) * 2 - 2 * (k / 2) + k + 1`, i.e. exactly `2n` for odd `k`.
+/// Weight layout `[cin][cout][k][k]` (PyTorch layout), bias `[cout]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvTranspose2d {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// Weights, `[cin][cout][k][k]`.
+    pub weight: Vec<f32>,
+    /// Bias, `[cout]`.
+    pub bias: Vec<f32>,
+}
+
+/// Output channel count below which all four output phases share one GEMM.
+const FUSED_PHASES_MAX_COUT: usize = 8;
+
+/// A set of output phases `(py, px)` computed by one GEMM over common tap offsets.
+struct PhaseGroup {
+    /// Phases, in GEMM row-block order.
+    phases: Vec<(usize, usize)>,
+    /// Vertical input offsets `dy` (input row `m + dy` for phase row `m`).
+    offy: Vec<isize>,
+    /// Horizontal input offsets.
+    offx: Vec<isize>,
+    /// Weights, `[phases.len() * cout][cin * offy.len() * offx.len()]`.
+    weight: Vec<f32>,
+}
+
+impl ConvTranspose2d {
+    const NAME: &'static str = "ConvTranspose2d";
+
+    /// Checks the hyper-parameters and parameter lengths.
+    pub fn validate(&self) -> Result<(), TransformError> {
+        check_config(Self::NAME, self.cin, self.cout, self.k)?;
+        let wlen = self
+            .cin
+            .checked_mul(self.cout)
+            .and_then(|v| v.checked_mul(self.k))
+            .and_then(|v| v.checked_mul(self.k));
+        check_len(Self::NAME, "weight", self.weight.len(), wlen)?;
+        check_len(Self::NAME, "bias", self.bias.len(), Some(self.cout))
+    }
+
+    /// Output height and width for an `h` x `w` input (`h, w >= 1`).
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let f = |n: usize| (n.max(1) - 1) * 2 + self.k + 1 - 2 * (self.k / 2);
+        (f(h), f(w))
+    }
+
+    /// Input offset of tap `t` for output phase `phase`, if the tap contributes.
+    ///
+    /// Output index `o = 2 * i + t - pad`; for `o = 2 * m + phase` this gives
+    /// `i = m + (phase + pad - t) / 2`, valid only when `phase + pad - t` is even.
+    fn tap_offset(&self, phase: usize, t: usize) -> Option<isize> {
+        let d = (phase + self.k / 2) as isize - t as isize;
+        (d % 2 == 0).then_some(d / 2)
+    }
+
+    /// Kernel tap `t` that reads input offset `d` in phase `phase`, if any.
+    fn offset_tap(&self, phase: usize, d: isize) -> Option<usize> {
+        let t = (phase + self.k / 2) as isize - 2 * d;
+        (0..self.k as isize).contains(&t).then_some(t as usize)
+    }
+
+    /// Input offsets used by phase `phase`, ascending.
+    fn phase_offsets(&self, phase: usize) -> Vec<isize> {
+        let mut v: Vec<isize> = (0..self.k)
+            .filter_map(|t| self.tap_offset(phase, t))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Builds the GEMM groups: one per phase, or one for all phases when `cout` is small.
+    fn phase_groups(&self) -> Vec<PhaseGroup> {
+        let all = [(0, 0), (0, 1), (1, 0), (1, 1)];
+        let groups: Vec<Vec<(usize, usize)>> = if self.cout <= FUSED_PHASES_MAX_COUT {
+            vec![all.to_vec()]
+        } else {
+            all.iter().map(|&p| vec![p]).collect()
+        };
+        groups
+            .into_iter()
+            .map(|phases| {
+                let union = |sel: fn(&(usize, usize)) -> usize| {
+                    let mut v: Vec<isize> = phases
+                        .iter()
+                        .flat_map(|p| self.phase_offsets(sel(p)))
+                        .collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                };
+                let offy = union(|p| p.0);
+                let offx = union(|p| p.1);
+                let kk = self.cin * offy.len() * offx.len();
+                let mut weight = vec![0.0f32; phases.len() * self.cout * kk];
+                for (g, &(py, px)) in phases.iter().enumerate() {
+                    for co in 0..self.cout {
+                        let row = &mut weight[(g * self.cout + co) * kk..][..kk];
+                        let mut idx = 0;
+                        for ci in 0..self.cin {
+                            let w = &self.weight[(ci * self.cout + co) * self.k * self.k..];
+                            for &dy in &offy {
+                                for &dx in &offx {
+                                    if let (Some(ky), Some(kx)) =
+                                        (self.offset_tap(py, dy), self.offset_tap(px, dx))
+                                    {
+                                        row[idx] = w[ky * self.k + kx];
+                                    }
+                                    idx += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                PhaseGroup {
+                    phases,
+                    offy,
+                    offx,
+                    weight,
+                }
+            })
+            .collect()
+    }
+
+    /// Applies the transposed convolution.
+    ///
+    /// Each output phase `(oy % 2, ox % 2)` is an ordinary stride-1 correlation of the
+    /// input with a subset of the taps, computed as im2col + GEMM in bands of rows.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TransformError> {
+        self.validate()?;
+        check_input(x, Self::NAME, self.cin)?;
+        let (hout, wout) = self.output_size(x.h, x.w);
+        let cout = self.cout;
+        let hw = hout * wout;
+        let mut out = vec![0.0f32; shape_len(cout, hout, wout)?];
+        // Phase grids: phase row m maps to output row 2m + py.
+        let (gh, gw) = (hout.div_ceil(2), wout.div_ceil(2));
+        let groups = self.phase_groups();
+        let gathers: Vec<Im2col> = groups
+            .iter()
+            .map(|g| Im2col {
+                x: &x.data,
+                cin: self.cin,
+                h: x.h,
+                w: x.w,
+                stride: 1,
+                offy: &g.offy,
+                offx: &g.offx,
+                cols: gw,
+            })
+            .collect();
+        let per_row = groups
+            .iter()
+            .zip(&gathers)
+            .map(|(g, c)| (c.k() + g.phases.len() * cout) * gw)
+            .max()
+            .unwrap_or(1);
+        let rows = band_rows(gh, per_row);
+        let shared = SharedMut::new(&mut out);
+        (0..gh.div_ceil(rows)).into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(buf, cbuf): &mut (Vec<f32>, Vec<f32>), band| {
+                let m0 = band * rows;
+                let nr = rows.min(gh - m0);
+                let n = nr * gw;
+                for (g, cols) in groups.iter().zip(&gathers) {
+                    let kk = cols.k();
+                    let mrows = g.phases.len() * cout;
+                    if buf.len() < kk * n {
+                        buf.resize(kk * n, 0.0);
+                    }
+                    if cbuf.len() < mrows * n {
+                        cbuf.resize(mrows * n, 0.0);
+                    }
+                    let b = &mut buf[..kk * n];
+                    let c = &mut cbuf[..mrows * n];
+                    if kk == 0 {
+                        c.fill(0.0);
+                    } else {
+                        cols.fill(m0, nr, b);
+                        // SAFETY: `c` is an exclusive local buffer of mrows x n values.
+                        unsafe { gemm(mrows, kk, n, &g.weight, kk, b, n, 0.0, c.as_mut_ptr(), n) };
+                    }
+                    for (p, &(py, px)) in g.phases.iter().enumerate() {
+                        for (co, &bias) in self.bias.iter().enumerate() {
+                            let src = &c[(p * cout + co) * n..][..n];
+                            for (r, srow) in src.chunks_exact(gw).enumerate() {
+                                let oy = 2 * (m0 + r) + py;
+                                if oy >= hout {
+                                    break;
+                                }
+                                let len = (wout - px).div_ceil(2);
+                                // SAFETY: output rows 2 * m + py for m in this band are
+                                // written by this band only; the view covers
+                                // columns px..wout of row oy.
+                                let orow =
+                                    unsafe { shared.slice(co * hw + oy * wout + px, wout - px) };
+                                for (d, v) in orow.iter_mut().step_by(2).zip(&srow[..len]) {
+                                    *d = v + bias;
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Tensor {
+            c: cout,
+            h: hout,
+            w: wout,
+            data: out,
+        })
+    }
+}
+
+/// Rejects zero channel counts and kernel sizes.
+fn check_config(
+    layer: &'static str,
+    cin: usize,
+    cout: usize,
+    k: usize,
+) -> Result<(), TransformError> {
+    let reason = if cin == 0 {
+        "zero input channels"
+    } else if cout == 0 {
+        "zero output channels"
+    } else if k == 0 {
+        "zero kernel size"
+    } else {
+        return Ok(());
+    };
+    Err(TransformError::InvalidConfig { layer, reason })
+}
