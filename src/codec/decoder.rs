@@ -29,7 +29,12 @@ fn check_model(stream: &Stream<'_>, model: &Model) -> Result<(), CodecError> {
 }
 
 /// Decodes z^ and y^ of one tile (spec 8.6, 9, 8.7, 10).
-fn decode_tile(model: &Model, index: usize, payload: &TilePayload<'_>, rect: TileRect) -> Result<TileLatents, CodecError> {
+fn decode_tile(
+    model: &Model,
+    index: usize,
+    payload: &TilePayload<'_>,
+    rect: TileRect,
+) -> Result<TileLatents, CodecError> {
     let err = |which: &'static str| {
         move |source| CodecError::Entropy {
             tile: index,
@@ -97,11 +102,14 @@ fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec
     let (m, h, w) = t.y_shape;
     let scale = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
     let data = t.y.iter().map(|&v| v as f32 * scale).collect();
-    let y = Tensor::new(m, h, w, data).map_err(|e| CodecError::Transform { stage: "g_s", what: e.to_string() })?;
-    let x = model
-        .g_s
-        .forward(&y)
-        .map_err(|e| CodecError::Transform { stage: "g_s", what: e.to_string() })?;
+    let y = Tensor::new(m, h, w, data).map_err(|e| CodecError::Transform {
+        stage: "g_s",
+        what: e.to_string(),
+    })?;
+    let x = model.g_s.forward(&y).map_err(|e| CodecError::Transform {
+        stage: "g_s",
+        what: e.to_string(),
+    })?;
     let (tw, th) = (rect.width as usize, rect.height as usize);
     let mut out = vec![0u8; tw * th * 3];
     let plane = x.h * x.w;

@@ -1,5 +1,8 @@
 use super::{CodecError, RgbImage};
-use crate::container::{self, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN, TILE_ALIGN};
+use crate::container::{
+    self, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN,
+    TILE_ALIGN,
+};
 use crate::entropy::{SymbolWriter, MAX_ESCAPE_BITS};
 use crate::hyper::MEAN_FRAC_BITS;
 use crate::model::Model;
@@ -36,7 +39,8 @@ fn tile_tensor(img: &RgbImage, r: TileRect) -> Tensor {
         for x in 0..pw {
             let sx = r.x as usize + x.min(r.width as usize - 1);
             for c in 0..3 {
-                t.data[(c * ph + y) * pw + x] = f32::from(img.data[sy * stride + sx * 3 + c]) / 255.0;
+                t.data[(c * ph + y) * pw + x] =
+                    f32::from(img.data[sy * stride + sx * 3 + c]) / 255.0;
             }
         }
     }
@@ -46,24 +50,47 @@ fn tile_tensor(img: &RgbImage, r: TileRect) -> Tensor {
 const LIMIT: f32 = ((1u32 << MAX_ESCAPE_BITS) - 1) as f32;
 
 /// Encodes one tile: analysis, quantisation, integer h_s, entropy coding (spec 12).
-fn encode_tile(model: &Model, img: &RgbImage, r: TileRect) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
-    let tr = |stage: &'static str| move |e: crate::transform::TransformError| CodecError::Transform { stage, what: e.to_string() };
-    let g_a = model.g_a.as_ref().ok_or_else(|| CodecError::NoEncoder(model.name.clone()))?;
-    let h_a = model.h_a.as_ref().ok_or_else(|| CodecError::NoEncoder(model.name.clone()))?;
+fn encode_tile(
+    model: &Model,
+    img: &RgbImage,
+    r: TileRect,
+) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+    let tr = |stage: &'static str| {
+        move |e: crate::transform::TransformError| CodecError::Transform {
+            stage,
+            what: e.to_string(),
+        }
+    };
+    let g_a = model
+        .g_a
+        .as_ref()
+        .ok_or_else(|| CodecError::NoEncoder(model.name.clone()))?;
+    let h_a = model
+        .h_a
+        .as_ref()
+        .ok_or_else(|| CodecError::NoEncoder(model.name.clone()))?;
     let x = tile_tensor(img, r);
     let y = g_a.forward(&x).map_err(tr("g_a"))?;
     let z = h_a.forward(&y).map_err(tr("h_a"))?;
     let (hz, wz) = r.hyper_size();
     if (z.h, z.w) != (hz, wz) || (y.h, y.w) != r.latent_size() {
-        return Err(CodecError::Transform { stage: "g_a", what: "unexpected latent size".into() });
+        return Err(CodecError::Transform {
+            stage: "g_a",
+            what: "unexpected latent size".into(),
+        });
     }
-    let z_hat: Vec<i32> = z.data.iter().map(|v| v.round().clamp(-LIMIT, LIMIT) as i32).collect();
+    let z_hat: Vec<i32> = z
+        .data
+        .iter()
+        .map(|v| v.round().clamp(-LIMIT, LIMIT) as i32)
+        .collect();
 
     let mut zw = SymbolWriter::new();
     let plane_z = hz * wz;
     for (c, (offset, table)) in model.z_tables.iter().enumerate() {
         for &v in &z_hat[c * plane_z..(c + 1) * plane_z] {
-            zw.push_value(table, *offset, v, &model.uniform).map_err(|e| CodecError::Input(e.to_string()))?;
+            zw.push_value(table, *offset, v, &model.uniform)
+                .map_err(|e| CodecError::Input(e.to_string()))?;
         }
     }
     let hs = model.h_s.run(&z_hat, hz, wz)?;
@@ -72,7 +99,8 @@ fn encode_tile(model: &Model, img: &RgbImage, r: TileRect) -> Result<(Vec<u8>, V
     for ((&v, &idx), &mean) in y.data.iter().zip(&hs.scale_index).zip(&hs.mean) {
         let q = (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32;
         let (offset, table) = &model.y_tables[usize::from(idx)];
-        yw.push_value(table, *offset, q, &model.uniform).map_err(|e| CodecError::Input(e.to_string()))?;
+        yw.push_value(table, *offset, q, &model.uniform)
+            .map_err(|e| CodecError::Input(e.to_string()))?;
     }
     let z_bytes = zw.finish().map_err(|e| CodecError::Input(e.to_string()))?;
     let y_bytes = yw.finish().map_err(|e| CodecError::Input(e.to_string()))?;
@@ -81,15 +109,25 @@ fn encode_tile(model: &Model, img: &RgbImage, r: TileRect) -> Result<(Vec<u8>, V
 
 /// Encodes an image with `model` (spec 12, informative). Tiles are encoded in parallel.
 pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
-    if img.width == 0 || img.height == 0 || img.data.len() != img.width as usize * img.height as usize * 3 {
-        return Err(CodecError::Input(format!("bad image {}x{}", img.width, img.height)));
+    if img.width == 0
+        || img.height == 0
+        || img.data.len() != img.width as usize * img.height as usize * 3
+    {
+        return Err(CodecError::Input(format!(
+            "bad image {}x{}",
+            img.width, img.height
+        )));
     }
     let level = Level::lowest_for(img.width, img.height).ok_or_else(|| {
-        CodecError::Input(format!("{}x{} exceeds the largest level", img.width, img.height))
+        CodecError::Input(format!(
+            "{}x{} exceeds the largest level",
+            img.width, img.height
+        ))
     })?;
     let side = |req: u32, dim: u32| -> u32 {
         let req = req.max(1).div_ceil(TILE_ALIGN) * TILE_ALIGN;
-        req.min(dim.div_ceil(TILE_ALIGN) * TILE_ALIGN).min(level.max_tile_dimension)
+        req.min(dim.div_ceil(TILE_ALIGN) * TILE_ALIGN)
+            .min(level.max_tile_dimension)
     };
     let header = Header {
         major: MAJOR_VERSION,

@@ -99,10 +99,22 @@ pub fn parse(data: &[u8]) -> Result<Stream<'_>, ContainerError> {
 }
 
 /// Splits a TILE payload: `tile_index`, `z_length`, z payload, y payload (spec 4.3).
-fn parse_tile(payload: &[u8], offset: usize, index: usize) -> Result<TilePayload<'_>, ContainerError> {
-    let mut r = Reader { data: payload, pos: 0 };
+fn parse_tile(
+    payload: &[u8],
+    offset: usize,
+    index: usize,
+) -> Result<TilePayload<'_>, ContainerError> {
+    let mut r = Reader {
+        data: payload,
+        pos: 0,
+    };
     let shift = |e: ContainerError| match e {
-        ContainerError::Truncated { what, offset: o, needed, available } => ContainerError::Truncated {
+        ContainerError::Truncated {
+            what,
+            offset: o,
+            needed,
+            available,
+        } => ContainerError::Truncated {
             what,
             offset: offset + 8 + o,
             needed,

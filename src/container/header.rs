@@ -49,7 +49,11 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ContainerError> {
+    pub(super) fn bytes(
+        &mut self,
+        n: usize,
+        what: &'static str,
+    ) -> Result<&'a [u8], ContainerError> {
         let available = self.data.len() - self.pos;
         if n > available {
             return Err(ContainerError::Truncated {
@@ -74,7 +78,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn invalid(field: &'static str, offset: usize, value: u64, reason: impl Into<String>) -> ContainerError {
+fn invalid(
+    field: &'static str,
+    offset: usize,
+    value: u64,
+    reason: impl Into<String>,
+) -> ContainerError {
     ContainerError::InvalidField {
         field,
         offset,
@@ -96,7 +105,10 @@ impl Header {
 
     /// The model SHA-256 as lower-case hex.
     pub fn model_sha256_hex(&self) -> String {
-        self.model_sha256.iter().map(|b| format!("{b:02x}")).collect()
+        self.model_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Serialises the header (spec 4.1, table 4-1).
@@ -131,7 +143,12 @@ impl Header {
         let minor = r.u8("minor_version")?;
         let profile = r.u8("profile_idc")?;
         if profile != PROFILE_MAIN {
-            return Err(invalid("profile_idc", 6, profile.into(), "only profile 0 (Main) is defined"));
+            return Err(invalid(
+                "profile_idc",
+                6,
+                profile.into(),
+                "only profile 0 (Main) is defined",
+            ));
         }
         let level_idc = r.u8("level_idc")?;
         let level = Level::from_idc(level_idc)
@@ -142,13 +159,26 @@ impl Header {
         let tile_height = r.u32("tile_height")?;
         for (field, offset, v) in [("width", 8, width), ("height", 12, height)] {
             if v == 0 || v > level.max_dimension {
-                return Err(invalid(field, offset, v.into(), format!("must be 1..={} at level {}", level.max_dimension, level.idc)));
+                return Err(invalid(
+                    field,
+                    offset,
+                    v.into(),
+                    format!("must be 1..={} at level {}", level.max_dimension, level.idc),
+                ));
             }
         }
         if u64::from(width) * u64::from(height) > level.max_pixels {
-            return Err(invalid("width*height", 8, u64::from(width) * u64::from(height), format!("exceeds {} pixels of level {}", level.max_pixels, level.idc)));
+            return Err(invalid(
+                "width*height",
+                8,
+                u64::from(width) * u64::from(height),
+                format!("exceeds {} pixels of level {}", level.max_pixels, level.idc),
+            ));
         }
-        for (field, offset, v, dim) in [("tile_width", 16, tile_width, width), ("tile_height", 20, tile_height, height)] {
+        for (field, offset, v, dim) in [
+            ("tile_width", 16, tile_width, width),
+            ("tile_height", 20, tile_height, height),
+        ] {
             let canonical_max = dim.div_ceil(TILE_ALIGN) * TILE_ALIGN;
             if v == 0 || v % TILE_ALIGN != 0 || v > level.max_tile_dimension || v > canonical_max {
                 return Err(invalid(field, offset, v.into(), format!(
@@ -159,13 +189,23 @@ impl Header {
         }
         let colour_format = r.u8("colour_format")?;
         if colour_format != COLOUR_RGB8 {
-            return Err(invalid("colour_format", 24, colour_format.into(), "only 0 (8-bit RGB) is defined"));
+            return Err(invalid(
+                "colour_format",
+                24,
+                colour_format.into(),
+                "only 0 (8-bit RGB) is defined",
+            ));
         }
         let quality = r.u8("quality")?;
         let name_offset = r.pos;
         let name_len = r.u8("model_name_length")? as usize;
         if name_len == 0 || name_len > MAX_MODEL_NAME {
-            return Err(invalid("model_name_length", name_offset, name_len as u64, format!("must be 1..={MAX_MODEL_NAME}")));
+            return Err(invalid(
+                "model_name_length",
+                name_offset,
+                name_len as u64,
+                format!("must be 1..={MAX_MODEL_NAME}"),
+            ));
         }
         let name = r.bytes(name_len, "model_name")?;
         let model_name = std::str::from_utf8(name)

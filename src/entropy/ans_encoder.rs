@@ -134,7 +134,11 @@ mod tests {
         let mut dec = AnsDecoder::new(&bytes).unwrap();
         for (i, &v) in values.iter().enumerate() {
             let t = &tables[i % tables.len()];
-            assert_eq!(decode_value(&mut dec, t, -5, &uniform).unwrap(), v, "value {i}");
+            assert_eq!(
+                decode_value(&mut dec, t, -5, &uniform).unwrap(),
+                v,
+                "value {i}"
+            );
         }
         dec.finish().unwrap();
     }

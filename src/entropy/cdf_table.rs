@@ -24,7 +24,9 @@ impl CdfTable {
         cdf.push(0);
         for (s, &f) in freq.iter().enumerate() {
             if f == 0 {
-                return Err(EntropyError::BadTable(format!("symbol {s} has frequency 0")));
+                return Err(EntropyError::BadTable(format!(
+                    "symbol {s} has frequency 0"
+                )));
             }
             acc += u64::from(f);
             if acc > u64::from(TOTAL) {

@@ -58,10 +58,15 @@ impl IntLayer {
     ) -> Result<Self, HyperError> {
         let bad = |what: String| HyperError::BadLayer { layer: index, what };
         if cin == 0 || cout == 0 || k == 0 || k % 2 == 0 {
-            return Err(bad(format!("shape cin={cin} cout={cout} k={k} (k must be odd)")));
+            return Err(bad(format!(
+                "shape cin={cin} cout={cout} k={k} (k must be odd)"
+            )));
         }
         if weight.len() != cin * cout * k * k {
-            return Err(bad(format!("{} weights for {cin}x{cout}x{k}x{k}", weight.len())));
+            return Err(bad(format!(
+                "{} weights for {cin}x{cout}x{k}x{k}",
+                weight.len()
+            )));
         }
         if bias.len() != cout || multiplier.len() != cout || shift.len() != cout {
             return Err(bad("bias/multiplier/shift length differs from cout".into()));

@@ -7,4 +7,6 @@ mod network;
 
 pub use error::HyperError;
 pub use int_layer::{IntLayer, IntLayerKind, ACTIVATION_MAX, MAX_BIAS, MAX_TAPS};
-pub use network::{HyperOutput, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN};
+pub use network::{
+    HyperOutput, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN,
+};

@@ -114,9 +114,7 @@ impl HyperSynthesis {
             let px = &acc[p * 2 * m..(p + 1) * 2 * m];
             for c in 0..m {
                 let s = last.requantise(px[c], c);
-                let idx = self
-                    .scale_thresholds
-                    .partition_point(|&t| i64::from(t) < s);
+                let idx = self.scale_thresholds.partition_point(|&t| i64::from(t) < s);
                 scale_index[c * plane + p] = idx as u8;
                 let mu = last.requantise(px[m + c], m + c);
                 mean[c * plane + p] = clip(-MEAN_LIMIT, MEAN_LIMIT, mu) as i32;

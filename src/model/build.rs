@@ -1,7 +1,9 @@
 //! `icm model build`: turns a float export of a trained model into a model file
 //! (spec 7, 12.2-12.3). Quantises h_s to integers and builds the entropy tables.
 
-use super::file::{read_f32, read_metadata, read_sequential, ARCHITECTURE, G_A, G_S, H_A, H_S, MODEL_FORMAT};
+use super::file::{
+    read_f32, read_metadata, read_sequential, ARCHITECTURE, G_A, G_S, H_A, H_S, MODEL_FORMAT,
+};
 use super::tables::{gaussian_table, hyper_table, scale_table};
 use super::ModelError;
 use crate::hyper::{MAX_BIAS, MEAN_FRAC_BITS};
@@ -28,7 +30,10 @@ impl Out {
         self.tensors.push((name.into(), dtype, shape, data));
     }
     fn f16(&mut self, name: &str, shape: Vec<usize>, v: &[f32]) {
-        let data = v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect();
+        let data = v
+            .iter()
+            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+            .collect();
         self.push(name, Dtype::F16, shape, data);
     }
     fn i32(&mut self, name: &str, v: &[i32]) {
@@ -81,7 +86,13 @@ fn quantise_layer(
     } else {
         (shape[1], shape[0], shape[2] * shape[3])
     };
-    let idx = |i: usize, o: usize, t: usize| if transposed { (i * cout + o) * kk + t } else { (o * cin + i) * kk + t };
+    let idx = |i: usize, o: usize, t: usize| {
+        if transposed {
+            (i * cout + o) * kk + t
+        } else {
+            (o * cin + i) * kk + t
+        }
+    };
     let mut wq = vec![0i8; weight.len()];
     let (mut bq, mut mult, mut shift) = (Vec::new(), Vec::new(), Vec::new());
     for o in 0..cout {
@@ -106,7 +117,12 @@ fn quantise_layer(
         shift.push(s);
     }
     let p = format!("h_s.{index}");
-    out.push(format!("{p}.weight"), Dtype::I8, shape.to_vec(), wq.iter().map(|&v| v as u8).collect());
+    out.push(
+        format!("{p}.weight"),
+        Dtype::I8,
+        shape.to_vec(),
+        wq.iter().map(|&v| v as u8).collect(),
+    );
     out.i32(&format!("{p}.bias"), &bq);
     out.i32(&format!("{p}.multiplier"), &mult);
     out.push(format!("{p}.shift"), Dtype::U8, vec![cout], shift);
@@ -128,8 +144,11 @@ fn read_export_metadata(bytes: &[u8]) -> BTreeMap<String, String> {
 /// Builds a model file from a float export (`format = icm-float-1`, spec 7 and 12.2-12.3).
 pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<u8>, ModelError> {
     let src_meta = read_export_metadata(float_export);
-    let st = SafeTensors::deserialize(float_export).map_err(|e| ModelError::Safetensors(e.to_string()))?;
-    let mut out = Out { tensors: Vec::new() };
+    let st = SafeTensors::deserialize(float_export)
+        .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let mut out = Out {
+        tensors: Vec::new(),
+    };
 
     // Float transforms: validated, then stored as F16.
     let (_, m) = read_sequential(&st, "g_a", &G_A, 3)?;
@@ -137,7 +156,10 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
     read_sequential(&st, "g_s", &G_S, m)?;
     let (_, hs_out) = read_sequential(&st, "h_s", &H_S, n)?;
     if hs_out != 2 * m {
-        return Err(ModelError::Transform { name: "h_s", what: format!("{hs_out} outputs, expected 2M = {}", 2 * m) });
+        return Err(ModelError::Transform {
+            name: "h_s",
+            what: format!("{hs_out} outputs, expected 2M = {}", 2 * m),
+        });
     }
     let mut names: Vec<String> = st.names().into_iter().cloned().collect();
     names.sort();
@@ -147,14 +169,22 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
             out.f16(name, shape, &v);
         } else if name.starts_with("entropy_bottleneck.") || name == "h_s.calibration" {
             let (shape, v) = read_f32(&st, name)?;
-            out.push(name.clone(), Dtype::F32, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect());
+            out.push(
+                name.clone(),
+                Dtype::F32,
+                shape,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            );
         }
     }
 
     // Integer h_s (spec 12.2).
     let (_, calib) = read_f32(&st, "h_s.calibration")?;
     if calib.len() != 3 || calib.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
-        return Err(ModelError::BadTensor { name: "h_s.calibration".into(), what: "needs 3 positive values".into() });
+        return Err(ModelError::BadTensor {
+            name: "h_s.calibration".into(),
+            what: "needs 3 positive values".into(),
+        });
     }
     let act_scale = |c: f32| f64::from(c) / 255.0;
     let fixed = f64::from(MEAN_FRAC_BITS).exp2().recip();
@@ -167,7 +197,10 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
         let (shape, w) = read_f32(&st, &format!("h_s.{index}.weight"))?;
         let (_, b) = read_f32(&st, &format!("h_s.{index}.bias"))?;
         if shape.len() != 4 {
-            return Err(ModelError::BadTensor { name: format!("h_s.{index}.weight"), what: "rank must be 4".into() });
+            return Err(ModelError::BadTensor {
+                name: format!("h_s.{index}.weight"),
+                what: "rank must be 4".into(),
+            });
         }
         quantise_layer(&mut out, index, &shape, &w, &b, transposed, s_in, s_out)?;
     }
@@ -175,13 +208,19 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
     // Hyper tables (spec 12.3).
     let (pshape, pmf) = read_f32(&st, "z_pmf")?;
     if pshape.len() != 2 || pshape[0] != n || pshape[1] % 2 == 0 {
-        return Err(ModelError::BadTensor { name: "z_pmf".into(), what: format!("shape {pshape:?}, expected [{n}, odd]") });
+        return Err(ModelError::BadTensor {
+            name: "z_pmf".into(),
+            what: format!("shape {pshape:?}, expected [{n}, odd]"),
+        });
     }
     let width = pshape[1];
     let v0 = -((width / 2) as i32);
     let (mut z_off, mut z_size, mut z_freq) = (Vec::new(), Vec::new(), Vec::new());
     for c in 0..n {
-        let row: Vec<f64> = pmf[c * width..(c + 1) * width].iter().map(|&p| f64::from(p)).collect();
+        let row: Vec<f64> = pmf[c * width..(c + 1) * width]
+            .iter()
+            .map(|&p| f64::from(p))
+            .collect();
         let (off, f) = hyper_table(&row, v0);
         z_off.push(off);
         z_size.push(f.len() as i32);
@@ -226,7 +265,10 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
         meta.insert("quality".into(), q.to_string());
     }
     meta.entry("quality".into()).or_insert_with(|| "0".into());
-    let json = serde_json::to_string(&meta).map_err(|e| ModelError::BadMetadata { key: "icm".into(), what: e.to_string() })?;
+    let json = serde_json::to_string(&meta).map_err(|e| ModelError::BadMetadata {
+        key: "icm".into(),
+        what: e.to_string(),
+    })?;
     let info: HashMap<String, String> = [("icm".to_string(), json)].into_iter().collect();
 
     let views: Vec<(String, TensorView<'_>)> = out
@@ -235,7 +277,10 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
         .map(|(name, dtype, shape, data)| {
             TensorView::new(*dtype, shape.clone(), data)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| ModelError::BadTensor { name: name.clone(), what: e.to_string() })
+                .map_err(|e| ModelError::BadTensor {
+                    name: name.clone(),
+                    what: e.to_string(),
+                })
         })
         .collect::<Result<_, _>>()?;
     safetensors::serialize(views, &Some(info)).map_err(|e| ModelError::Safetensors(e.to_string()))

@@ -85,7 +85,10 @@ pub struct Model {
     pub uniform: UniformTables,
 }
 
-pub(crate) fn tensor<'a>(st: &'a SafeTensors<'a>, name: &str) -> Result<TensorView<'a>, ModelError> {
+pub(crate) fn tensor<'a>(
+    st: &'a SafeTensors<'a>,
+    name: &str,
+) -> Result<TensorView<'a>, ModelError> {
     st.tensor(name)
         .map_err(|_| ModelError::MissingTensor(name.to_string()))
 }
@@ -98,7 +101,10 @@ fn bad(name: &str, what: impl Into<String>) -> ModelError {
 }
 
 /// Reads a float tensor stored as F32 or F16.
-pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
+pub(crate) fn read_f32(
+    st: &SafeTensors<'_>,
+    name: &str,
+) -> Result<(Vec<usize>, Vec<f32>), ModelError> {
     let t = tensor(st, name)?;
     let data = t.data();
     let v = match t.dtype() {
@@ -115,16 +121,26 @@ pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str) -> Result<(Vec<usize>, 
     Ok((t.shape().to_vec(), v))
 }
 
-fn read_int(st: &SafeTensors<'_>, name: &str, dtype: Dtype) -> Result<(Vec<usize>, Vec<i64>), ModelError> {
+fn read_int(
+    st: &SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+) -> Result<(Vec<usize>, Vec<i64>), ModelError> {
     let t = tensor(st, name)?;
     if t.dtype() != dtype {
-        return Err(bad(name, format!("dtype {:?}, expected {dtype:?}", t.dtype())));
+        return Err(bad(
+            name,
+            format!("dtype {:?}, expected {dtype:?}", t.dtype()),
+        ));
     }
     let d = t.data();
     let v: Vec<i64> = match dtype {
         Dtype::I8 => d.iter().map(|&b| i64::from(b as i8)).collect(),
         Dtype::U8 => d.iter().map(|&b| i64::from(b)).collect(),
-        Dtype::U16 => d.chunks_exact(2).map(|c| i64::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        Dtype::U16 => d
+            .chunks_exact(2)
+            .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         Dtype::I32 => d
             .chunks_exact(4)
             .map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
@@ -210,7 +226,8 @@ pub(crate) fn read_sequential(
 
 /// Reads the `icm` metadata entry: a JSON object of strings (spec 7.2).
 pub(crate) fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>, ModelError> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
     let json = meta
         .metadata()
         .as_ref()
@@ -234,7 +251,11 @@ fn meta_usize(meta: &BTreeMap<String, String>, key: &str) -> Result<usize, Model
         })
 }
 
-fn read_int_layer(st: &SafeTensors<'_>, index: usize, kind: IntLayerKind) -> Result<IntLayer, ModelError> {
+fn read_int_layer(
+    st: &SafeTensors<'_>,
+    index: usize,
+    kind: IntLayerKind,
+) -> Result<IntLayer, ModelError> {
     let p = format!("h_s.{index}");
     let wn = format!("{p}.weight");
     let (shape, w) = read_int(st, &wn, Dtype::I8)?;
@@ -263,17 +284,28 @@ fn read_int_layer(st: &SafeTensors<'_>, index: usize, kind: IntLayerKind) -> Res
 }
 
 /// Reads concatenated frequency tables `prefix.frequency` split by `sizes` (spec 7.4).
-fn read_tables(st: &SafeTensors<'_>, prefix: &str, sizes: &[i64], offsets: &[i64]) -> Result<Vec<(i32, CdfTable)>, ModelError> {
+fn read_tables(
+    st: &SafeTensors<'_>,
+    prefix: &str,
+    sizes: &[i64],
+    offsets: &[i64],
+) -> Result<Vec<(i32, CdfTable)>, ModelError> {
     let name = format!("{prefix}.frequency");
     let (_, freq) = read_int(st, &name, Dtype::U16)?;
     let total: i64 = sizes.iter().sum();
     if sizes.iter().any(|&s| s < 2) || total != freq.len() as i64 {
-        return Err(bad(&name, format!("{} entries, sizes add up to {total}", freq.len())));
+        return Err(bad(
+            &name,
+            format!("{} entries, sizes add up to {total}", freq.len()),
+        ));
     }
     let mut out = Vec::with_capacity(sizes.len());
     let mut start = 0usize;
     for (&size, &offset) in sizes.iter().zip(offsets) {
-        let f: Vec<u32> = freq[start..start + size as usize].iter().map(|&v| v as u32).collect();
+        let f: Vec<u32> = freq[start..start + size as usize]
+            .iter()
+            .map(|&v| v as u32)
+            .collect();
         start += size as usize;
         if !(-(1 << 20)..=(1 << 20)).contains(&offset) {
             return Err(bad(&name, format!("offset {offset} out of range")));
@@ -309,7 +341,8 @@ impl Model {
             });
         }
         let quality = meta_usize(&metadata, "quality")?.min(255) as u8;
-        let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
 
         let h_s = HyperSynthesis::new(
             [
@@ -317,7 +350,11 @@ impl Model {
                 read_int_layer(&st, 2, IntLayerKind::Transposed)?,
                 read_int_layer(&st, 4, IntLayerKind::Conv)?,
             ],
-            read_int(&st, "y.scale_threshold", Dtype::I32)?.1.iter().map(|&v| v as i32).collect(),
+            read_int(&st, "y.scale_threshold", Dtype::I32)?
+                .1
+                .iter()
+                .map(|&v| v as i32)
+                .collect(),
         )?;
         let n = h_s.hyper_channels();
         let m = h_s.latent_channels();
@@ -325,13 +362,21 @@ impl Model {
         let (_, z_size) = read_int(&st, "z.size", Dtype::I32)?;
         let (_, z_offset) = read_int(&st, "z.offset", Dtype::I32)?;
         if z_size.len() != n || z_offset.len() != n {
-            return Err(bad("z.size", format!("{} tables for {n} hyper channels", z_size.len())));
+            return Err(bad(
+                "z.size",
+                format!("{} tables for {n} hyper channels", z_size.len()),
+            ));
         }
         let z_tables = read_tables(&st, "z", &z_size, &z_offset)?;
 
         let (_, half) = read_int(&st, "y.half_width", Dtype::I32)?;
-        if half.len() != h_s.scale_thresholds.len() + 1 || half.iter().any(|&r| !(0..=32767).contains(&r)) {
-            return Err(bad("y.half_width", "needs one entry in 0..=32767 per scale index (thresholds + 1)"));
+        if half.len() != h_s.scale_thresholds.len() + 1
+            || half.iter().any(|&r| !(0..=32767).contains(&r))
+        {
+            return Err(bad(
+                "y.half_width",
+                "needs one entry in 0..=32767 per scale index (thresholds + 1)",
+            ));
         }
         let sizes: Vec<i64> = half.iter().map(|&r| 2 * r + 2).collect();
         let offsets: Vec<i64> = half.iter().map(|&r| -r).collect();
@@ -347,7 +392,10 @@ impl Model {
         let g_a = if st.tensor("g_a.0.weight").is_ok() {
             let (g_a, out) = read_sequential(&st, "g_a", &G_A, 3)?;
             if out != m {
-                return Err(ModelError::Transform { name: "g_a", what: format!("{out} outputs, M = {m}") });
+                return Err(ModelError::Transform {
+                    name: "g_a",
+                    what: format!("{out} outputs, M = {m}"),
+                });
             }
             Some(g_a)
         } else {
@@ -356,7 +404,10 @@ impl Model {
         let h_a = if st.tensor("h_a.0.weight").is_ok() {
             let (h_a, out) = read_sequential(&st, "h_a", &H_A, m)?;
             if out != n {
-                return Err(ModelError::Transform { name: "h_a", what: format!("{out} outputs, N = {n}") });
+                return Err(ModelError::Transform {
+                    name: "h_a",
+                    what: format!("{out} outputs, N = {n}"),
+                });
             }
             Some(h_a)
         } else {

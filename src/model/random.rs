@@ -58,7 +58,14 @@ pub fn random_float_export(seed: u64, widths: RandomWidths) -> Vec<u8> {
     conv("g_s.2", [c1, c2, 5, 5], c1 * 6, 1.0, &mut rng);
     conv("g_s.4", [c2, c3, 5, 5], c2 * 6, 1.0, &mut rng);
     conv("g_s.6", [c3, 3, 5, 5], c3 * 6, 1.0, &mut rng);
-    for (prefix, c) in [("g_a.1", c3), ("g_a.3", c2), ("g_a.5", c1), ("g_s.1", c1), ("g_s.3", c2), ("g_s.5", c3)] {
+    for (prefix, c) in [
+        ("g_a.1", c3),
+        ("g_a.3", c2),
+        ("g_a.5", c1),
+        ("g_s.1", c1),
+        ("g_s.3", c2),
+        ("g_s.5", c3),
+    ] {
         let beta = vec![1.0f32; c];
         let mut gamma = vec![0.0f32; c * c];
         for i in 0..c {
@@ -85,15 +92,24 @@ pub fn random_float_export(seed: u64, widths: RandomWidths) -> Vec<u8> {
 
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
-        .map(|(name, shape, v)| (name, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .map(|(name, shape, v)| {
+            (
+                name,
+                shape,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
-        .filter_map(|(name, shape, data)| TensorView::new(Dtype::F32, shape.clone(), data).ok().map(|v| (name.clone(), v)))
+        .filter_map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data)
+                .ok()
+                .map(|v| (name.clone(), v))
+        })
         .collect();
-    let meta = format!(
-        "{{\"format\":\"icm-float-1\",\"seed\":\"{seed}\",\"N\":\"{n}\",\"M\":\"{m}\"}}"
-    );
+    let meta =
+        format!("{{\"format\":\"icm-float-1\",\"seed\":\"{seed}\",\"N\":\"{n}\",\"M\":\"{m}\"}}");
     let info: HashMap<String, String> = [("icm".to_string(), meta)].into_iter().collect();
     safetensors::serialize(views, &Some(info)).unwrap_or_default()
 }

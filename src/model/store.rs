@@ -29,7 +29,11 @@ pub fn zoo_name(q: u8) -> String {
 }
 
 /// Resolves `--model NAME|PATH` / `--quality Q` to a model file path.
-pub fn resolve_model(model: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<PathBuf, ModelError> {
+pub fn resolve_model(
+    model: Option<&str>,
+    quality: Option<u8>,
+    dir: &Path,
+) -> Result<PathBuf, ModelError> {
     let name = match model {
         Some(m) => {
             let p = Path::new(m);

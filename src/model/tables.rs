@@ -58,7 +58,11 @@ pub fn quantize_probabilities(probs: &[f64]) -> Vec<u32> {
     let mut freq = Vec::with_capacity(n);
     let mut frac = Vec::with_capacity(n);
     for (i, p) in probs.iter().enumerate() {
-        let share = if sum > 0.0 { p.max(0.0) / sum * spare } else { spare / n as f64 };
+        let share = if sum > 0.0 {
+            p.max(0.0) / sum * spare
+        } else {
+            spare / n as f64
+        };
         let f = share.floor();
         freq.push(1 + f as u32);
         frac.push((share - f, i));
@@ -84,7 +88,9 @@ pub fn gaussian_table(sigma: f64) -> (i32, Vec<u32>) {
     let multiplier = 6.109_410_204_869_29; // -Phi^-1(5e-10)
     let r = (sigma * multiplier).ceil().max(1.0) as i32;
     let mut probs: Vec<f64> = (-r..=r)
-        .map(|v| normal_cdf((f64::from(v) + 0.5) / sigma) - normal_cdf((f64::from(v) - 0.5) / sigma))
+        .map(|v| {
+            normal_cdf((f64::from(v) + 0.5) / sigma) - normal_cdf((f64::from(v) - 0.5) / sigma)
+        })
         .collect();
     probs.push(2.0 * normal_cdf(-(f64::from(r) + 0.5) / sigma));
     (r, quantize_probabilities(&probs))

@@ -1,0 +1,123 @@
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// icm: reference encoder/decoder for image coding for machines (spec v1.0).
+///
+/// Streams carry a mean-scale hyperprior latent representation coded with rANS. Decoding
+/// is bit-exact up to the latents on every platform; the pixel reconstruction is within the
+/// tolerance of spec section 11.
+#[derive(Debug, Parser)]
+#[command(name = "icm", version, about, long_about)]
+pub struct Cli {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Directory of model files (default: $ICM_MODEL_DIR or the repository's models/).
+    #[arg(long, global = true)]
+    pub model_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encode a PNG or PPM image into an .icm stream.
+    Encode(EncodeArgs),
+    /// Decode an .icm stream to PNG (or PPM), optionally writing the latents.
+    Decode(DecodeArgs),
+    /// Print every header field of a stream.
+    Info(InfoArgs),
+    /// Model-file tools.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `icm encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// Input image (PNG or PPM, 8-bit RGB; other channel layouts are converted).
+    pub input: PathBuf,
+    /// Output stream.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Model name (looked up in the model directory) or path to a model file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Zoo quality index 1 (lowest rate) ..= 6 (highest); ignored with --model.
+    #[arg(short, long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    pub quality: Option<u8>,
+    /// Tile size WxH in pixels (multiples of 64 are used), or a single number for square
+    /// tiles. Default 1024x1024: images up to 1024 pixels a side are one tile.
+    #[arg(long)]
+    pub tile: Option<String>,
+}
+
+/// `icm decode`.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Input stream.
+    pub input: PathBuf,
+    /// Output image (.png, or .ppm).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write y^ as fixed-point int32 (units of 1/256), shape (M, H/16, W/16) with
+    /// tiles placed at their positions, as .npy.
+    #[arg(long)]
+    pub latents: Option<PathBuf>,
+    /// Model file to use instead of looking the stream's model up by name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Print the SHA-256 of the latents in the serialisation of spec Annex A.
+    #[arg(long)]
+    pub hash: bool,
+}
+
+/// `icm info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Input stream.
+    pub input: PathBuf,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `icm model ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Build a model file from a float export of the training recipe (spec 12.2-12.3).
+    Build(ModelBuildArgs),
+    /// Print a model file's metadata, id and shapes.
+    Info(ModelInfoArgs),
+}
+
+/// `icm model build`.
+#[derive(Debug, Args)]
+pub struct ModelBuildArgs {
+    /// Float export (safetensors, format icm-float-1) written by models/training/export.py,
+    /// or `seed:N` for a seeded random model (tests, vectors).
+    pub input: String,
+    /// Output model file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Model name carried by streams (1..=64 bytes).
+    #[arg(long)]
+    pub name: String,
+    /// Zoo quality index.
+    #[arg(long)]
+    pub quality: Option<u8>,
+    /// Extra metadata entries KEY=VALUE.
+    #[arg(long = "meta")]
+    pub meta: Vec<String>,
+}
+
+/// `icm model info`.
+#[derive(Debug, Args)]
+pub struct ModelInfoArgs {
+    /// Model file or name.
+    pub model: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,307 @@
+use super::args::{
+    Cli, Command, DecodeArgs, EncodeArgs, InfoArgs, ModelBuildArgs, ModelCommand, ModelInfoArgs,
+};
+use super::error::CliError;
+use super::io::{read, read_image, write_atomic, write_image};
+use icm::codec::{self, EncodeOptions, Latents, DEFAULT_TILE};
+use icm::container::{self, Stream};
+use icm::model::{self, BuildOptions, Model};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(CliError::Usage("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
+    }
+    let dir = cli
+        .model_dir
+        .clone()
+        .unwrap_or_else(model::default_model_dir);
+    match cli.command {
+        Command::Encode(a) => encode(a, &dir),
+        Command::Decode(a) => decode(a, &dir),
+        Command::Info(a) => info(a),
+        Command::Model(ModelCommand::Build(a)) => model_build(a),
+        Command::Model(ModelCommand::Info(a)) => model_info(a, &dir),
+    }
+}
+
+fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
+    let Some(s) = s else {
+        return Ok((DEFAULT_TILE, DEFAULT_TILE));
+    };
+    let bad = || CliError::Usage(format!("--tile {s:?}: expected WxH or N, e.g. 512x512"));
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(bad)
+    };
+    match s.split_once(['x', 'X']) {
+        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
+        None => {
+            let v = parse(s)?;
+            Ok((v, v))
+        }
+    }
+}
+
+fn load_model(spec: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<Model, CliError> {
+    let path = model::resolve_model(spec, quality, dir)?;
+    Ok(Model::from_path(&path)?)
+}
+
+fn encode(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
+    let tile = parse_tile(a.tile.as_deref())?;
+    let model = load_model(a.model.as_deref(), a.quality, dir)?;
+    let img = read_image(&a.input)?;
+    let start = Instant::now();
+    let bytes =
+        codec::encode(&img, &model, &EncodeOptions { tile }).map_err(|source| CliError::Codec {
+            path: a.input.display().to_string(),
+            source,
+        })?;
+    let secs = start.elapsed().as_secs_f64();
+    write_atomic(&a.output, &bytes)?;
+    let pixels = f64::from(img.width) * f64::from(img.height);
+    println!(
+        "{}: {}x{}, {} bytes, {:.4} bpp, model {}, {:.3} s",
+        a.output.display(),
+        img.width,
+        img.height,
+        bytes.len(),
+        bytes.len() as f64 * 8.0 / pixels,
+        model.name,
+        secs
+    );
+    Ok(())
+}
+
+fn parse_stream<'a>(path: &Path, bytes: &'a [u8]) -> Result<Stream<'a>, CliError> {
+    container::parse(bytes).map_err(|source| CliError::Container {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Places the tiles' y^ into one (M, ceil(H/64)*4, ceil(W/64)*4) array.
+fn latent_mosaic(stream: &Stream<'_>, latents: &Latents) -> (Vec<usize>, Vec<i32>) {
+    let tiling = stream.header.tiling();
+    let m = latents.tiles.first().map(|t| t.y_shape.0).unwrap_or(0);
+    let h = tiling.height.div_ceil(64) as usize * 4;
+    let w = tiling.width.div_ceil(64) as usize * 4;
+    let mut out = vec![0i32; m * h * w];
+    for (i, t) in latents.tiles.iter().enumerate() {
+        let r = tiling.tile(i);
+        let (y0, x0) = (r.y as usize / 16, r.x as usize / 16);
+        let (_, th, tw) = t.y_shape;
+        for c in 0..m {
+            for yy in 0..th {
+                let src = &t.y[(c * th + yy) * tw..(c * th + yy + 1) * tw];
+                let dst = (c * h + y0 + yy) * w + x0;
+                out[dst..dst + tw].copy_from_slice(src);
+            }
+        }
+    }
+    (vec![m, h, w], out)
+}
+
+fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
+    if a.output.is_none() && a.latents.is_none() && !a.hash {
+        return Err(CliError::Usage(
+            "nothing to do: give -o OUT.png, --latents OUT.npy or --hash".into(),
+        ));
+    }
+    let bytes = read(&a.input)?;
+    let stream = parse_stream(&a.input, &bytes)?;
+    let model = match a.model.as_deref() {
+        Some(m) => load_model(Some(m), None, dir)?,
+        None => load_model(Some(&stream.header.model_name), None, dir)?,
+    };
+    let codec_err = |source| CliError::Codec {
+        path: a.input.display().to_string(),
+        source,
+    };
+    let start = Instant::now();
+    let (latents, image) = if a.output.is_some() {
+        let d = codec::decode(&bytes, &model).map_err(codec_err)?;
+        (d.latents, Some(d.image))
+    } else {
+        (
+            codec::decode_latents(&bytes, &model).map_err(codec_err)?,
+            None,
+        )
+    };
+    let secs = start.elapsed().as_secs_f64();
+    if let (Some(path), Some(img)) = (&a.output, &image) {
+        write_image(path, img)?;
+        println!(
+            "{}: {}x{}, {:.3} s",
+            path.display(),
+            img.width,
+            img.height,
+            secs
+        );
+    }
+    if let Some(path) = &a.latents {
+        let (shape, data) = latent_mosaic(&stream, &latents);
+        write_atomic(path, &icm::npy::npy_i32(&shape, &data))?;
+        println!(
+            "{}: y^ int32 (units of 1/256), shape {shape:?}",
+            path.display()
+        );
+    }
+    if a.hash {
+        println!("latents sha256 {}", latents.sha256_hex());
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<(), CliError> {
+    let bytes = read(&a.input)?;
+    let s = parse_stream(&a.input, &bytes)?;
+    let h = &s.header;
+    let tiling = h.tiling();
+    let bpp = bytes.len() as f64 * 8.0 / (f64::from(h.width) * f64::from(h.height));
+    let tile_bytes: Vec<usize> = s.tiles.iter().map(|t| t.z.len() + t.y.len()).collect();
+    let skipped: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    if a.json {
+        let v = serde_json::json!({
+            "version": format!("{}.{}", h.major, h.minor),
+            "major_version": h.major,
+            "minor_version": h.minor,
+            "profile": h.profile,
+            "profile_name": "Main",
+            "level": h.level,
+            "width": h.width,
+            "height": h.height,
+            "colour_format": "rgb8",
+            "tile_width": h.tile_width,
+            "tile_height": h.tile_height,
+            "tiles": tiling.count(),
+            "tile_columns": tiling.columns(),
+            "tile_rows": tiling.rows(),
+            "tile_bytes": tile_bytes,
+            "model": h.model_name,
+            "model_sha256": h.model_sha256_hex(),
+            "quality": h.quality,
+            "bytes": bytes.len(),
+            "bpp": bpp,
+            "skipped_chunks": skipped,
+        });
+        println!("{v}");
+    } else {
+        println!("file           {}", a.input.display());
+        println!("version        {}.{}", h.major, h.minor);
+        println!("profile        {} (Main)", h.profile);
+        println!("level          {}", h.level);
+        println!("size           {}x{}", h.width, h.height);
+        println!("colour format  rgb8");
+        println!(
+            "tiles          {} ({}x{} of {}x{})",
+            tiling.count(),
+            tiling.columns(),
+            tiling.rows(),
+            h.tile_width,
+            h.tile_height
+        );
+        println!("model          {}", h.model_name);
+        println!("model sha256   {}", h.model_sha256_hex());
+        println!("quality        {}", h.quality);
+        println!("bytes          {} ({bpp:.4} bpp)", bytes.len());
+        if !skipped.is_empty() {
+            println!("skipped chunks {}", skipped.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn model_build(a: ModelBuildArgs) -> Result<(), CliError> {
+    let export = if let Some(seed) = a.input.strip_prefix("seed:") {
+        let (seed, small) = match seed.strip_suffix(":small") {
+            Some(s) => (s, true),
+            None => (seed, false),
+        };
+        let seed: u64 = seed
+            .parse()
+            .map_err(|_| CliError::Usage(format!("bad seed in {:?}", a.input)))?;
+        let widths = if small {
+            (16, 24, [16, 16, 16])
+        } else {
+            (96, 192, [128, 96, 64])
+        };
+        model::random_float_export(seed, widths)
+    } else {
+        read(&PathBuf::from(&a.input))?
+    };
+    let mut extra = std::collections::BTreeMap::new();
+    for kv in &a.meta {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--meta {kv:?}: expected KEY=VALUE")))?;
+        extra.insert(k.to_string(), v.to_string());
+    }
+    let bytes = model::build_model_file(
+        &export,
+        &BuildOptions {
+            name: a.name.clone(),
+            quality: a.quality,
+            extra,
+        },
+    )?;
+    let m = Model::from_bytes(&bytes)?;
+    write_atomic(&a.output, &bytes)?;
+    println!(
+        "{}: model {} sha256 {} ({} bytes)",
+        a.output.display(),
+        m.name,
+        m.sha256_hex(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+fn model_info(a: ModelInfoArgs, dir: &Path) -> Result<(), CliError> {
+    let m = load_model(Some(&a.model), None, dir)?;
+    if a.json {
+        let v = serde_json::json!({
+            "name": m.name,
+            "sha256": m.sha256_hex(),
+            "quality": m.quality,
+            "N": m.hyper_channels(),
+            "M": m.latent_channels(),
+            "encoder": m.g_a.is_some() && m.h_a.is_some(),
+            "metadata": m.metadata,
+        });
+        println!("{v}");
+    } else {
+        println!("name      {}", m.name);
+        println!("sha256    {}", m.sha256_hex());
+        println!("quality   {}", m.quality);
+        println!("N, M      {}, {}", m.hyper_channels(), m.latent_channels());
+        println!(
+            "encoder   {}",
+            if m.g_a.is_some() {
+                "yes"
+            } else {
+                "no (decoder only)"
+            }
+        );
+        for (k, v) in &m.metadata {
+            println!("meta      {k} = {v}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+use thiserror::Error;
+
+/// Errors reported by the command line: one line each, naming what and where.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// An input image could not be read.
+    #[error("{path}: cannot read image: {what}")]
+    Image {
+        /// File path.
+        path: String,
+        /// Cause.
+        what: String,
+    },
+    /// A stream failed to decode.
+    #[error("{path}: {source}")]
+    Codec {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: icm::codec::CodecError,
+    },
+    /// A stream's container is malformed.
+    #[error("{path}: {source}")]
+    Container {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: icm::container::ContainerError,
+    },
+    /// A model could not be found or loaded.
+    #[error("model: {0}")]
+    Model(#[from] icm::model::ModelError),
+    /// A command-line value is invalid.
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,9 @@
+//! Command-line interface of `icm`.
+
+mod args;
+mod commands;
+mod error;
+mod io;
+
+pub use args::Cli;
+pub use commands::run;
