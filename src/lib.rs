@@ -12,4 +12,5 @@ pub mod fixed;
 pub mod hyper;
 pub mod model;
 pub mod npy;
+pub mod testimage;
 pub mod transform;

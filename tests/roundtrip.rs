@@ -59,6 +59,12 @@ fn tiles_round_trip() {
 #[test]
 fn model_file_is_deterministic() {
     let export = random_float_export(1, (16, 24, [16, 16, 16]));
-    let opts = BuildOptions { name: "x".into(), ..Default::default() };
-    assert_eq!(build_model_file(&export, &opts).unwrap(), build_model_file(&export, &opts).unwrap());
+    let opts = BuildOptions {
+        name: "x".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        build_model_file(&export, &opts).unwrap(),
+        build_model_file(&export, &opts).unwrap()
+    );
 }

@@ -18,7 +18,7 @@ pub struct AnsDecoder<'a> {
 impl<'a> AnsDecoder<'a> {
     /// Initialises the decoder on `payload` (spec 8.2).
     pub fn new(payload: &'a [u8]) -> Result<Self, EntropyError> {
-        if payload.len() % 4 != 0 {
+        if !payload.len().is_multiple_of(4) {
             return Err(EntropyError::PartialWord { len: payload.len() });
         }
         let mut dec = Self {

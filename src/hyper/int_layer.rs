@@ -44,7 +44,9 @@ pub struct IntLayer {
 }
 
 impl IntLayer {
-    /// Builds and validates a layer against the limits of spec 7.5 / 9.5.
+    /// Builds and validates a layer against the limits of spec 7.5 / 9.5. The arguments are
+    /// the tensors of spec 7.3 in their order there.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         index: usize,
         kind: IntLayerKind,
@@ -57,7 +59,7 @@ impl IntLayer {
         shift: Vec<u8>,
     ) -> Result<Self, HyperError> {
         let bad = |what: String| HyperError::BadLayer { layer: index, what };
-        if cin == 0 || cout == 0 || k == 0 || k % 2 == 0 {
+        if cin == 0 || cout == 0 || k == 0 || k.is_multiple_of(2) {
             return Err(bad(format!(
                 "shape cin={cin} cout={cout} k={k} (k must be odd)"
             )));

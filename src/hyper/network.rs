@@ -50,7 +50,7 @@ impl HyperSynthesis {
                 });
             }
         }
-        if layers[2].cout % 2 != 0 || layers[2].cout > 2 * 1024 {
+        if !layers[2].cout.is_multiple_of(2) || layers[2].cout > 2 * 1024 {
             return Err(HyperError::BadLayer {
                 layer: 4,
                 what: format!("{} outputs (must be 2M, M <= 1024)", layers[2].cout),
