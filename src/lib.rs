@@ -10,6 +10,7 @@ pub mod container;
 pub mod entropy;
 pub mod fixed;
 pub mod hyper;
+pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod testimage;

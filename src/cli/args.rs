@@ -31,6 +31,8 @@ pub enum Command {
     /// Model-file tools.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Rate-distortion evaluation over a directory of PNGs (CompressAI-style JSON, CSV).
+    Eval(EvalArgs),
 }
 
 /// `icm encode`.
@@ -120,4 +122,28 @@ pub struct ModelInfoArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `icm eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Directory of PNG images, evaluated in sorted file-name order.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Zoo qualities: an inclusive range `1..6` or a list `1,3,5` (models icm-psnr-qN).
+    /// Default 1..6 when no --model is given.
+    #[arg(long)]
+    pub qualities: Option<String>,
+    /// Model names (looked up in the model directory) or model file paths.
+    #[arg(long = "model", num_args = 1..)]
+    pub models: Vec<String>,
+    /// JSON results (layout of CompressAI's eval_model, plus per-image figures).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// CSV results: one row per model and image, plus one mean row per model.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Evaluate only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
 }

@@ -2,6 +2,7 @@ use super::args::{
     Cli, Command, DecodeArgs, EncodeArgs, InfoArgs, ModelBuildArgs, ModelCommand, ModelInfoArgs,
 };
 use super::error::CliError;
+use super::eval;
 use super::io::{read, read_image, write_atomic, write_image};
 use icm::codec::{self, EncodeOptions, Latents, DEFAULT_TILE};
 use icm::container::{self, Stream};
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(a) => info(a),
         Command::Model(ModelCommand::Build(a)) => model_build(a),
         Command::Model(ModelCommand::Info(a)) => model_info(a, &dir),
+        Command::Eval(a) => eval::run(a, &dir),
     }
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod error;
+mod eval;
 mod io;
 
 pub use args::Cli;

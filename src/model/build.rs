@@ -285,3 +285,15 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
         .collect::<Result<_, _>>()?;
     safetensors::serialize(views, &Some(info)).map_err(|e| ModelError::Safetensors(e.to_string()))
 }
+
+/// The float hyper-synthesis of a float export, for measuring what the integer h_s costs
+/// (spec 12.2). Not used by the codec.
+pub fn float_hyper_synthesis(
+    float_export: &[u8],
+) -> Result<crate::transform::Sequential, ModelError> {
+    let st = SafeTensors::deserialize(float_export)
+        .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let (shape, _) = read_f32(&st, "h_s.0.weight")?;
+    let (seq, _) = read_sequential(&st, "h_s", &H_S, shape.first().copied().unwrap_or(0))?;
+    Ok(seq)
+}

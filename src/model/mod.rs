@@ -8,7 +8,7 @@ mod random;
 mod store;
 pub mod tables;
 
-pub use build::{build_model_file, BuildOptions};
+pub use build::{build_model_file, float_hyper_synthesis, BuildOptions};
 pub use error::ModelError;
 pub use file::{Model, MODEL_FORMAT};
 pub use random::random_float_export;
