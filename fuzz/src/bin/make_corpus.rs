@@ -1,0 +1,54 @@
+//! Writes the seed corpora of both fuzz targets: small valid streams encoded with the
+//! seeded model of [`icm_fuzz::model`], plus a few variants (optional chunk, several
+//! tiles). Run from `fuzz/`: `cargo run --release --bin make_corpus`.
+
+use icm::codec::{encode, EncodeOptions, RgbImage};
+use std::path::Path;
+
+fn synthetic(width: u32, height: u32) -> RgbImage {
+    let mut img = RgbImage::new(width, height);
+    for y in 0..height {
+        for x in 0..width {
+            let i = ((y * width + x) * 3) as usize;
+            img.data[i] = ((x * 255) / width.max(1)) as u8;
+            img.data[i + 1] = ((y * 255) / height.max(1)) as u8;
+            img.data[i + 2] = if (x / 8 + y / 8) % 2 == 0 { 200 } else { 40 };
+        }
+    }
+    img
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let model = icm_fuzz::model();
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for (w, h, tile) in [(1, 1, 1024), (17, 33, 1024), (70, 1, 1024), (130, 65, 64)] {
+        let bytes = encode(
+            &synthetic(w, h),
+            model,
+            &EncodeOptions { tile: (tile, tile) },
+        )
+        .expect("encode");
+        seeds.push((format!("{w}x{h}_t{tile}.icm"), bytes));
+    }
+    // The 1x1 stream with an optional chunk before IEND (spec 4.2).
+    let mut meta = seeds[0].1.clone();
+    let at = meta.len() - 8;
+    let mut chunk = b"meta".to_vec();
+    chunk.extend_from_slice(&4u32.to_le_bytes());
+    chunk.extend_from_slice(b"seed");
+    meta.splice(at..at, chunk);
+    seeds.push(("1x1_meta.icm".into(), meta));
+
+    for target in ["fuzz_container", "fuzz_decode"] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for (name, bytes) in &seeds {
+            assert!(bytes.len() < 20 * 1024, "{name} is {} bytes", bytes.len());
+            icm_fuzz::fuzz_container(bytes);
+            icm_fuzz::fuzz_decode(bytes);
+            std::fs::write(dir.join(name), bytes).expect("write");
+            println!("{}/{name}: {} bytes", dir.display(), bytes.len());
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Shared pieces of the fuzz targets: the seeded model (the same one `tests/robustness.rs`
+//! and `tests/roundtrip.rs` build) and the decode harness.
+
+use icm::codec::{decode, RgbImage};
+use icm::container;
+use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
+use std::sync::OnceLock;
+
+/// Largest image the decode target synthesises. A header may legally describe a large
+/// image whose tiles have empty ANS payloads (a valid all-zero tile), which costs seconds
+/// per input; larger streams are only parsed, so executions stay fast and memory bounded.
+pub const MAX_DECODE_PIXELS: u64 = 1 << 16;
+
+/// The small seeded model, built once per process.
+pub fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let export = random_float_export(1, (16, 24, [16, 16, 16]));
+        let bytes = build_model_file(
+            &export,
+            &BuildOptions {
+                name: "test-seed1".into(),
+                quality: Some(1),
+                ..Default::default()
+            },
+        )
+        .expect("build model");
+        Model::from_bytes(&bytes).expect("load model")
+    })
+}
+
+/// Container target: parse, and check the invariants of an accepted stream.
+pub fn fuzz_container(data: &[u8]) {
+    if let Ok(stream) = container::parse(data) {
+        let tiling = stream.header.tiling();
+        assert_eq!(stream.tiles.len(), tiling.count());
+        assert_eq!(stream.bytes, data.len());
+        for (i, t) in stream.tiles.iter().enumerate() {
+            let r = tiling.tile(i);
+            assert!(r.x < tiling.width && r.y < tiling.height);
+            assert!(t.offset < data.len());
+        }
+        // Re-serialising the tiles reproduces the stream minus its optional chunks.
+        if stream.skipped.is_empty() {
+            let tiles: Vec<(Vec<u8>, Vec<u8>)> = stream
+                .tiles
+                .iter()
+                .map(|t| (t.z.to_vec(), t.y.to_vec()))
+                .collect();
+            assert_eq!(container::write(&stream.header, &tiles), data);
+        }
+    }
+}
+
+/// Decode target: full decode (latents and reconstruction) of small images.
+pub fn fuzz_decode(data: &[u8]) {
+    let Ok(stream) = container::parse(data) else {
+        assert!(decode(data, model()).is_err());
+        return;
+    };
+    let (w, h) = (stream.header.width, stream.header.height);
+    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
+        return;
+    }
+    if let Ok(d) = decode(data, model()) {
+        let RgbImage {
+            width,
+            height,
+            data: pixels,
+        } = d.image;
+        assert_eq!((width, height), (w, h));
+        assert_eq!(pixels.len(), w as usize * h as usize * 3);
+        assert_eq!(d.latents.tiles.len(), stream.tiles.len());
+    }
+}

@@ -1,0 +1,519 @@
+//! Robustness of the decoder on hostile input (spec 13): every malformed stream returns
+//! `Err`, nothing panics, loops or allocates without bound.
+//!
+//! * random byte strings (with and without a valid header in front);
+//! * valid streams with random mutations (bit flips, overwrites, truncation, insertion,
+//!   deletion, chunk-length changes);
+//! * every truncation of a valid stream is rejected;
+//! * optional (lowercase) chunks are skipped, unknown required (uppercase) chunks rejected;
+//! * every input in `fuzz/regressions/` (crashes found by `.ci/fuzz.sh`) is replayed.
+//!
+//! Proptest uses a random seed per run; set `PROPTEST_RNG_SEED=<u64>` to reproduce a run
+//! and `PROPTEST_CASES=<n>` to scale every property up or down.
+
+use icm::codec::{decode, decode_latents, encode, CodecError, EncodeOptions, RgbImage};
+use icm::container::{self, ContainerError};
+use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The small seeded model; the fuzz targets in `fuzz/` build the very same one, so their
+/// regressions replay here on the same code paths.
+fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let export = random_float_export(1, (16, 24, [16, 16, 16]));
+        let bytes = build_model_file(
+            &export,
+            &BuildOptions {
+                name: "test-seed1".into(),
+                quality: Some(1),
+                ..Default::default()
+            },
+        )
+        .expect("build");
+        Model::from_bytes(&bytes).expect("load")
+    })
+}
+
+/// A smooth synthetic image with an edge, deterministic.
+fn synthetic(width: u32, height: u32) -> RgbImage {
+    let mut img = RgbImage::new(width, height);
+    for y in 0..height {
+        for x in 0..width {
+            let i = ((y * width + x) * 3) as usize;
+            img.data[i] = ((x * 255) / width.max(1)) as u8;
+            img.data[i + 1] = ((y * 255) / height.max(1)) as u8;
+            img.data[i + 2] = if (x / 8 + y / 8) % 2 == 0 { 200 } else { 40 };
+        }
+    }
+    img
+}
+
+/// Valid streams: (width, height, tile) = (1,1,1024), (17,33,1024), (130,65,64) (6 tiles).
+fn streams() -> &'static [Vec<u8>] {
+    static S: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    S.get_or_init(|| {
+        [(1, 1, 1024), (17, 33, 1024), (130, 65, 64)]
+            .into_iter()
+            .map(|(w, h, t)| {
+                let bytes = encode(&synthetic(w, h), model(), &EncodeOptions { tile: (t, t) })
+                    .expect("encode");
+                decode(&bytes, model()).expect("a fresh stream decodes");
+                bytes
+            })
+            .collect()
+    })
+}
+
+/// Largest image the property tests fully decode. A mutated header may describe a larger
+/// image whose tiles still parse (an empty ANS payload is a valid all-zero tile), which
+/// is legal but slow at opt-level 1; such streams are only parsed and their latents are
+/// not synthesised.
+const MAX_DECODE_PIXELS: u64 = 1 << 16;
+
+/// Decodes `bytes` and checks the invariants that must hold whatever the input: no panic,
+/// and an accepted stream yields an image of the size its header declares.
+fn check(bytes: &[u8]) {
+    let parsed = container::parse(bytes);
+    let Ok(stream) = parsed else {
+        // A stream the container layer rejects must be rejected by the codec too.
+        assert!(decode(bytes, model()).is_err());
+        return;
+    };
+    let (w, h) = (stream.header.width, stream.header.height);
+    if u64::from(w) * u64::from(h) > MAX_DECODE_PIXELS {
+        return;
+    }
+    match decode(bytes, model()) {
+        Ok(d) => {
+            assert_eq!((d.image.width, d.image.height), (w, h));
+            assert_eq!(d.image.data.len(), w as usize * h as usize * 3);
+            assert_eq!(d.latents.tiles.len(), stream.tiles.len());
+        }
+        Err(e) => {
+            // Errors must render (Display must not panic either).
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// Length of the header of a stream produced by `encode` (spec 4.1, table 4-1).
+fn header_len(s: &[u8]) -> usize {
+    4 + 4 + 16 + 2 + 1 + s[26] as usize + 32
+}
+
+/// Offsets of the chunks of a valid stream.
+fn chunk_offsets(s: &[u8]) -> Vec<usize> {
+    let mut pos = header_len(s);
+    let mut out = Vec::new();
+    while pos + 8 <= s.len() {
+        out.push(pos);
+        let len = u32::from_le_bytes(s[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        pos += 8 + len;
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    BitFlip {
+        at: usize,
+        bit: u8,
+    },
+    Overwrite {
+        at: usize,
+        byte: u8,
+    },
+    Truncate {
+        len: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    Delete {
+        at: usize,
+        len: usize,
+    },
+    /// Replaces the length field of the `chunk`-th chunk (mod the chunk count).
+    ChunkLength {
+        chunk: usize,
+        value: u32,
+    },
+    /// Adds a small delta to the length field of the `chunk`-th chunk.
+    ChunkLengthDelta {
+        chunk: usize,
+        delta: i32,
+    },
+    /// Replaces a header field (4 bytes at a header offset) with an interesting value.
+    HeaderWord {
+        at: usize,
+        value: u32,
+    },
+}
+
+fn interesting_u32() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        Just(0u32),
+        Just(1),
+        Just(63),
+        Just(64),
+        Just(65),
+        Just(128),
+        Just(2048),
+        Just(8192),
+        Just(u32::MAX),
+        Just(u32::MAX - 7),
+        Just(0x8000_0000),
+        any::<u32>(),
+        0u32..4096,
+    ]
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let idx = any::<usize>();
+    prop_oneof![
+        4 => (idx, 0u8..8).prop_map(|(at, bit)| Mutation::BitFlip { at, bit }),
+        3 => (idx, any::<u8>()).prop_map(|(at, byte)| Mutation::Overwrite { at, byte }),
+        2 => idx.prop_map(|len| Mutation::Truncate { len }),
+        2 => (idx, proptest::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        1 => (idx, 1usize..16).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        2 => (idx, interesting_u32())
+            .prop_map(|(chunk, value)| Mutation::ChunkLength { chunk, value }),
+        2 => (idx, -8i32..=8)
+            .prop_map(|(chunk, delta)| Mutation::ChunkLengthDelta { chunk, delta }),
+        2 => (0usize..6, interesting_u32())
+            .prop_map(|(field, value)| Mutation::HeaderWord { at: 8 + 4 * field, value }),
+    ]
+}
+
+fn apply(s: &mut Vec<u8>, m: &Mutation) {
+    let set_chunk_len = |s: &mut Vec<u8>, chunk: usize, f: &dyn Fn(u32) -> u32| {
+        let offsets = chunk_offsets(s);
+        if offsets.is_empty() {
+            return;
+        }
+        let at = offsets[chunk % offsets.len()] + 4;
+        let old = u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
+        s[at..at + 4].copy_from_slice(&f(old).to_le_bytes());
+    };
+    match m {
+        Mutation::BitFlip { at, bit } if !s.is_empty() => {
+            let i = at % s.len();
+            s[i] ^= 1 << bit;
+        }
+        Mutation::Overwrite { at, byte } if !s.is_empty() => {
+            let i = at % s.len();
+            s[i] = *byte;
+        }
+        Mutation::Truncate { len } => {
+            let n = len % (s.len() + 1);
+            s.truncate(n);
+        }
+        Mutation::Insert { at, bytes } => {
+            let i = at % (s.len() + 1);
+            s.splice(i..i, bytes.iter().copied());
+        }
+        Mutation::Delete { at, len } if !s.is_empty() => {
+            let i = at % s.len();
+            let j = (i + len).min(s.len());
+            s.drain(i..j);
+        }
+        Mutation::ChunkLength { chunk, value } if s.len() > 27 => {
+            let v = *value;
+            set_chunk_len(s, *chunk, &move |_| v)
+        }
+        Mutation::ChunkLengthDelta { chunk, delta } if s.len() > 27 => {
+            let d = *delta;
+            set_chunk_len(s, *chunk, &move |old| old.wrapping_add_signed(d))
+        }
+        Mutation::HeaderWord { at, value } if s.len() >= at + 4 => {
+            s[*at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// `default` cases, or `PROPTEST_CASES` when set (it scales every property of this file).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(1024),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// (a) Arbitrary bytes: parse and decode return Ok or Err, never panic.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = container::parse(&bytes);
+        check(&bytes);
+    }
+
+    /// (a) Arbitrary bytes behind the magic bytes, so the header reader is exercised.
+    #[test]
+    fn random_after_magic_never_panics(
+        tail in proptest::collection::vec(any::<u8>(), 0..300),
+        level in 0u8..4,
+    ) {
+        let mut bytes = vec![0x89, b'I', b'C', b'M', 1, 0, 0, level];
+        bytes.extend_from_slice(&tail);
+        check(&bytes);
+    }
+
+    /// (a) A valid header followed by arbitrary bytes: exercises the chunk parser.
+    #[test]
+    fn random_chunks_after_valid_header_never_panic(
+        which in 0usize..3,
+        tail in proptest::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let s = &streams()[which];
+        let mut bytes = s[..header_len(s)].to_vec();
+        bytes.extend_from_slice(&tail);
+        check(&bytes);
+    }
+
+    /// (a) A valid header and well-formed TILE chunks with arbitrary ANS payloads:
+    /// exercises the entropy decoder and the hyper-synthesis on garbage.
+    #[test]
+    fn random_tile_payloads_never_panic(
+        which in 0usize..3,
+        payloads in proptest::collection::vec(
+            (proptest::collection::vec(any::<u32>(), 0..8),
+             proptest::collection::vec(any::<u32>(), 0..64)),
+            6,
+        ),
+    ) {
+        let s = &streams()[which];
+        let stream = container::parse(s).unwrap();
+        let header = stream.header.clone();
+        let n = stream.tiles.len();
+        let words = |v: &Vec<u32>| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+        let tiles: Vec<(Vec<u8>, Vec<u8>)> =
+            payloads.iter().take(n).map(|(z, y)| (words(z), words(y))).collect();
+        let bytes = container::write(&header, &tiles);
+        check(&bytes);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(2048),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// (b) Valid streams with one to four random mutations decode to Ok or Err.
+    #[test]
+    fn mutated_streams_never_panic(
+        which in 0usize..3,
+        mutations in proptest::collection::vec(mutation(), 1..5),
+    ) {
+        let mut s = streams()[which].clone();
+        for m in &mutations {
+            apply(&mut s, m);
+        }
+        check(&s);
+    }
+}
+
+/// (b) Every single-bit flip of the smallest stream, exhaustively.
+#[test]
+fn every_bit_flip_of_smallest_stream() {
+    let s = &streams()[0];
+    for i in 0..s.len() {
+        for bit in 0..8 {
+            let mut m = s.clone();
+            m[i] ^= 1 << bit;
+            check(&m);
+        }
+    }
+}
+
+/// (c) No proper prefix of a valid stream is accepted, neither by the container parser
+/// nor by the decoder.
+#[test]
+fn every_truncation_is_rejected() {
+    for s in streams() {
+        for len in 0..s.len() {
+            let prefix = &s[..len];
+            assert!(
+                container::parse(prefix).is_err(),
+                "prefix of {len}/{} bytes parsed",
+                s.len()
+            );
+            assert!(decode_latents(prefix, model()).is_err());
+            assert!(decode(prefix, model()).is_err());
+        }
+        assert!(decode(s, model()).is_ok());
+    }
+}
+
+/// (c) Trailing bytes after IEND are rejected.
+#[test]
+fn trailing_data_is_rejected() {
+    for s in streams() {
+        for extra in [&[0u8][..], b"IEND\0\0\0\0", b"meta\0\0\0\0"] {
+            let mut t = s.clone();
+            t.extend_from_slice(extra);
+            assert!(matches!(
+                container::parse(&t),
+                Err(ContainerError::TrailingData { .. })
+            ));
+            assert!(decode(&t, model()).is_err());
+        }
+    }
+}
+
+fn chunk(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut c = kind.to_vec();
+    c.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    c.extend_from_slice(payload);
+    c
+}
+
+/// (d) Optional chunks (lowercase first letter) are skipped wherever they stand; unknown
+/// required chunks (uppercase) are errors.
+#[test]
+fn optional_chunks_are_skipped_required_are_errors() {
+    for s in streams() {
+        let reference = decode_latents(s, model()).expect("valid");
+        let offsets = chunk_offsets(s);
+        let iend = s.len() - 8;
+        assert_eq!(*offsets.last().unwrap(), iend);
+        // Before IEND, right after the header, and between the first two chunks.
+        let mut positions = vec![iend, header_len(s)];
+        positions.extend(offsets.get(1));
+        for &at in &positions {
+            for (kind, payload) in [
+                (b"meta", &b"{\"camera\":\"x\"}"[..]),
+                (b"mETA", &[][..]),
+                (b"zzzz", &[0xffu8; 37][..]),
+                (b"tILE", &b"IEND\0\0\0\0"[..]),
+            ] {
+                let mut t = s.clone();
+                t.splice(at..at, chunk(kind, payload));
+                let stream = container::parse(&t).expect("optional chunk is skipped");
+                assert_eq!(stream.skipped, vec![(*kind, at)]);
+                assert_eq!(decode_latents(&t, model()).expect("decodes"), reference);
+            }
+            for kind in [b"XTRA", b"Meta", b"TILF", b"IEN\0", b"\0\0\0\0", b"1abc"] {
+                let mut t = s.clone();
+                t.splice(at..at, chunk(kind, b"payload"));
+                assert!(
+                    matches!(
+                        container::parse(&t),
+                        Err(ContainerError::UnknownRequiredChunk { .. })
+                    ),
+                    "{:?} accepted",
+                    String::from_utf8_lossy(kind)
+                );
+                assert!(matches!(
+                    decode(&t, model()),
+                    Err(CodecError::Container(
+                        ContainerError::UnknownRequiredChunk { .. }
+                    ))
+                ));
+            }
+        }
+    }
+}
+
+/// (d) An optional chunk whose length runs past the end of the stream is an error.
+#[test]
+fn optional_chunk_with_bad_length_is_rejected() {
+    let s = &streams()[1];
+    let iend = s.len() - 8;
+    for len in [9u32, 100, u32::MAX] {
+        let mut t = s.clone();
+        let mut c = b"meta".to_vec();
+        c.extend_from_slice(&len.to_le_bytes());
+        c.extend_from_slice(b"12345678");
+        t.splice(iend..iend, c);
+        assert!(container::parse(&t).is_err(), "length {len}");
+        assert!(decode(&t, model()).is_err());
+    }
+}
+
+/// Header fields at their limits (spec 6.2) are rejected before any large allocation.
+#[test]
+fn oversized_headers_are_rejected_cheaply() {
+    let s = &streams()[0];
+    let body = &s[header_len(s)..];
+    for (w, h, tw, th, level) in [
+        (8193u32, 1u32, 64u32, 64u32, 1u8),
+        (8192, 8192, 2048, 2048, 1),
+        (u32::MAX, u32::MAX, 64, 64, 2),
+        (32769, 1, 64, 64, 2),
+        (64, 64, 4096, 4096, 2),
+        (64, 64, 0, 64, 1),
+        (64, 64, 63, 64, 1),
+        (64, 64, 128, 64, 1),
+        (0, 64, 64, 64, 1),
+    ] {
+        let mut t = s[..header_len(s)].to_vec();
+        t[7] = level;
+        t[8..12].copy_from_slice(&w.to_le_bytes());
+        t[12..16].copy_from_slice(&h.to_le_bytes());
+        t[16..20].copy_from_slice(&tw.to_le_bytes());
+        t[20..24].copy_from_slice(&th.to_le_bytes());
+        t.extend_from_slice(body);
+        assert!(
+            matches!(
+                container::parse(&t),
+                Err(ContainerError::InvalidField { .. })
+            ),
+            "{w}x{h} tile {tw}x{th} level {level}"
+        );
+    }
+    // Within the level but with too few tiles: rejected by the tile count, not decoded.
+    let mut t = s[..header_len(s)].to_vec();
+    t[8..12].copy_from_slice(&8192u32.to_le_bytes());
+    t[12..16].copy_from_slice(&4096u32.to_le_bytes());
+    t[16..20].copy_from_slice(&2048u32.to_le_bytes());
+    t[20..24].copy_from_slice(&2048u32.to_le_bytes());
+    t.extend_from_slice(body);
+    assert!(matches!(
+        container::parse(&t),
+        Err(ContainerError::TileCount { .. })
+    ));
+}
+
+fn regressions_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions")
+}
+
+/// Replays every input that `.ci/fuzz.sh` saved in `fuzz/regressions/` (crashes and hangs
+/// of either fuzz target): parse and full decode must return without panicking.
+#[test]
+fn fuzz_regressions_replay() {
+    let dir = regressions_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut n = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !path.is_file() || name.starts_with('.') || name.starts_with("README") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        eprintln!("replaying {}", path.display());
+        let _ = container::parse(&bytes);
+        // The same guard as the fuzz target: only small images are synthesised.
+        check(&bytes);
+        n += 1;
+    }
+    eprintln!("{n} regression inputs replayed");
+}
