@@ -46,7 +46,8 @@ pub struct EncodeArgs {
     /// Model name (looked up in the model directory) or path to a model file.
     #[arg(long)]
     pub model: Option<String>,
-    /// Zoo quality index 1 (lowest rate) ..= 6 (highest); ignored with --model.
+    /// Zoo quality index 1 (lowest rate, ~0.17 bpp on Kodak) ..= 6 (highest, ~1.13 bpp);
+    /// default 3 (~0.44 bpp). Ignored with --model.
     #[arg(short, long, value_parser = clap::value_parser!(u8).range(1..=6))]
     pub quality: Option<u8>,
     /// Tile size WxH in pixels (multiples of 64 are used), or a single number for square

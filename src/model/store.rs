@@ -4,7 +4,7 @@ use super::ModelError;
 use std::path::{Path, PathBuf};
 
 /// Quality index used when none is given (about 0.4-0.5 bpp on Kodak).
-pub const ZOO_DEFAULT_QUALITY: u8 = 4;
+pub const ZOO_DEFAULT_QUALITY: u8 = 3;
 
 /// The model directory: `$ICM_MODEL_DIR`, else `models/` next to the executable's
 /// repository (`target/*/icm` -> `../../models`), else the source tree's `models/`.
