@@ -1,84 +1,598 @@
-//! Regenerates the determinism vectors: `cargo run --release --example make_vectors`.
+//! Regenerates the conformance suite: `cargo run --release --example make_vectors`.
 //!
-//! Writes `conformance/models/test-seed1-small.safetensors` (a seeded model built through
-//! the same path as trained weights), streams of synthetic images under `bitstreams/`, and
-//! `conformance/vectors.json` with the SHA-256 of each stream's decoded latents (Annex A).
+//! Writes, from inputs the project makes itself (synthetic images, a seeded model):
+//! - `conformance/models/test-seed1-small.safetensors`: a seeded model built through the
+//!   same path as trained weights (small, so vectors stay small);
+//! - `bitstreams/*.icm`: decodable vectors (`v1-*`) and must-fail vectors (`x-*`);
+//! - `conformance/reference/*.png`: reference reconstructions of the decodable vectors;
+//! - `conformance/vectors.json`: the records (expected latent hash or error class);
+//! - `conformance/README.md`: the table of what each vector is for.
+//!
+//! Changing anything normative changes these files: bump the version as spec 14 says.
 
-use icm::codec::{decode_latents, encode, EncodeOptions};
+use icm::codec::{decode, encode, EncodeOptions, RgbImage};
+use icm::container;
 use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
 use icm::testimage::synthetic;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A synthetic-image vector: name, width, height, tile size, purpose, spec sections.
+type Geometry = (
+    &'static str,
+    u32,
+    u32,
+    (u32, u32),
+    &'static str,
+    &'static [&'static str],
+);
+
+const SMALL: &str = "conformance/models/test-seed1-small.safetensors";
+
+struct Suite {
+    records: Vec<Value>,
+}
+
+fn write_png(path: &str, img: &RgbImage) -> Res<()> {
+    let buf =
+        image::RgbImage::from_raw(img.width, img.height, img.data.clone()).ok_or("image size")?;
+    buf.save_with_format(path, image::ImageFormat::Png)?;
+    Ok(())
+}
+
+/// Counts values coded with the escape (spec 8.5) in a decoded stream.
+fn escapes(model: &Model, stream: &[u8]) -> Res<(usize, usize)> {
+    let d = decode(stream, model)?;
+    let (mut ez, mut ey) = (0, 0);
+    for t in &d.latents.tiles {
+        let (n, hz, wz) = t.z_shape;
+        for c in 0..n {
+            let (off, table) = &model.z_tables[c];
+            for &v in &t.z[c * hz * wz..(c + 1) * hz * wz] {
+                let s = i64::from(v) - i64::from(*off);
+                if s < 0 || s + 1 >= table.len() as i64 {
+                    ez += 1;
+                }
+            }
+        }
+        let hs = model.h_s.run(&t.z, hz, wz)?;
+        for ((&y, &idx), &mean) in t.y.iter().zip(&hs.scale_index).zip(&hs.mean) {
+            let q = (y - mean) >> 8;
+            let r = -model.y_tables[usize::from(idx)].0;
+            if q < -r || q > r {
+                ey += 1;
+            }
+        }
+    }
+    Ok((ez, ey))
+}
+
+impl Suite {
+    fn decodable(
+        &mut self,
+        name: &str,
+        model_path: &str,
+        stream: &[u8],
+        exercises: &str,
+        sections: &[&str],
+    ) -> Res<()> {
+        let model = Model::from_path(std::path::Path::new(model_path))?;
+        let file = format!("bitstreams/{name}.icm");
+        std::fs::write(&file, stream)?;
+        let d = decode(stream, &model)?;
+        let reference = format!("conformance/reference/{name}.png");
+        write_png(&reference, &d.image)?;
+        let (ez, ey) = escapes(&model, stream)?;
+        let info = container::parse(stream)?;
+        println!("{file}: {} bytes, escapes z {ez} y {ey}", stream.len());
+        self.records.push(json!({
+            "name": name,
+            "stream": file,
+            "model": model_path,
+            "exercises": exercises,
+            "sections": sections,
+            "profile": info.header.profile,
+            "level": info.header.level,
+            "version": format!("{}.{}", info.header.major, info.header.minor),
+            "width": info.header.width,
+            "height": info.header.height,
+            "tiles": info.tiles.len(),
+            "bytes": stream.len(),
+            "escapes": {"z": ez, "y": ey},
+            "latents_sha256": d.latents.sha256_hex(),
+            "reference": reference,
+            "tolerance": "every sample within 2 of the reference, PSNR >= 50 dB (spec 11.3)",
+        }));
+        Ok(())
+    }
+
+    fn failing(
+        &mut self,
+        name: &str,
+        stream: &[u8],
+        exercises: &str,
+        sections: &[&str],
+        model: &Model,
+    ) -> Res<()> {
+        let class = match decode(stream, model) {
+            Err(e) => e.class(),
+            Ok(_) => return Err(format!("{name} decodes but must fail").into()),
+        };
+        let file = format!("bitstreams/{name}.icm");
+        std::fs::write(&file, stream)?;
+        println!("{file}: {} bytes, fails with {class}", stream.len());
+        self.records.push(json!({
+            "name": name,
+            "stream": file,
+            "model": SMALL,
+            "exercises": exercises,
+            "sections": sections,
+            "bytes": stream.len(),
+            "error_class": class,
+        }));
+        Ok(())
+    }
+}
+
+/// Byte offset of the first chunk (spec 4.1).
+fn chunks_start(stream: &[u8]) -> usize {
+    59 + usize::from(stream[26])
+}
+
+/// Offsets of every chunk: (offset, type, length).
+fn chunk_list(stream: &[u8]) -> Vec<(usize, [u8; 4], usize)> {
+    let mut out = Vec::new();
+    let mut p = chunks_start(stream);
+    while p + 8 <= stream.len() {
+        let kind: [u8; 4] = [stream[p], stream[p + 1], stream[p + 2], stream[p + 3]];
+        let len = u32::from_le_bytes([stream[p + 4], stream[p + 5], stream[p + 6], stream[p + 7]])
+            as usize;
+        out.push((p, kind, len));
+        p += 8 + len;
+    }
+    out
+}
+
+fn with_chunk_before_first_tile(stream: &[u8], kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let at = chunks_start(stream);
+    let mut s = stream[..at].to_vec();
+    s.extend_from_slice(kind);
+    s.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    s.extend_from_slice(payload);
+    s.extend_from_slice(&stream[at..]);
+    s
+}
+
+fn set_u32(s: &mut [u8], at: usize, v: u32) {
+    s[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A one-tile stream whose latents are chosen directly rather than by an encoder: z^ and
+/// q cycle through the edge values of spec 8.5 and 9.1 (table ends, first escaped values,
+/// the largest escapes, values clipped at the input of h_s).
+fn latent_stream(model: &Model, width: u32, height: u32) -> Res<Vec<u8>> {
+    use icm::container::{Header, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN};
+    use icm::entropy::SymbolWriter;
+    let header = Header {
+        major: MAJOR_VERSION,
+        minor: MINOR_VERSION,
+        profile: PROFILE_MAIN,
+        level: 1,
+        width,
+        height,
+        tile_width: width.div_ceil(64) * 64,
+        tile_height: height.div_ceil(64) * 64,
+        colour_format: COLOUR_RGB8,
+        quality: model.quality,
+        model_name: model.name.clone(),
+        model_sha256: model.sha256,
+    };
+    let rect = header.tiling().tile(0);
+    let (hz, wz) = rect.hyper_size();
+    let limit = 65_535;
+    let mut z = Vec::new();
+    let mut zw = SymbolWriter::new();
+    for (c, (off, table)) in model.z_tables.iter().enumerate() {
+        let last = off + table.len() as i32 - 2;
+        let cycle = [
+            -limit,
+            limit,
+            127,
+            128,
+            -128,
+            -129,
+            *off,
+            last,
+            off - 1,
+            last + 1,
+            0,
+            1000,
+        ];
+        for p in 0..hz * wz {
+            let v = cycle[(c + p) % cycle.len()];
+            z.push(v);
+            zw.push_value(table, *off, v, &model.uniform)?;
+        }
+    }
+    let hs = model.h_s.run(&z, hz, wz)?;
+    let mut yw = SymbolWriter::new();
+    for (i, &idx) in hs.scale_index.iter().enumerate() {
+        let (off, table) = &model.y_tables[usize::from(idx)];
+        let r = -off;
+        let cycle = [0, r, -r, r + 1, -r - 1, limit, -limit, 1, -1, 2 * r + 3];
+        yw.push_value(table, *off, cycle[i % cycle.len()], &model.uniform)?;
+    }
+    Ok(container::write(&header, &[(zw.finish()?, yw.finish()?)]))
+}
+
+fn main() -> Res<()> {
+    std::fs::create_dir_all("conformance/models")?;
+    std::fs::create_dir_all("conformance/reference")?;
+    std::fs::create_dir_all("bitstreams")?;
+    for dir in ["bitstreams", "conformance/reference"] {
+        for e in std::fs::read_dir(dir)? {
+            std::fs::remove_file(e?.path())?;
+        }
+    }
     let export = random_float_export(1, (16, 24, [16, 16, 16]));
-    let model_bytes = build_model_file(
-        &export,
-        &BuildOptions {
-            name: "test-seed1-small".into(),
-            quality: Some(1),
-            ..Default::default()
-        },
-    )?;
-    std::fs::write(
-        "conformance/models/test-seed1-small.safetensors",
-        &model_bytes,
-    )?;
-    let model = Model::from_bytes(&model_bytes)?;
-    let cases: [(&str, u32, u32, u32, &str); 6] = [
-        ("v1-1x1", 1, 1, 1024, "smallest image"),
+    let opts = BuildOptions {
+        name: "test-seed1-small".into(),
+        quality: Some(1),
+        ..Default::default()
+    };
+    std::fs::write(SMALL, build_model_file(&export, &opts)?)?;
+    let small = Model::from_path(std::path::Path::new(SMALL))?;
+    let enc = |img: &RgbImage, model: &Model, tile: (u32, u32)| {
+        encode(img, model, &EncodeOptions { tile })
+    };
+    let mut suite = Suite {
+        records: Vec::new(),
+    };
+
+    // Decodable vectors with the seeded model.
+    let geometry: [Geometry; 7] = [
+        (
+            "v1-1x1",
+            1,
+            1,
+            (1024, 1024),
+            "smallest image; padding to 64x64",
+            &["4.1", "5.3"],
+        ),
         (
             "v1-17x33",
             17,
             33,
-            1024,
+            (1024, 1024),
             "odd size, padding in both directions",
+            &["5.3"],
         ),
         (
             "v1-1x70",
             1,
             70,
-            1024,
-            "one column, two rows of hyperlatents",
+            (1024, 1024),
+            "one column, two hyperlatent rows",
+            &["5.3"],
         ),
-        ("v1-70x1", 70, 1, 1024, "one row"),
+        (
+            "v1-70x1",
+            70,
+            1,
+            (1024, 1024),
+            "one row, two hyperlatent columns",
+            &["5.3"],
+        ),
         (
             "v1-200x140-tiles64",
             200,
             140,
-            64,
+            (64, 64),
             "12 tiles of 64x64 with partial edge tiles",
+            &["5.2", "4.3"],
         ),
-        ("v1-768x512", 768, 512, 1024, "Kodak-sized single tile"),
+        (
+            "v1-300x130-tiles128x64",
+            300,
+            130,
+            (128, 64),
+            "non-square tiles, 3x3 grid",
+            &["5.2"],
+        ),
+        (
+            "v1-noise-96x96",
+            96,
+            96,
+            (1024, 1024),
+            "noise image: escapes in y and z",
+            &["8.5"],
+        ),
     ];
-    let mut records = Vec::new();
-    for (i, (name, w, h, tile, what)) in cases.iter().enumerate() {
-        let img = synthetic(*w, *h, i as u64 + 1);
-        let stream = encode(
-            &img,
-            &model,
-            &EncodeOptions {
-                tile: (*tile, *tile),
-            },
-        )?;
-        let file = format!("bitstreams/{name}.icm");
-        std::fs::write(&file, &stream)?;
-        let latents = decode_latents(&stream, &model)?;
-        records.push(serde_json::json!({
-            "name": name,
-            "stream": file,
-            "model": "conformance/models/test-seed1-small.safetensors",
-            "exercises": what,
-            "width": w,
-            "height": h,
-            "bytes": stream.len(),
-            "latents_sha256": latents.sha256_hex(),
-        }));
-        println!(
-            "{file}: {} bytes, latents {}",
-            stream.len(),
-            latents.sha256_hex()
-        );
+    for (i, (name, w, h, tile, what, sections)) in geometry.iter().enumerate() {
+        let mut img = synthetic(*w, *h, i as u64 + 1);
+        if name.contains("noise") {
+            let mut s = 12345u32;
+            for v in img.data.iter_mut() {
+                s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *v = (s >> 24) as u8;
+            }
+        }
+        let stream = enc(&img, &small, *tile)?;
+        suite.decodable(name, SMALL, &stream, what, sections)?;
     }
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "vectors": records }))?;
+    let base = enc(&synthetic(17, 33, 2), &small, (1024, 1024))?;
+    suite.decodable(
+        "v1-optional-chunk",
+        SMALL,
+        &with_chunk_before_first_tile(&base, b"meta", b"unknown optional data"),
+        "unknown optional chunk before the tiles, must be skipped",
+        &["4.2"],
+    )?;
+    let mut minor = with_chunk_before_first_tile(&base, b"xtra", &[1, 2, 3]);
+    minor[5] = 1;
+    suite.decodable(
+        "v1-minor-1",
+        SMALL,
+        &minor,
+        "minor version 1 with an optional chunk: decodes as 1.0",
+        &["14", "4.2"],
+    )?;
+    let wide = enc(&synthetic(32768, 1, 9), &small, (2048, 64))?;
+    suite.decodable(
+        "v1-level2-32768x1",
+        SMALL,
+        &wide,
+        "largest dimension of level 2, 16 tiles of 2048 (the tile limit)",
+        &["6.2", "5.2"],
+    )?;
+    suite.decodable(
+        "v1-edge-values-128x128",
+        SMALL,
+        &latent_stream(&small, 128, 128)?,
+        "chosen latents: table ends, first escaped values, escapes of +-65535, z clipped at the h_s input",
+        &["8.5", "9.1", "9.5"],
+    )?;
+    let zoo3 = Model::from_path(std::path::Path::new("models/icm-psnr-q3.safetensors"))?;
+    suite.decodable(
+        "v1-edge-values-zoo-q3",
+        "models/icm-psnr-q3.safetensors",
+        &latent_stream(&zoo3, 130, 70)?,
+        "chosen latents with a trained model: escapes, clipping, extreme means",
+        &["8.5", "9.1", "9.5"],
+    )?;
+    // One vector per zoo model.
+    for q in 1..=6u8 {
+        let path = format!("models/icm-psnr-q{q}.safetensors");
+        let model = Model::from_path(std::path::Path::new(&path))?;
+        let stream = enc(&synthetic(96, 64, 100 + u64::from(q)), &model, (1024, 1024))?;
+        suite.decodable(
+            &format!("v1-zoo-q{q}"),
+            &path,
+            &stream,
+            &format!("zoo model icm-psnr-q{q}"),
+            &["7", "9"],
+        )?;
+    }
+
+    // Must-fail vectors, derived from a valid stream (spec 13).
+    let tiles = enc(&synthetic(200, 140, 5), &small, (64, 64))?;
+    let mut f = |name: &str, s: Vec<u8>, what: &str, sections: &[&str]| {
+        suite.failing(name, &s, what, sections, &small)
+    };
+    let mut s = base.clone();
+    s[0] = 0x88;
+    f(
+        "x-bad-magic",
+        s,
+        "first byte of the magic changed",
+        &["4.1", "13"],
+    )?;
+    let mut s = base.clone();
+    s[4] = 2;
+    f("x-major-2", s, "unknown major version", &["14"])?;
+    let mut s = base.clone();
+    s[6] = 1;
+    f("x-profile-1", s, "undefined profile", &["6.1"])?;
+    let mut s = base.clone();
+    s[7] = 9;
+    f("x-level-9", s, "undefined level", &["6.2"])?;
+    let mut s = base.clone();
+    set_u32(&mut s, 8, 9000);
+    f("x-width-over-level", s, "width 9000 at level 1", &["6.2"])?;
+    let mut s = base.clone();
+    set_u32(&mut s, 8, 0);
+    f("x-width-0", s, "zero width", &["4.1"])?;
+    let mut s = base.clone();
+    set_u32(&mut s, 16, 100);
+    f(
+        "x-tile-width-100",
+        s,
+        "tile width not a multiple of 64",
+        &["5.2"],
+    )?;
+    let mut s = base.clone();
+    s[24] = 1;
+    f("x-colour-format-1", s, "undefined colour format", &["4.1"])?;
+    let mut s = base.clone();
+    s[26] = 0;
+    f("x-model-name-empty", s, "model_name_length 0", &["4.1"])?;
+    let mut s = base.clone();
+    let sha_at = chunks_start(&base) - 32;
+    s[sha_at] ^= 1;
+    f(
+        "x-wrong-model",
+        s,
+        "model_sha256 of another model",
+        &["7.1"],
+    )?;
+    for cut in [
+        3,
+        20,
+        chunks_start(&base) - 5,
+        chunks_start(&base) + 6,
+        base.len() - 30,
+        base.len() - 8,
+        base.len() - 1,
+    ] {
+        f(
+            &format!("x-truncated-{cut}"),
+            base[..cut].to_vec(),
+            &format!("stream cut after {cut} bytes"),
+            &["13", "4"],
+        )?;
+    }
+    let mut s = base.clone();
+    let (tile_at, _, _) = chunk_list(&base)[0];
+    set_u32(&mut s, tile_at + 4, 0xFFFF_FF00);
+    f(
+        "x-chunk-length-past-end",
+        s,
+        "TILE length beyond the end of data",
+        &["4.2"],
+    )?;
+    let mut s = base.clone();
+    set_u32(&mut s, tile_at + 12, 0xFFFF_0000);
+    f(
+        "x-z-length-past-chunk",
+        s,
+        "z_length beyond the TILE chunk",
+        &["4.3"],
+    )?;
+    f(
+        "x-unknown-required-chunk",
+        with_chunk_before_first_tile(&base, b"XTRA", &[0; 4]),
+        "unknown required chunk",
+        &["4.2"],
+    )?;
+    let mut s = base.clone();
+    s.push(0);
+    f("x-trailing-data", s, "a byte after IEND", &["4.4"])?;
+    let mut s = base.clone();
+    s.truncate(base.len() - 8);
+    s.extend_from_slice(b"IEND");
+    s.extend_from_slice(&4u32.to_le_bytes());
+    s.extend_from_slice(&[0; 4]);
+    f("x-iend-with-payload", s, "IEND with a payload", &["4.4"])?;
+    // Tiles: one missing, one out of order.
+    let list = chunk_list(&tiles);
+    let (t_last, _, l_last) = list[list.len() - 2];
+    let mut s = tiles[..t_last].to_vec();
+    s.extend_from_slice(&tiles[t_last + 8 + l_last..]);
+    f(
+        "x-missing-tile",
+        s,
+        "11 TILE chunks for 12 tiles",
+        &["4.3", "5.2"],
+    )?;
+    let mut s = tiles.clone();
+    set_u32(&mut s, list[0].0 + 8, 1);
+    f(
+        "x-tile-index",
+        s,
+        "tile_index out of raster order",
+        &["4.3"],
+    )?;
+    // Entropy payloads.
+    let (t0, _, len0) = chunk_list(&base)[0];
+    let z_len =
+        u32::from_le_bytes([base[t0 + 12], base[t0 + 13], base[t0 + 14], base[t0 + 15]]) as usize;
+    let y_start = t0 + 16 + z_len;
+    let y_end = t0 + 8 + len0;
+    let mut s = base.clone();
+    s[(y_start + y_end) / 2] ^= 0x10;
+    f(
+        "x-corrupt-y",
+        s,
+        "one bit flipped inside the y payload",
+        &["8.4"],
+    )?;
+    let mut s = base.clone();
+    s[t0 + 16 + z_len / 2] ^= 0x01;
+    f(
+        "x-corrupt-z",
+        s,
+        "one bit flipped inside the z payload",
+        &["8.4"],
+    )?;
+    let mut s = base.clone();
+    set_u32(&mut s, t0 + 12, z_len as u32 + 1);
+    f(
+        "x-partial-word",
+        s,
+        "z payload not a whole number of words",
+        &["8.2"],
+    )?;
+    let mut s = base[..y_end].to_vec();
+    s.extend_from_slice(&[0; 4]);
+    s.extend_from_slice(&base[y_end..]);
+    set_u32(&mut s, t0 + 4, (len0 + 4) as u32);
+    f(
+        "x-zero-last-word",
+        s,
+        "y payload ending in a zero word",
+        &["8.2"],
+    )?;
+    let mut s = base.clone();
+    s.truncate(y_start + 4);
+    let mut tail = base[y_start + 4..].to_vec();
+    tail.drain(..4.min(tail.len().saturating_sub(8)));
+    s.extend_from_slice(&tail);
+    set_u32(&mut s, t0 + 4, (len0 - 4) as u32);
+    f(
+        "x-y-word-missing",
+        s,
+        "a word removed from the y payload",
+        &["8.4"],
+    )?;
+
+    // Records and the README table.
+    let json = serde_json::to_string_pretty(&json!({
+        "suite": "icm conformance, spec version 1.0",
+        "generated_by": "cargo run --release --example make_vectors",
+        "vectors": suite.records,
+    }))?;
     std::fs::write("conformance/vectors.json", json + "\n")?;
+    let mut md = String::from(
+        "# Conformance suite\n\nGenerated by `cargo run --release --example make_vectors` from synthetic images and a\n\
+         seeded model; do not edit by hand. Run it with `icm conformance` (built-in decoder) or\n\
+         `icm conformance --decoder 'CMD {in} {model} {out_latents} {out_image}'` (any decoder: it\n\
+         writes the latents in the serialisation of spec Annex A and the reconstruction as PNG,\n\
+         and exits non-zero on must-fail streams).\n\n\
+         Decodable vectors (`v1-*`) must give latents whose SHA-256 is `latents_sha256` exactly and\n\
+         a reconstruction within spec 11.3 of `reference` (every sample within 2, PSNR >= 50 dB).\n\
+         Must-fail vectors (`x-*`) must be refused; the built-in decoder must report the error\n\
+         class of spec 13 given.\n\n| vector | exercises | spec | expected |\n|---|---|---|---|\n",
+    );
+    for r in &suite.records {
+        let expected = match r.get("error_class") {
+            Some(c) => format!("fail: {}", c.as_str().unwrap_or("")),
+            None => format!(
+                "decode {}x{}, {} tile(s), latents {}...",
+                r["width"],
+                r["height"],
+                r["tiles"],
+                &r["latents_sha256"].as_str().unwrap_or("")[..12]
+            ),
+        };
+        let sections: Vec<String> = r["sections"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        writeln!(
+            md,
+            "| `{}` | {} | {} | {} |",
+            r["name"].as_str().unwrap_or(""),
+            r["exercises"].as_str().unwrap_or(""),
+            sections.join(", "),
+            expected
+        )?;
+    }
+    std::fs::write("conformance/README.md", md)?;
     Ok(())
 }

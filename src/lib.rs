@@ -5,7 +5,9 @@
 //! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
 //! integer conventions of section 2 in [`fixed`].
 
+pub mod bdrate;
 pub mod codec;
+pub mod conformance;
 pub mod container;
 pub mod entropy;
 pub mod fixed;

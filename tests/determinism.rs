@@ -19,7 +19,13 @@ fn vectors_decode_to_recorded_latents_with_1_and_2_threads() {
     .expect("json");
     let vectors = index["vectors"].as_array().expect("vectors");
     assert!(!vectors.is_empty());
+    let mut checked = 0;
     for v in vectors {
+        // Must-fail vectors have an error class instead of a hash.
+        if v.get("latents_sha256").is_none() {
+            continue;
+        }
+        checked += 1;
         let model_bytes =
             std::fs::read(root().join(v["model"].as_str().expect("model"))).expect("model file");
         let model = Model::from_bytes(&model_bytes).expect("model loads");
@@ -42,4 +48,5 @@ fn vectors_decode_to_recorded_latents_with_1_and_2_threads() {
             );
         }
     }
+    assert!(checked >= 10, "only {checked} decodable vectors");
 }

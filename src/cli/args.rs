@@ -33,6 +33,10 @@ pub enum Command {
     Model(ModelCommand),
     /// Rate-distortion evaluation over a directory of PNGs (CompressAI-style JSON, CSV).
     Eval(EvalArgs),
+    /// Bjøntegaard-delta rate and metric of a test curve against an anchor (CSV or eval JSON).
+    BdRate(BdRateArgs),
+    /// Run the conformance suite on the built-in decoder or on any decoder command.
+    Conformance(ConformanceArgs),
 }
 
 /// `icm encode`.
@@ -74,6 +78,31 @@ pub struct DecodeArgs {
     /// Print the SHA-256 of the latents in the serialisation of spec Annex A.
     #[arg(long)]
     pub hash: bool,
+    /// Also write the decoded latents in the serialisation of spec Annex A (z^ then y^ of
+    /// every tile, int32 little-endian): the file whose SHA-256 conformance records give.
+    #[arg(long)]
+    pub latents_raw: Option<PathBuf>,
+}
+
+/// `icm conformance`.
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Suite root holding conformance/vectors.json (default: the repository).
+    pub dir: Option<PathBuf>,
+    /// Third-party decoder command, run by `sh -c` with {in}, {model}, {out_latents}
+    /// (write the Annex A latents there) and {out_image} (write a PNG there) replaced;
+    /// it must exit non-zero on must-fail streams. Default: the built-in decoder.
+    #[arg(long)]
+    pub decoder: Option<String>,
+    /// Only vectors whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Check the latents only, not the reconstruction (for decoders of the normative part).
+    #[arg(long)]
+    pub latents_only: bool,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `icm info`.
@@ -147,4 +176,26 @@ pub struct EvalArgs {
     /// Evaluate only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+/// `icm bd-rate`.
+#[derive(Debug, Args)]
+pub struct BdRateArgs {
+    /// Anchor results: CSV with a header row (columns `bpp` and the metric; rows in any
+    /// order) or the JSON written by `icm eval -o` (told apart by the .json extension).
+    #[arg(long)]
+    pub anchor: PathBuf,
+    /// Test results, same formats as --anchor.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Quality column (in eval JSON, `psnr` reads `psnr-rgb`; `_` and `-` are interchangeable).
+    #[arg(long, default_value = "psnr")]
+    pub metric: String,
+    /// Interpolation: pchip (piecewise cubic, as the JVET/MPEG CTC sheets), akima, or cubic
+    /// (VCEG-M33 polynomial fit; needs 4 points per curve).
+    #[arg(long, default_value = "pchip", value_parser = ["pchip", "akima", "cubic"])]
+    pub method: String,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

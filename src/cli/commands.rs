@@ -32,6 +32,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Model(ModelCommand::Build(a)) => model_build(a),
         Command::Model(ModelCommand::Info(a)) => model_info(a, &dir),
         Command::Eval(a) => eval::run(a, &dir),
+        Command::BdRate(a) => super::bd_rate::run(a),
+        Command::Conformance(a) => super::conformance::run(a),
     }
 }
 
@@ -117,9 +119,9 @@ fn latent_mosaic(stream: &Stream<'_>, latents: &Latents) -> (Vec<usize>, Vec<i32
 }
 
 fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
-    if a.output.is_none() && a.latents.is_none() && !a.hash {
+    if a.output.is_none() && a.latents.is_none() && a.latents_raw.is_none() && !a.hash {
         return Err(CliError::Usage(
-            "nothing to do: give -o OUT.png, --latents OUT.npy or --hash".into(),
+            "nothing to do: give -o OUT.png, --latents OUT.npy, --latents-raw OUT or --hash".into(),
         ));
     }
     let bytes = read(&a.input)?;
@@ -160,6 +162,9 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
             "{}: y^ int32 (units of 1/256), shape {shape:?}",
             path.display()
         );
+    }
+    if let Some(path) = &a.latents_raw {
+        write_atomic(path, &latents.serialise())?;
     }
     if a.hash {
         println!("latents sha256 {}", latents.sha256_hex());

@@ -1,7 +1,9 @@
 //! Command-line interface of `icm`.
 
 mod args;
+mod bd_rate;
 mod commands;
+mod conformance;
 mod error;
 mod eval;
 mod io;

@@ -51,3 +51,27 @@ pub enum CodecError {
     #[error("cannot encode: {0}")]
     Input(String),
 }
+
+impl CodecError {
+    /// The error class of spec 13 (table 13-1) as a stable lower-case name; conformance
+    /// records name the class a must-fail stream has to produce.
+    pub fn class(&self) -> &'static str {
+        match self {
+            CodecError::Container(e) => match e {
+                ContainerError::BadMagic => "bad-magic",
+                ContainerError::UnsupportedMajor { .. } => "unsupported-version",
+                ContainerError::Truncated { .. } | ContainerError::MissingEnd { .. } => "truncated",
+                ContainerError::InvalidField { .. } => "invalid-field",
+                ContainerError::UnknownRequiredChunk { .. } => "unknown-required-chunk",
+                ContainerError::TileCount { .. } => "tile-count",
+                ContainerError::TrailingData { .. } => "trailing-data",
+            },
+            CodecError::ModelMismatch { .. } => "model-mismatch",
+            CodecError::Entropy { .. } => "corrupt-payload",
+            CodecError::Hyper(_) => "invalid-model",
+            CodecError::Transform { .. } | CodecError::NoEncoder(_) | CodecError::Input(_) => {
+                "other"
+            }
+        }
+    }
+}
