@@ -23,6 +23,10 @@ Examples:
   python train.py --data .train_data/train --quality 5 --lambda 0.025 --init out/ckpt_q6.pt --max-seconds 150 --out out
   # CPU smoke run
   python train.py --data .train_data/train --max-steps 2 --batch 2 --crop 64 --device cpu --out /tmp/smoke
+  # continue from a shipped model file (when the checkpoints are lost)
+  python train.py --data .train_data/train --quality 4 --init-model ../icm-psnr-q4.safetensors --max-seconds 150 --out out
+  # how far the model file's tensors are from the float export it was built from
+  python train.py --init-model ../icm-psnr-q4.safetensors --compare-export out/q4.safetensors
 """
 import argparse
 import concurrent.futures as cf
@@ -113,14 +117,205 @@ def load_ckpt(path, model):
     return ck
 
 
+# ----------------------------------------------------------------------------- model files
+def _hs_scales(calib):
+    """(s_in, s_out) of the integer h_s layers 0, 2, 4 (spec 12.2), as `icm model build` uses them."""
+    a1, a2 = float(calib[1]) / 255.0, float(calib[2]) / 255.0
+    return {0: (1.0, a1), 2: (a1, a2), 4: (a2, 2.0 ** -8)}
+
+
+def _gdn_raw(reparam, effective: np.ndarray) -> torch.Tensor:
+    """Inverse of CompressAI's NonNegativeParametrizer.forward (max(x, bound)^2 - pedestal):
+    the stored parameter x = sqrt(max(eff + pedestal, bound^2)).  Values of `eff` below the
+    parametrizer's minimum (only possible through f16 rounding) map to the bound, which the
+    forward maps back to the minimum."""
+    pedestal = float(reparam.pedestal.item())
+    bound = float(reparam.lower_bound.bound.item())
+    x = np.sqrt(np.maximum(effective.astype(np.float64) + pedestal, bound * bound))
+    return torch.from_numpy(x.astype(np.float32))
+
+
+def load_model_file(path: str, model: "IcmHyperprior" = None):
+    """Initialise an IcmHyperprior from a shipped model file (`icm-model-1`, spec 7).
+
+    g_a/h_a/g_s come from their F16 tensors (GDN beta/gamma converted back to CompressAI's
+    reparametrised parameters), the entropy bottleneck from its raw F32 state-dict tensors,
+    and h_s is dequantised from the integer layers (spec 12.2): with r_o = Mul_o * 2^-Sh_o =
+    s_in * w_scale_o / s_out, w_scale_o = r_o * s_out / s_in, weight = W * w_scale_o (per
+    output channel) and bias = B * s_in * w_scale_o.  Returns (model, metadata dict)."""
+    import json
+
+    from compressai.layers import GDN
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        raw_meta = f.metadata() or {}
+        t = {k: f.get_tensor(k) for k in f.keys()}
+    if "icm" not in raw_meta:
+        raise SystemExit(f"{path}: no 'icm' metadata entry: not an icm model file")
+    meta = json.loads(raw_meta["icm"])
+    if meta.get("format") != "icm-model-1" or meta.get("architecture") != "hyperprior-v1":
+        raise SystemExit(f"{path}: format {meta.get('format')!r} / architecture {meta.get('architecture')!r} "
+                         "is not icm-model-1 / hyperprior-v1")
+    if "g_a.0.weight" not in t or "h_a.0.weight" not in t:
+        raise SystemExit(f"{path}: the model file has no g_a/h_a (decoder-only file): cannot train from it")
+    if "h_s.calibration" not in t:
+        raise SystemExit(f"{path}: no h_s.calibration: cannot dequantise h_s")
+    gs = tuple(int(t[f"g_s.{i}.weight"].shape[1]) for i in (0, 2, 4))
+    N, M = int(t["h_a.0.weight"].shape[0]), int(t["g_a.6.weight"].shape[0])
+    if model is None:
+        model = IcmHyperprior(N=N, M=M, gs=gs)
+    sd = model.state_dict()
+    new = {}
+
+    def put(key, value):
+        if key not in sd:
+            raise SystemExit(f"{path}: model has no tensor {key}")
+        v = torch.as_tensor(np.ascontiguousarray(value)).to(sd[key].dtype)
+        if tuple(v.shape) != tuple(sd[key].shape):
+            raise SystemExit(f"{path}: {key} has shape {tuple(v.shape)}, model expects {tuple(sd[key].shape)}")
+        new[key] = v
+
+    for seq_name in ("g_a", "h_a", "g_s"):
+        for i, layer in enumerate(getattr(model, seq_name)):
+            key = f"{seq_name}.{i}"
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                put(f"{key}.weight", t[f"{key}.weight"].astype(np.float32))
+                put(f"{key}.bias", t[f"{key}.bias"].astype(np.float32))
+            elif isinstance(layer, GDN):
+                C = layer.beta.numel()
+                put(f"{key}.beta", _gdn_raw(layer.beta_reparam, t[f"{key}.beta"].astype(np.float32)))
+                gamma = t[f"{key}.gamma"].astype(np.float32).reshape(C, C)
+                put(f"{key}.gamma", _gdn_raw(layer.gamma_reparam, gamma).reshape(layer.gamma.shape))
+
+    calib = t["h_s.calibration"].astype(np.float64)
+    for l, (s_in, s_out) in _hs_scales(calib).items():
+        W = t[f"h_s.{l}.weight"].astype(np.float64)
+        B = t[f"h_s.{l}.bias"].astype(np.float64)
+        r = t[f"h_s.{l}.multiplier"].astype(np.float64) * np.exp2(-t[f"h_s.{l}.shift"].astype(np.float64))
+        w_scale = r * s_out / s_in
+        transposed = isinstance(model.h_s[l], torch.nn.ConvTranspose2d)
+        ws = w_scale.reshape(1, -1, 1, 1) if transposed else w_scale.reshape(-1, 1, 1, 1)
+        put(f"h_s.{l}.weight", (W * ws).astype(np.float32))
+        put(f"h_s.{l}.bias", (B * s_in * w_scale).astype(np.float32))
+
+    for k, v in t.items():
+        if k.startswith("entropy_bottleneck."):
+            put(k, v.astype(np.float32))
+    missing = [k for k in sd if k not in new and (k.startswith(("g_a.", "h_a.", "g_s.", "h_s.")) and
+                                                  k.endswith((".weight", ".bias", ".beta", ".gamma"))
+                                                  or k.startswith("entropy_bottleneck.") and sd[k].is_floating_point())]
+    if missing:
+        raise SystemExit(f"{path}: missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}")
+    sd.update(new)  # buffers not in the file (GDN pedestals/bounds, CDF buffers) keep their defaults
+    model.load_state_dict(sd, strict=True)
+    meta["calibration"] = [float(c) for c in calib]
+    return model, meta
+
+
+@torch.no_grad()
+def compare_with_export(model, export_path: str, n_z: int = 4, seed: int = 0, images=None):
+    """Max differences between a model (e.g. loaded from a model file) and a float export
+    (`icm-float-1`): h_s on random integer z (and on the z of `images`, [B,3,H,W] in [0,1],
+    when given), g_s on random y, g_a on random images, the h_s weights/biases in units of
+    their quantisation steps (<= 0.5 when they are the int8 rounding of the export), and the
+    effective GDN parameters.  Returns a dict name -> (max |diff|, max |ref|)."""
+    from safetensors.torch import load_file
+    import torch.nn.functional as F
+
+    e = load_file(export_path)
+    model = model.cpu().eval()
+    g = torch.Generator().manual_seed(seed)
+    N, M = model.N, model.M
+    cal0 = float(e["h_s.calibration"][0]) if "h_s.calibration" in e else 16.0
+    # z: sparse Laplacian-like integers within the calibrated range
+    z = torch.round(torch.distributions.Laplace(0.0, cal0 / 8).sample((n_z, N, 6, 6)))
+    z = z.clamp(-cal0, cal0)
+
+    def hs_ref(v):
+        v = F.relu(F.conv_transpose2d(v, e["h_s.0.weight"], e["h_s.0.bias"], stride=2, padding=2, output_padding=1))
+        v = F.relu(F.conv_transpose2d(v, e["h_s.2.weight"], e["h_s.2.bias"], stride=2, padding=2, output_padding=1))
+        return F.conv2d(v, e["h_s.4.weight"], e["h_s.4.bias"])
+
+    res = {}
+    ref, got = hs_ref(z), model.h_s(z)
+    res["h_s scales"] = ((got[:, :M] - ref[:, :M]).abs().max().item(), ref[:, :M].abs().max().item())
+    res["h_s means"] = ((got[:, M:] - ref[:, M:]).abs().max().item(), ref[:, M:].abs().max().item())
+    if images is not None:
+        zi = torch.round(model.h_a(model.g_a(images)))
+        ref, got = hs_ref(zi), model.h_s(zi)
+        res["h_s scales (image z)"] = ((got[:, :M] - ref[:, :M]).abs().max().item(), ref[:, :M].abs().max().item())
+        res["h_s means (image z)"] = ((got[:, M:] - ref[:, M:]).abs().max().item(), ref[:, M:].abs().max().item())
+    s_io = _hs_scales(e["h_s.calibration"].double().tolist())
+    for l in (0, 2, 4):
+        w_ref = e[f"h_s.{l}.weight"].double()
+        transposed = isinstance(model.h_s[l], torch.nn.ConvTranspose2d)
+        wmax = w_ref.abs().amax(dim=(0, 2, 3) if transposed else (1, 2, 3))
+        step = torch.where(wmax > 0, wmax / 127, torch.ones_like(wmax))
+        shp = (1, -1, 1, 1) if transposed else (-1, 1, 1, 1)
+        dw = ((model.h_s[l].weight.double() - w_ref) / step.view(shp)).abs().max().item()
+        db = ((model.h_s[l].bias.double() - e[f"h_s.{l}.bias"].double()) / (step * s_io[l][0])).abs().max().item()
+        res[f"h_s.{l}.weight (quant. steps)"] = (dw, 127.0)
+        res[f"h_s.{l}.bias (quant. steps)"] = (db, float("nan"))
+    for l in (0, 2, 4):
+        w_ref, w = e[f"h_s.{l}.weight"], model.h_s[l].weight
+        res[f"h_s.{l}.weight"] = ((w - w_ref).abs().max().item(), w_ref.abs().max().item())
+        res[f"h_s.{l}.bias"] = ((model.h_s[l].bias - e[f"h_s.{l}.bias"]).abs().max().item(),
+                                e[f"h_s.{l}.bias"].abs().max().item())
+
+    def seq_ref(name, v, n_layers, transposed, inverse):
+        for i in range(n_layers):
+            k = f"{name}.{i}"
+            if i % 2 == 0:
+                w, b = e[f"{k}.weight"], e[f"{k}.bias"]
+                if transposed:
+                    v = F.conv_transpose2d(v, w, b, stride=2, padding=2, output_padding=1)
+                else:
+                    v = F.conv2d(v, w, b, stride=2, padding=w.shape[-1] // 2)
+            else:
+                gm = e[f"{k}.gamma"]
+                norm = F.conv2d(v * v, gm.view(*gm.shape, 1, 1), e[f"{k}.beta"])
+                v = v * torch.sqrt(norm) if inverse else v / torch.sqrt(norm)
+        return v
+
+    y = torch.randn(2, M, 8, 8, generator=g) * 4
+    ref, got = seq_ref("g_s", y, 7, True, True), model.g_s(y)
+    res["g_s output"] = ((got - ref).abs().max().item(), ref.abs().max().item())
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    x = torch.nn.functional.avg_pool2d(x, 5, 1, 2)  # a little spatial correlation
+    ref, got = seq_ref("g_a", x, 7, False, False), model.g_a(x)
+    res["g_a output"] = ((got - ref).abs().max().item(), ref.abs().max().item())
+    from compressai.layers import GDN
+    for seq_name in ("g_a", "g_s"):
+        for i, layer in enumerate(getattr(model, seq_name)):
+            if isinstance(layer, GDN):
+                k = f"{seq_name}.{i}"
+                b = layer.beta_reparam(layer.beta)
+                gm = layer.gamma_reparam(layer.gamma).reshape(e[f"{k}.gamma"].shape)
+                res[f"{k}.beta"] = ((b - e[f"{k}.beta"]).abs().max().item(), e[f"{k}.beta"].abs().max().item())
+                res[f"{k}.gamma"] = ((gm - e[f"{k}.gamma"]).abs().max().item(), e[f"{k}.gamma"].abs().max().item())
+    for k, v in model.entropy_bottleneck.state_dict().items():
+        ek = f"entropy_bottleneck.{k}"
+        if ek in e:
+            res[ek] = ((v - e[ek]).abs().max().item(), e[ek].abs().max().item())
+    return res
+
+
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="folder of training images (see prepare_data.py)")
+    ap.add_argument("--data", default=None, help="folder of training images (see prepare_data.py); required for training")
     ap.add_argument("--quality", type=int, default=6, choices=sorted(LAMBDAS))
     ap.add_argument("--lambda", dest="lmbda", type=float, default=None,
                     help="rate-distortion lambda (default: the ladder value for --quality)")
     ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
+    ap.add_argument("--init-model", default=None,
+                    help="start from a shipped model file (icm-model-1 safetensors, e.g. models/icm-psnr-q4.safetensors): "
+                         "F16 g_a/h_a/g_s, the bottleneck's F32 tensors, h_s dequantised from its integers "
+                         "(for when the checkpoints are lost)")
+    ap.add_argument("--compare-export", default=None,
+                    help="with --init-model: print the max differences between the loaded model and this float "
+                         "export (icm-float-1, e.g. out/q4.safetensors) and exit without training")
     ap.add_argument("--resume", default=None,
                     help="continue this checkpoint (weights + its step count, same quality)")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "train"),
@@ -143,7 +338,14 @@ def parse_args(argv=None):
     ap.add_argument("--save-every", type=float, default=120, help="seconds between checkpoint saves")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-images", type=int, default=0, help="load only the first K images (tests)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if sum(bool(a) for a in (args.init, args.init_model, args.resume)) > 1:
+        ap.error("give at most one of --init, --init-model, --resume")
+    if args.compare_export and not args.init_model:
+        ap.error("--compare-export needs --init-model")
+    if not args.data and not args.compare_export:
+        ap.error("--data is required")
+    return args
 
 
 def make_step(model, opt, clip):
@@ -192,8 +394,28 @@ def probe(args, model, sampler, device, lmbda):
     return res
 
 
+def run_compare(args) -> int:
+    model, meta = load_model_file(args.init_model)
+    log(f"loaded {args.init_model}: {meta.get('name')} quality {meta.get('quality')} steps {meta.get('steps')} "
+        f"calibration {meta['calibration']}")
+    images = None
+    if args.data:
+        imgs = load_images(args.data, torch.device("cpu"), 256, max_images=2)
+        images = torch.stack([im[:, :256, :256] for im in imgs]).float() / 255.0
+    res = compare_with_export(model, args.compare_export, images=images)
+    print(f"max |model file - float export| ({args.compare_export}):")
+    for k, (d, ref) in res.items():
+        if math.isnan(ref):
+            print(f"  {k:36s} {d:10.3e}")
+        else:
+            print(f"  {k:36s} {d:10.3e}   (max |ref| {ref:.3e}, relative {d / max(ref, 1e-30):.2e})")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.compare_export:
+        return run_compare(args)
     device = torch.device(args.device)
     lmbda = args.lmbda if args.lmbda is not None else LAMBDAS[args.quality]
     torch.manual_seed(args.seed)
@@ -219,7 +441,14 @@ def main(argv=None) -> int:
         prev_steps = int(ck.get("steps", 0))
         parents = list(ck.get("parents", [])) + [f"q{ck.get('quality', '?')}@{prev_steps}"]
         log(f"initialised from {args.init} (quality {ck.get('quality')}, steps {prev_steps})")
-    warmup = args.warmup if args.warmup else (0 if (args.init or args.resume) else 500)
+    elif args.init_model:
+        _, mmeta = load_model_file(args.init_model, model.cpu())
+        model.to(device)
+        prev_steps = int(mmeta.get("steps", 0))
+        parents = [f"{mmeta.get('name', os.path.basename(args.init_model))}:q{mmeta.get('quality', '?')}@{prev_steps}"]
+        log(f"initialised from model file {args.init_model} ({mmeta.get('name')}, quality {mmeta.get('quality')}, "
+            f"steps {prev_steps}; h_s dequantised from int8)")
+    warmup = args.warmup if args.warmup else (0 if (args.init or args.init_model or args.resume) else 500)
 
     if args.probe > 0:
         res = probe(args, model, sampler, device, lmbda)

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The Python part of the test suite (called by scripts/test.sh): the training recipe in
+# models/training/ end to end on CPU, and the consistency of the shipped model zoo.
+#
+#   1. a venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with models/training/requirements.txt
+#      (created on first use; torch from PyPI is the large CUDA build, a few GiB; a no-op of
+#      a few seconds once satisfied)
+#   2. models/training/make_manifest.py --check (models/MANIFEST.json matches the files)
+#   3. in a temporary folder: prepare_data.py on 4 images of ../shared/data/train, train.py
+#      from scratch for 2 steps on CPU (64x64 crops), train.py --init-model from the shipped
+#      models/icm-psnr-q1.safetensors for 1 step, export.py of that checkpoint,
+#      `cargo run --release -- model build`, `icm encode` + `icm decode` with the built model,
+#      and the model file loaded back into PyTorch (train.py's load_model_file) against the
+#      export.
+#
+# Step 3 needs ../shared/data/train (or $ICM_TRAIN_SRC); without it the step is skipped
+# with a message, except when CI=true, where that is a failure.
+# Ends with "python: N passed, M failed"; exits non-zero on any failure.
+# ICM_KEEP_TMP=1 keeps the temporary folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${ICM_VENV:-$HOME/.cache/icm-venv}
+SRC=${ICM_TRAIN_SRC:-$ROOT/../shared/data/train}
+T_ALL=$(date +%s)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/icm-python-test.XXXXXX")
+if [ "${ICM_KEEP_TMP:-0}" = 1 ]; then
+    echo "python: keeping $TMP"
+else
+    trap 'rm -rf "$TMP"' EXIT
+fi
+mkdir -p "$TMP/logs"
+
+PASSED=0
+FAILED=0
+# check NAME COMMAND...: runs COMMAND (a command or one of the functions below) in a subshell
+# with errexit, so that any failing command inside fails the check; output in
+# $TMP/logs/NAME.log. (Not under `if`: bash ignores errexit inside a tested function.)
+check() {
+    local name=$1 t0 rc log
+    shift
+    log="$TMP/logs/$name.log"
+    t0=$(date +%s)
+    set +e
+    (set -e; "$@") >"$log" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then
+        PASSED=$((PASSED + 1))
+        echo "python: ok   $name ($(($(date +%s) - t0)) s)"
+    else
+        FAILED=$((FAILED + 1))
+        echo "python: FAIL $name (exit $rc, $(($(date +%s) - t0)) s); last lines of its output:"
+        tail -n 40 "$log" | sed 's/^/    /'
+    fi
+}
+finish() {
+    echo "python: total $(($(date +%s) - T_ALL)) s"
+    echo "python: $PASSED passed, $FAILED failed"
+    if [ "$FAILED" -eq 0 ]; then
+        exit 0
+    fi
+    exit 1
+}
+
+# ---------------------------------------------------------------------------- venv
+setup_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "creating $VENV"
+        python3 -m venv "$VENV"
+    fi
+    local t0=$(date +%s)
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt
+    echo $(($(date +%s) - t0)) >"$TMP/pip_seconds"
+    "$VENV/bin/python" -c "import torch, torchvision, compressai, pytorch_msssim, numpy, PIL, safetensors, matplotlib; \
+print('torch', torch.__version__, 'compressai', compressai.__version__, 'numpy', numpy.__version__)"
+}
+check venv setup_venv
+echo "python: venv $VENV: pip install -r models/training/requirements.txt took $(cat "$TMP/pip_seconds" 2>/dev/null || echo '?') s"
+if [ "$FAILED" -ne 0 ]; then
+    finish
+fi
+PY="$VENV/bin/python"
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+ICM=(cargo run --release --quiet --)
+
+# ---------------------------------------------------------------------------- zoo
+check manifest "$PY" models/training/make_manifest.py --check
+
+# ---------------------------------------------------------------------------- recipe smoke run
+if [ ! -d "$SRC" ]; then
+    if [ "${CI:-}" = true ]; then
+        echo "python: FAIL smoke: training images $SRC not found (CI=true requires them)"
+        FAILED=$((FAILED + 1))
+    else
+        echo "python: SKIP the training smoke run: training images $SRC not found (../shared is absent)"
+    fi
+    finish
+fi
+
+W="$TMP/work"
+mkdir -p "$W/src"
+prepare() {
+    # 4 source images (sorted, the first of the folder): BSDS500 photos are 481x321
+    local n=0 f
+    while IFS= read -r f; do
+        cp "$f" "$W/src/"
+        n=$((n + 1))
+    done < <(find "$SRC" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | LC_ALL=C sort | head -n 4)
+    [ "$n" -eq 4 ] || { echo "found $n images under $SRC, need 4"; return 1; }
+    "$PY" models/training/prepare_data.py --src "$W/src" --out "$W/train"
+    [ "$(find "$W/train" -name '*.jpg' | wc -l)" -ge 2 ]
+}
+check prepare_data prepare
+
+smoke_train() {
+    "$PY" models/training/train.py --data "$W/train" --quality 6 --max-steps 2 --batch 2 --crop 64 \
+        --device cpu --out "$W/train_out"
+    [ -s "$W/train_out/ckpt_q6.pt" ] && [ -s "$W/train_out/losses_q6.csv" ]
+}
+check train smoke_train
+
+smoke_init_model() {
+    "$PY" models/training/train.py --data "$W/train" --quality 1 --init-model models/icm-psnr-q1.safetensors \
+        --max-steps 1 --batch 2 --crop 64 --device cpu --out "$W/init_out" | tee "$W/init.log"
+    grep -q "initialised from model file" "$W/init.log"
+    "$PY" - "$W/init_out/ckpt_q1.pt" <<'EOF'
+import sys, torch
+ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+assert ck["steps"] == 78620 + 1 and ck["parents"] == ["icm-psnr-q1:q1@78620"], (ck["steps"], ck["parents"])
+print("checkpoint steps", ck["steps"], "parents", ck["parents"])
+EOF
+}
+check train_init_model smoke_init_model
+
+# export.py needs a trained entropy bottleneck: CompressAI's initial density (init_scale 10)
+# leaves ~0.5 % of its mass outside -64..64 and export.py rejects it, so the export, build
+# and codec checks use the checkpoint that continued icm-psnr-q1 (a real model, 1 more step).
+smoke_export() {
+    "$PY" models/training/export.py --ckpt "$W/init_out/ckpt_q1.pt" --out "$W/export.safetensors" \
+        --data "$W/train" --crops 8
+}
+check export smoke_export
+
+ICM_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/icm"
+smoke_build() {
+    "${ICM[@]}" model build "$W/export.safetensors" -o "$W/M.safetensors" --name smoke
+    [ -s "$W/M.safetensors" ] && [ -x "$ICM_BIN" ]
+}
+check model_build smoke_build
+
+smoke_codec() {
+    # a 150x100 crop of a training image (not a multiple of 64: exercises the padding);
+    # the binary that cargo run just built (a second cargo run would rebuild whenever
+    # someone edits the sources in between)
+    "$PY" - "$W/train" "$W/in.png" <<'EOF'
+import glob, sys
+from PIL import Image
+src = sorted(glob.glob(sys.argv[1] + "/**/*.jpg", recursive=True))[0]
+Image.open(src).convert("RGB").crop((0, 0, 150, 100)).save(sys.argv[2])
+EOF
+    "$ICM_BIN" encode "$W/in.png" -o "$W/in.icm" --model "$W/M.safetensors"
+    "$ICM_BIN" decode "$W/in.icm" -o "$W/out.png" --model "$W/M.safetensors"
+    "$PY" - "$W/in.png" "$W/out.png" "$W/in.icm" <<'EOF'
+import os, sys
+import numpy as np
+from PIL import Image
+a = np.asarray(Image.open(sys.argv[1]).convert("RGB"), dtype=np.float64)
+b = np.asarray(Image.open(sys.argv[2]).convert("RGB"), dtype=np.float64)
+assert a.shape == b.shape, (a.shape, b.shape)
+psnr = 10 * np.log10(255 ** 2 / max(((a - b) ** 2).mean(), 1e-12))
+bpp = 8 * os.path.getsize(sys.argv[3]) / (a.shape[0] * a.shape[1])
+print(f"decoded {b.shape[1]}x{b.shape[0]}: {bpp:.3f} bpp, PSNR {psnr:.2f} dB")
+assert psnr > 20, "reconstruction too poor for a model continued from icm-psnr-q1"
+EOF
+}
+check encode_decode smoke_codec
+
+model_file_roundtrip() {
+    # the model file read back into PyTorch must match the export it was built from:
+    # h_s within half an int8 step, the rest within f16 rounding
+    "$PY" - "$W/M.safetensors" "$W/export.safetensors" <<'EOF'
+import sys
+sys.path.insert(0, "models/training")
+from train import compare_with_export, load_model_file
+model, meta = load_model_file(sys.argv[1])
+assert meta["name"] == "smoke", meta
+res = compare_with_export(model, sys.argv[2])
+bad = []
+for k, (d, ref) in res.items():
+    print(f"  {k:40s} {d:.3e} (max |ref| {ref:.3e})")
+    if "quant. steps" in k:
+        ok = d <= 0.5 + 1e-3
+    elif k.startswith("h_s "):
+        ok = d <= 0.05 * ref + 1e-3
+    elif k.endswith("output"):
+        ok = d <= 1e-2 * ref + 1e-4
+    else:  # f16 storage: relative error <= 2^-11 per value; F32 tensors exact
+        ok = d <= 2e-3 * ref + 1e-6
+    if not ok:
+        bad.append(k)
+assert not bad, f"too far from the export: {bad}"
+EOF
+}
+check model_file_roundtrip model_file_roundtrip
+
+finish
