@@ -86,7 +86,11 @@ fn parse_checked<'a>(bytes: &'a [u8], model: &Model) -> Result<Stream<'a>, Codec
 /// Decodes only the latents (the normative part, spec 3 steps 1-4). Tiles are decoded in
 /// parallel; the result does not depend on the thread count.
 pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError> {
-    let stream = parse_checked(bytes, model)?;
+    latents_of(&parse_checked(bytes, model)?, model)
+}
+
+/// Decodes the latents of every tile of a parsed, model-checked stream.
+fn latents_of(stream: &Stream<'_>, model: &Model) -> Result<Latents, CodecError> {
     let tiling = stream.header.tiling();
     let tiles = stream
         .tiles
@@ -97,7 +101,7 @@ pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError
     Ok(Latents { tiles })
 }
 
-/// Runs g_s on one tile and writes its visible part into `image` (spec 11).
+/// Runs g_s on one tile and returns the RGB bytes of its visible part (spec 11).
 fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec<u8>, CodecError> {
     let (m, h, w) = t.y_shape;
     let scale = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
@@ -126,8 +130,8 @@ fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec
 
 /// Decodes a stream to latents and the reconstructed image (spec 3).
 pub fn decode(bytes: &[u8], model: &Model) -> Result<Decoded, CodecError> {
-    let latents = decode_latents(bytes, model)?;
     let stream = parse_checked(bytes, model)?;
+    let latents = latents_of(&stream, model)?;
     let tiling = stream.header.tiling();
     let pixels = latents
         .tiles
