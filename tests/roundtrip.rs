@@ -1,24 +1,14 @@
 //! Encode -> decode round trips with seeded models (spec 3, 12).
 
 use icm::codec::{decode, decode_latents, encode, EncodeOptions, RgbImage};
-use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
+use icm::model::{
+    build_model_file, random_float_export, seeded_model, BuildOptions, Model, SMALL_WIDTHS,
+};
 use std::sync::OnceLock;
 
 fn model() -> &'static Model {
     static M: OnceLock<Model> = OnceLock::new();
-    M.get_or_init(|| {
-        let export = random_float_export(1, (16, 24, [16, 16, 16]));
-        let bytes = build_model_file(
-            &export,
-            &BuildOptions {
-                name: "test-seed1".into(),
-                quality: Some(1),
-                ..Default::default()
-            },
-        )
-        .expect("build");
-        Model::from_bytes(&bytes).expect("load")
-    })
+    M.get_or_init(|| seeded_model(1, SMALL_WIDTHS, "test-seed1", Some(1)).expect("seeded model"))
 }
 
 /// A smooth synthetic image with an edge, deterministic.

@@ -3,7 +3,7 @@
 
 use icm::codec::{decode, RgbImage};
 use icm::container;
-use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
+use icm::model::{seeded_model, Model, SMALL_WIDTHS};
 use std::sync::OnceLock;
 
 /// Largest image the decode target synthesises. A header may legally describe a large
@@ -14,19 +14,7 @@ pub const MAX_DECODE_PIXELS: u64 = 1 << 16;
 /// The small seeded model, built once per process.
 pub fn model() -> &'static Model {
     static M: OnceLock<Model> = OnceLock::new();
-    M.get_or_init(|| {
-        let export = random_float_export(1, (16, 24, [16, 16, 16]));
-        let bytes = build_model_file(
-            &export,
-            &BuildOptions {
-                name: "test-seed1".into(),
-                quality: Some(1),
-                ..Default::default()
-            },
-        )
-        .expect("build model");
-        Model::from_bytes(&bytes).expect("load model")
-    })
+    M.get_or_init(|| seeded_model(1, SMALL_WIDTHS, "test-seed1", Some(1)).expect("seeded model"))
 }
 
 /// Container target: parse, and check the invariants of an accepted stream.

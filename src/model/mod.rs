@@ -11,5 +11,5 @@ pub mod tables;
 pub use build::{build_model_file, float_hyper_synthesis, BuildOptions};
 pub use error::ModelError;
 pub use file::{Model, MODEL_FORMAT};
-pub use random::random_float_export;
+pub use random::{random_float_export, seeded_model, RandomWidths, SMALL_WIDTHS};
 pub use store::{default_model_dir, resolve_model, ZOO_DEFAULT_QUALITY};

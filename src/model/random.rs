@@ -113,3 +113,22 @@ pub fn random_float_export(seed: u64, widths: RandomWidths) -> Vec<u8> {
     let info: HashMap<String, String> = [("icm".to_string(), meta)].into_iter().collect();
     safetensors::serialize(views, &Some(info)).unwrap_or_default()
 }
+
+/// Widths of the small seeded model that tests, fuzz targets and conformance vectors use.
+pub const SMALL_WIDTHS: RandomWidths = (16, 24, [16, 16, 16]);
+
+/// Builds a seeded model file and loads it, through the same path as trained weights.
+pub fn seeded_model(
+    seed: u64,
+    widths: RandomWidths,
+    name: &str,
+    quality: Option<u8>,
+) -> Result<super::Model, super::ModelError> {
+    let opts = super::BuildOptions {
+        name: name.into(),
+        quality,
+        ..Default::default()
+    };
+    let bytes = super::build_model_file(&random_float_export(seed, widths), &opts)?;
+    super::Model::from_bytes(&bytes)
+}
