@@ -39,7 +39,15 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
     if a.json {
         let list: Vec<_> = outcomes
             .iter()
-            .map(|o| serde_json::json!({"name": o.name, "check": o.check, "passed": o.passed, "detail": o.detail}))
+            .map(|o| {
+                serde_json::json!({
+                    "name": o.name,
+                    "check": o.check,
+                    "passed": o.passed,
+                    "detail": o.detail,
+                    "latents_sha256": o.latents_sha256,
+                })
+            })
             .collect();
         println!(
             "{}",

@@ -16,6 +16,8 @@ pub struct Outcome {
     pub passed: bool,
     /// Why it failed, or the figures it passed with.
     pub detail: String,
+    /// SHA-256 (Annex A) of the latents the decoder produced, when it produced any.
+    pub latents_sha256: Option<String>,
 }
 
 /// The reconstruction tolerance of spec 11.3: every sample within 2 of the reference and
@@ -53,7 +55,12 @@ fn read_png_rgb(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn outcome(v: &Vector, check: &str, result: Result<String, String>) -> Outcome {
+fn outcome(
+    v: &Vector,
+    check: &str,
+    result: Result<String, String>,
+    latents_sha256: Option<String>,
+) -> Outcome {
     let (passed, detail) = match result {
         Ok(d) => (true, d),
         Err(d) => (false, d),
@@ -63,6 +70,7 @@ fn outcome(v: &Vector, check: &str, result: Result<String, String>) -> Outcome {
         check: check.to_string(),
         passed,
         detail,
+        latents_sha256,
     }
 }
 
@@ -96,6 +104,7 @@ fn compare_reconstruction(
 
 /// Checks the built-in decoder on one vector.
 pub fn run_builtin(v: &Vector) -> Outcome {
+    let mut produced = None;
     let result = (|| -> Result<String, String> {
         let stream =
             std::fs::read(&v.stream).map_err(|e| format!("{}: {e}", v.stream.display()))?;
@@ -110,6 +119,7 @@ pub fn run_builtin(v: &Vector) -> Outcome {
                 Ok(d),
             ) => {
                 let got = d.latents.sha256_hex();
+                produced = Some(got.clone());
                 if &got != latents_sha256 {
                     return Err(format!("latents sha256 {got}, expected {latents_sha256}"));
                 }
@@ -123,12 +133,13 @@ pub fn run_builtin(v: &Vector) -> Outcome {
             (Expect::Fail { class }, Err(e)) => {
                 Err(format!("refused as {} ({e}), expected {class}", e.class()))
             }
-            (Expect::Fail { class }, Ok(_)) => {
+            (Expect::Fail { class }, Ok(d)) => {
+                produced = Some(d.latents.sha256_hex());
                 Err(format!("decoded a stream that must fail with {class}"))
             }
         }
     })();
-    outcome(v, &check_name(v), result)
+    outcome(v, &check_name(v), result, produced)
 }
 
 /// Checks a third-party decoder given as a command template on one vector. The template
@@ -138,6 +149,7 @@ pub fn run_builtin(v: &Vector) -> Outcome {
 /// must-fail stream it exits non-zero. With `latents_only` the reconstruction is not
 /// checked (a decoder of the normative part only).
 pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bool) -> Outcome {
+    let mut produced = None;
     let result = (|| -> Result<String, String> {
         std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
         let lat = scratch.join(format!("{}.latents", v.name));
@@ -182,6 +194,7 @@ pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bo
                 }
                 let bytes = std::fs::read(&lat).map_err(|e| format!("no latents written: {e}"))?;
                 let got = sha256_hex(&bytes);
+                produced = Some(got.clone());
                 if &got != latents_sha256 {
                     return Err(format!("latents sha256 {got}, expected {latents_sha256}"));
                 }
@@ -201,5 +214,5 @@ pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bo
     } else {
         check_name(v)
     };
-    outcome(v, &check, result)
+    outcome(v, &check, result, produced)
 }
