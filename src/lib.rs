@@ -5,6 +5,7 @@
 //! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
 //! integer conventions of section 2 in [`fixed`].
 
+pub mod anchor;
 pub mod bdrate;
 pub mod codec;
 pub mod conformance;

@@ -37,6 +37,12 @@ pub enum Command {
     BdRate(BdRateArgs),
     /// Run the conformance suite on the built-in decoder or on any decoder command.
     Conformance(ConformanceArgs),
+    /// Conventional-codec anchors (VVC, HEVC, AV1, JPEG, JPEG XL, WebP) through ffmpeg,
+    /// with results in the layout of `icm eval`.
+    Anchor(AnchorArgs),
+    /// Rate-distortion curves of one or more results files (`icm eval`, `icm anchor`,
+    /// CompressAI JSON) as PNG or SVG.
+    Plot(PlotArgs),
 }
 
 /// `icm encode`.
@@ -82,6 +88,91 @@ pub struct DecodeArgs {
     /// every tile, int32 little-endian): the file whose SHA-256 conformance records give.
     #[arg(long)]
     pub latents_raw: Option<PathBuf>,
+}
+
+/// `icm anchor`.
+///
+/// Encodes every PNG of a directory with a real conventional encoder at each rate point,
+/// decodes the bitstream, and reports bpp (size of the raw bitstream x 8 / pixels),
+/// PSNR-RGB and MS-SSIM like `icm eval`. VVC is libvvenc (all-intra, preset medium,
+/// perceptual QP adaptation off, IntraQPOffset=0, 10-bit 4:2:0) decoded by ffmpeg's native
+/// VVC decoder. Video codecs get 10-bit 4:2:0 from icm's own BT.709 full-range conversion;
+/// docs/anchors.md states every setting. Results are cached by image hash and settings, so
+/// a rerun is instant.
+#[derive(Debug, Args)]
+pub struct AnchorArgs {
+    /// Codec: vvc, hevc, av1, jpeg, jxl or webp.
+    #[arg(long, default_value = "vvc")]
+    pub codec: String,
+    /// Directory of PNG images, coded in sorted file-name order.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Rate parameters: QP for vvc and hevc (default 22,27,32,37,42,47), CRF for av1
+    /// (16..56), qscale for jpeg (2..31), distance for jxl (0.5..12), quality for webp
+    /// (95..10). A list replaces the default ladder; a list starting with '+' (e.g. +17,52)
+    /// is added to it.
+    #[arg(long, alias = "levels", allow_hyphen_values = true)]
+    pub qps: Option<String>,
+    /// Only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// ffmpeg executable (default: $ICM_FFMPEG, $IMAGEIO_FFMPEG_EXE, or the imageio-ffmpeg
+    /// wheel that scripts/setup_ffmpeg.sh installs).
+    #[arg(long)]
+    pub ffmpeg: Option<PathBuf>,
+    /// Encoder preset of vvc and hevc.
+    #[arg(long, default_value = "medium")]
+    pub preset: String,
+    /// For vvc, hevc, av1: your own encoder instead of ffmpeg's, run by `sh -c` with {in}
+    /// (yuv420p10le file), {out} (raw bitstream), {width}, {height} and {qp} replaced, e.g.
+    /// 'vvencapp -i {in} -s {width}x{height} -c yuv420_10 --preset medium --qp {qp} --qpa 0
+    /// -o {out}'. The bitstream is decoded by ffmpeg.
+    #[arg(long)]
+    pub encoder_cmd: Option<String>,
+    /// Cache directory (default: $ICM_CACHE_DIR/anchors or ~/.cache/icm/anchors).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Encode everything again, without reading or writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also write every bitstream and decoded PNG into this directory.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// Results JSON (CompressAI eval_model layout plus per-image rows and settings).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Results CSV (one row per image and rate point, plus means).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+/// `icm plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Results files: JSON from `icm eval`, `icm anchor`, `icm task-eval` or CompressAI's
+    /// eval_model, or CSV with a `bpp` column. One curve each.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output image: .png or .svg.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Quality metric on the y axis: a key of the results (psnr-rgb, ms-ssim, map, top1, ...).
+    #[arg(long, default_value = "psnr-rgb")]
+    pub metric: String,
+    /// Plot title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Curve labels, one per input, comma-separated (default: the files' `name`, else the
+    /// file name).
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Horizontal line for a ceiling (e.g. the uncompressed task score), with an optional
+    /// label: VALUE or VALUE:LABEL.
+    #[arg(long)]
+    pub ceiling: Option<String>,
+    /// Image width and height in pixels.
+    #[arg(long, default_value = "900x600")]
+    pub size: String,
 }
 
 /// `icm conformance`.

@@ -40,6 +40,12 @@ pub fn run(a: BdRateArgs) -> Result<(), CliError> {
 
 /// Reads one curve (rates, qualities) from a CSV or eval-JSON file.
 fn load_curve(path: &Path, metric: &str) -> Result<Curve, CliError> {
+    let (rates, qualities) = read_columns(path, metric)?;
+    Curve::new(&rates, &qualities).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+}
+
+/// The `bpp` and `<metric>` columns of a CSV or results-JSON file, in file order.
+pub(super) fn read_columns(path: &Path, metric: &str) -> Result<(Vec<f64>, Vec<f64>), CliError> {
     let bytes = read(path)?;
     let shown = path.display().to_string();
     let bad = |what: String| CliError::Usage(format!("{shown}: {what}"));
@@ -48,13 +54,12 @@ fn load_curve(path: &Path, metric: &str) -> Result<Curve, CliError> {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let (rates, qualities) = if is_json {
+    if is_json {
         from_json(&text, metric)
     } else {
         from_csv(&text, metric)
     }
-    .map_err(&bad)?;
-    Curve::new(&rates, &qualities).map_err(|e| bad(e.to_string()))
+    .map_err(&bad)
 }
 
 /// Key spellings tried for a metric: as given, `_` and `-` swapped, and `psnr` as

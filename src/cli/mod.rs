@@ -1,5 +1,6 @@
 //! Command-line interface of `icm`.
 
+mod anchor;
 mod args;
 mod bd_rate;
 mod commands;
@@ -7,6 +8,8 @@ mod conformance;
 mod error;
 mod eval;
 mod io;
+mod plot;
+mod results;
 
 pub use args::Cli;
 pub use commands::run;
