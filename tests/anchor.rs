@@ -118,6 +118,41 @@ fn vvc_and_jpeg_anchors_end_to_end() {
     assert_eq!(second["results"]["bpp"], first["results"]["bpp"]);
     assert_eq!(second["results"]["psnr-rgb"], first["results"]["psnr-rgb"]);
 
+    // A user's encoder command (here ffmpeg itself with the same settings) gives the same
+    // bitstream as the built-in encoder path.
+    let ff = ffmpeg().unwrap_or_default();
+    let cmd = format!(
+        "'{}' -hide_banner -nostdin -loglevel error -y -f rawvideo -pix_fmt yuv420p10le \
+         -s {{width}}x{{height}} -i {{in}} -c:v libvvenc -preset medium -qp {{qp}} -qpa 0 \
+         -vvenc-params IntraQPOffset=0 -f rawvideo {{out}}",
+        ff.display()
+    );
+    let out = icm(
+        &[
+            "anchor",
+            "--codec",
+            "vvc",
+            "--qps",
+            "27",
+            "--dataset",
+            "images",
+            "--no-cache",
+            "--encoder-cmd",
+            &cmd,
+            "-o",
+            "cmd.json",
+        ],
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_cmd = json(&dir.join("cmd.json"));
+    assert_eq!(column(&via_cmd, "bpp"), vec![bpp[0]]);
+    assert_eq!(column(&via_cmd, "psnr-rgb"), vec![psnr[0]]);
+
     // An image codec (JPEG) through the same path.
     let out = icm(
         &[

@@ -8,6 +8,20 @@ use super::io::{read, write_atomic};
 use plotters::prelude::*;
 use std::path::Path;
 
+/// Curve colours (the "tab10" palette: distinct, readable on white).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 /// One curve: label and points sorted by rate.
 struct Series {
     label: String,
@@ -119,7 +133,7 @@ fn draw_svg(
             .draw()
             .map_err(|e| e.to_string())?;
         for (i, s) in series.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
+            let colour = PALETTE[i % PALETTE.len()].to_rgba();
             let style = ShapeStyle::from(&colour).stroke_width(2);
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), style))

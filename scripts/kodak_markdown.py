@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Writes docs/results/kodak.md (to stdout) from the results files that
+scripts/kodak_report.sh makes. Formatting only: every figure comes from those files."""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "docs/results"
+
+
+def load(name):
+    with open(os.path.join(out, name)) as f:
+        return json.load(f)
+
+
+def cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+rows = [
+    ("icm", "kodak-icm.json", "quality"),
+    ("VVC (libvvenc)", "kodak-vvc.json", "QP"),
+    ("HEVC (x265)", "kodak-hevc.json", "QP"),
+    ("AV1 (libaom)", "kodak-av1.json", "CRF"),
+    ("JPEG XL (libjxl)", "kodak-jxl.json", "distance"),
+    ("WebP (libwebp)", "kodak-webp.json", "quality"),
+    ("JPEG (mjpeg)", "kodak-jpeg.json", "qscale"),
+]
+
+vvc = load("kodak-vvc.json")
+print("# Kodak: icm against conventional codecs\n")
+print(
+    "The 24 Kodak images (768x512), PSNR on 8-bit RGB and MS-SSIM averaged per image, bpp from "
+    "the real bitstream sizes. Regenerate everything on this page (tables, BD-rates, plots) with\n"
+)
+print("```sh\nscripts/kodak_report.sh\n```\n")
+print(
+    f"Measured on {cpu()}, {os.cpu_count()} cores; anchors with {vvc.get('anchor', {}).get('ffmpeg_version', 'ffmpeg')} "
+    "(PyPI imageio-ffmpeg 0.8.1). Encoder settings and the colour conversion of the anchors: "
+    "[docs/anchors.md](../anchors.md). Times are wall-clock per image (icm: in-process, release "
+    "build, 2 threads; anchors: the encoder and decoder processes, including their start).\n"
+)
+print("![Kodak PSNR-RGB vs bpp](kodak-rd.png)\n")
+print("## BD-rates (pchip)\n")
+print(
+    "Negative = fewer bits than the anchor for the same quality. 'Our VVC' is libvvenc, 4:2:0 "
+    "10-bit, all-intra, QP 22-47; the published VTM points are CompressAI's (VTM, YCbCr 4:4:4). "
+    "n/a where the two curves do not overlap in quality.\n"
+)
+with open(os.path.join(out, "kodak-bdrate.md")) as f:
+    print(f.read())
+print("## Rate points\n")
+print("| codec | rate parameter | bpp | PSNR-RGB (dB) | MS-SSIM | encode s | decode s |")
+print("|---|---|---|---|---|---|---|")
+for label, name, param in rows:
+    d = load(name)
+    r = d["results"]
+    qualities = [p.get("quality", p.get(param.lower())) for p in d.get("rate_points", [])]
+    if not any(q is not None for q in qualities):
+        qualities = [None] * len(r["bpp"])
+    for i, bpp in enumerate(r["bpp"]):
+        q = qualities[i] if i < len(qualities) else None
+        if q is None:
+            rp = d.get("rate_points", [{}])[i]
+            q = next((v for k, v in rp.items() if k in ("qp", "crf", "qscale", "distance", "quality")), "")
+        ms = r.get("ms-ssim", [None] * len(r["bpp"]))[i]
+        print(
+            f"| {label} | {param} {q} | {bpp:.4f} | {r['psnr-rgb'][i]:.2f} | {fmt(ms, '.4f')} | "
+            f"{r['encoding_time'][i]:.3f} | {r['decoding_time'][i]:.3f} |"
+        )
+vtm = load("vtm-compressai-kodak.json")
+print(
+    "\nPublished VTM 4:4:4 points (CompressAI; not measured here): "
+    + ", ".join(f"{b}/{p}" for b, p in zip(vtm["results"]["bpp"], vtm["results"]["psnr-rgb"]))
+    + " (bpp/dB).\n"
+)
+print("![Kodak MS-SSIM vs bpp](kodak-rd-msssim.png)\n")
+print("Per-image figures: `kodak-<codec>.csv` and the `per_image` arrays of the JSON files.")
