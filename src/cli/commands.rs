@@ -34,6 +34,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(a) => eval::run(a, &dir),
         Command::BdRate(a) => super::bd_rate::run(a),
         Command::Conformance(a) => super::conformance::run(a),
+        Command::TaskEval(a) => super::task::eval(a, &dir),
+        Command::TaskRun(a) => super::task::run_one(a, &dir),
     }
 }
 

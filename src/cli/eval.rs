@@ -61,7 +61,7 @@ fn means(results: &[ImageResult]) -> Means {
 }
 
 /// Parses `1..6` (inclusive, also `1..=6`), `1,3,5` or `4`.
-fn parse_qualities(s: &str) -> Result<Vec<u8>, CliError> {
+pub(super) fn parse_qualities(s: &str) -> Result<Vec<u8>, CliError> {
     let bad = || {
         CliError::Usage(format!(
             "--qualities {s:?}: expected a range 1..6 or a list 1,3,5 of values in 1..=6"
@@ -124,7 +124,7 @@ fn load_point(spec: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<Rat
     })
 }
 
-fn progress_bar(total: usize) -> ProgressBar {
+pub(super) fn progress_bar(total: usize) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -201,7 +201,7 @@ fn measure(
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

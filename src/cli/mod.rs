@@ -7,6 +7,7 @@ mod conformance;
 mod error;
 mod eval;
 mod io;
+mod task;
 
 pub use args::Cli;
 pub use commands::run;
