@@ -57,10 +57,12 @@ $ICM_TASK_MODELS, or --task-model) and datasets:
                   itself); scores map (mAP@[.5:.95]) and map50 as pycocotools' COCOeval.
   classification  MobileNetV2 (classification/mobilenet_v2_1.0_224_quant.onnx); --dataset
                   holds the images and labels.csv (file,class_index,...); scores top1, top5.
-  segmentation    DeepLabV3 (segmentation/deeplabv3_mnv2_pascal_257.onnx); --dataset is a
-                  folder of images (or of one sub-folder of images). There is no segmentation
-                  ground truth here, so it scores agreement: the mIoU of each prediction
-                  against the prediction on the uncompressed image (miou_agreement).
+  segmentation    DeepLabV3 (segmentation/deeplabv3_mnv2_pascal_257.onnx); --dataset is a COCO
+                  folder as for detection, scored by miou (21 classes) and pixel_accuracy
+                  against the COCO instance masks of the 20 VOC-equivalent categories (the
+                  ground truth of the model's MODEL.md), or any folder of images without
+                  annotations. With --codec icm it also scores agreement: miou_agreement, the
+                  mIoU against the prediction on the uncompressed image.
 
 Codecs: `icm` (zoo qualities, --qualities) or `none` (the uncompressed ceiling, reported at
 24 bpp). Results: the layout of `icm eval -o` (name, description, results {bpp: [..],
@@ -91,8 +93,8 @@ pub struct TaskEvalArgs {
     /// The task network's ONNX file (default: the built-in one for --task).
     #[arg(long)]
     pub task_model: Option<PathBuf>,
-    /// COCO annotations file (detection; default: the one instances_*.json in
-    /// DATASET/annotations).
+    /// COCO annotations file (detection, segmentation; default: the one
+    /// instances_*.json in DATASET/annotations).
     #[arg(long)]
     pub annotations: Option<PathBuf>,
     /// JSON results (layout of `icm eval -o`).

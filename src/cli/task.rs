@@ -12,6 +12,7 @@ use icm::task::detection::COCO_CATEGORY_IDS;
 use icm::task::imageops::read_rgb;
 use icm::task::rate::{Coded, IcmCodec, RateCodec, Uncompressed};
 use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
+use icm::task::segmentation::coco_voc_truth;
 use icm::task::{
     load_decoder, read_labels, resolve_task_model, TaskDecoder, TaskError, TaskInput,
     TaskInputKind, TaskKind, TaskOutput,
@@ -79,54 +80,63 @@ fn dataset_error(path: &Path, why: impl Into<String>) -> CliError {
     })
 }
 
+/// The COCO annotations of `dir` (`--annotations`, else the one `instances_*.json` in
+/// `dir/annotations`), or `None` when there is none and none is required.
+fn find_annotations(a: &TaskEvalArgs, required: bool) -> Result<Option<PathBuf>, CliError> {
+    if let Some(p) = &a.annotations {
+        return Ok(Some(p.clone()));
+    }
+    let ann_dir = a.dataset.join("annotations");
+    if !ann_dir.is_dir() && !required {
+        return Ok(None);
+    }
+    let found: Vec<PathBuf> = sorted_entries(&ann_dir)?
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("instances") && n.ends_with(".json"))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        [] if !required => Ok(None),
+        [] => Err(dataset_error(&ann_dir, "no instances_*.json")),
+        _ => Err(dataset_error(
+            &ann_dir,
+            "several instances_*.json: choose one with --annotations",
+        )),
+    }
+}
+
+fn load_coco(dir: &Path, ann: &Path) -> Result<Dataset, CliError> {
+    let coco = CocoDataset::load(ann)?;
+    let mut items = Vec::new();
+    for (id, name) in &coco.images {
+        let path = ["val2017", "images", ""]
+            .iter()
+            .map(|sub| dir.join(sub).join(name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| dataset_error(dir, format!("image {name} (id {id}) not found")))?;
+        items.push(Item {
+            path,
+            image_id: *id,
+            class: 0,
+        });
+    }
+    Ok(Dataset {
+        items,
+        coco: Some(coco),
+    })
+}
+
 fn load_dataset(task: TaskKind, a: &TaskEvalArgs) -> Result<Dataset, CliError> {
     let dir = &a.dataset;
     match task {
         TaskKind::Detection => {
-            let ann = match &a.annotations {
-                Some(p) => p.clone(),
-                None => {
-                    let ann_dir = dir.join("annotations");
-                    let found: Vec<PathBuf> = sorted_entries(&ann_dir)?
-                        .into_iter()
-                        .filter(|p| {
-                            p.file_name()
-                                .and_then(|n| n.to_str())
-                                .is_some_and(|n| n.starts_with("instances") && n.ends_with(".json"))
-                        })
-                        .collect();
-                    match found.as_slice() {
-                        [one] => one.clone(),
-                        [] => return Err(dataset_error(&ann_dir, "no instances_*.json")),
-                        _ => {
-                            return Err(dataset_error(
-                                &ann_dir,
-                                "several instances_*.json: choose one with --annotations",
-                            ))
-                        }
-                    }
-                }
-            };
-            let coco = CocoDataset::load(&ann)?;
-            let mut items = Vec::new();
-            for (id, name) in &coco.images {
-                let path = ["val2017", "images", ""]
-                    .iter()
-                    .map(|sub| dir.join(sub).join(name))
-                    .find(|p| p.is_file())
-                    .ok_or_else(|| {
-                        dataset_error(dir, format!("image {name} (id {id}) not found"))
-                    })?;
-                items.push(Item {
-                    path,
-                    image_id: *id,
-                    class: 0,
-                });
-            }
-            Ok(Dataset {
-                items,
-                coco: Some(coco),
-            })
+            let ann = find_annotations(a, true)?
+                .ok_or_else(|| dataset_error(dir, "no COCO annotations"))?;
+            load_coco(dir, &ann)
         }
         TaskKind::Classification => {
             let csv = dir.join("labels.csv");
@@ -156,25 +166,37 @@ fn load_dataset(task: TaskKind, a: &TaskEvalArgs) -> Result<Dataset, CliError> {
             }
             Ok(Dataset { items, coco: None })
         }
-        TaskKind::Segmentation => Ok(Dataset {
-            items: list_images(dir)?
-                .into_iter()
-                .map(|path| Item {
-                    path,
-                    image_id: 0,
-                    class: 0,
-                })
-                .collect(),
-            coco: None,
-        }),
+        TaskKind::Segmentation => match find_annotations(a, false)? {
+            Some(ann) => load_coco(dir, &ann),
+            None => Ok(Dataset {
+                items: list_images(dir)?
+                    .into_iter()
+                    .map(|path| Item {
+                        path,
+                        image_id: 0,
+                        class: 0,
+                    })
+                    .collect(),
+                coco: None,
+            }),
+        },
     }
 }
 
 /// Running scores of one rate point.
 enum Score {
     Detection(Vec<DetBox>),
-    Classification { top1: usize, top5: usize, n: usize },
-    Segmentation(Confusion),
+    Classification {
+        top1: usize,
+        top5: usize,
+        n: usize,
+    },
+    Segmentation {
+        /// Against VOC-mapped COCO masks, when the dataset has annotations.
+        truth: Option<Confusion>,
+        /// Against the prediction on the uncompressed image (compressed codecs).
+        agreement: Option<Confusion>,
+    },
 }
 
 struct PointResult {
@@ -188,7 +210,7 @@ struct PointResult {
     score: Score,
 }
 
-fn new_score(task: TaskKind) -> Score {
+fn new_score(task: TaskKind, with_truth: bool, with_agreement: bool) -> Score {
     match task {
         TaskKind::Detection => Score::Detection(Vec::new()),
         TaskKind::Classification => Score::Classification {
@@ -197,7 +219,11 @@ fn new_score(task: TaskKind) -> Score {
             n: 0,
         },
         TaskKind::Segmentation => {
-            Score::Segmentation(Confusion::new(icm::task::segmentation::CLASSES))
+            let c = || Confusion::new(icm::task::segmentation::CLASSES);
+            Score::Segmentation {
+                truth: with_truth.then(c),
+                agreement: with_agreement.then(c),
+            }
         }
     }
 }
@@ -230,12 +256,13 @@ fn wrong_output(decoder: &dyn TaskDecoder) -> CliError {
 }
 
 /// Adds one image's result to the scores. `reference` is the segmentation of the
-/// uncompressed image (the agreement target).
+/// uncompressed image (the agreement target), `truth` the VOC-mapped COCO masks.
 fn add_score(
     score: &mut Score,
     item: &Item,
     out: TaskOutput,
     reference: Option<&[u8]>,
+    truth_map: Option<&[u8]>,
     decoder: &dyn TaskDecoder,
 ) -> Result<(), CliError> {
     match (score, out) {
@@ -257,9 +284,13 @@ fn add_score(
             *top1 += usize::from(in_top_k(&s, item.class, 1));
             *top5 += usize::from(in_top_k(&s, item.class, 5));
         }
-        (Score::Segmentation(conf), TaskOutput::SegmentationMap(m)) => {
-            let truth = reference.unwrap_or(&m.labels);
-            conf.add(truth, &m.labels);
+        (Score::Segmentation { truth, agreement }, TaskOutput::SegmentationMap(m)) => {
+            if let (Some(conf), Some(t)) = (truth.as_mut(), truth_map) {
+                conf.add(t, &m.labels);
+            }
+            if let (Some(conf), Some(r)) = (agreement.as_mut(), reference) {
+                conf.add(r, &m.labels);
+            }
         }
         _ => return Err(wrong_output(decoder)),
     }
@@ -284,10 +315,18 @@ fn score_columns(
             let n = (*n).max(1) as f64;
             vec![("top1", *top1 as f64 / n), ("top5", *top5 as f64 / n)]
         }
-        Score::Segmentation(conf) => vec![
-            ("miou_agreement", conf.mean_iou()),
-            ("pixel_agreement", conf.pixel_accuracy()),
-        ],
+        Score::Segmentation { truth, agreement } => {
+            let mut v = Vec::new();
+            if let Some(c) = truth {
+                v.push(("miou", c.mean_iou()));
+                v.push(("pixel_accuracy", c.pixel_accuracy()));
+            }
+            if let Some(c) = agreement {
+                v.push(("miou_agreement", c.mean_iou()));
+                v.push(("pixel_agreement", c.pixel_accuracy()));
+            }
+            v
+        }
     }
 }
 
@@ -342,6 +381,8 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     let mut decoder = load_decoder(task, &model_path)?;
     // Segmentation is scored against the prediction on the uncompressed image.
     let needs_reference = task == TaskKind::Segmentation && a.codec != "none";
+    // And, when the dataset has COCO annotations, against VOC-mapped instance masks.
+    let with_truth = task == TaskKind::Segmentation && data.coco.is_some();
 
     let mut results: Vec<PointResult> = codecs
         .iter()
@@ -353,7 +394,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             bpp: Vec::new(),
             coding_s: 0.0,
             task_s: 0.0,
-            score: new_score(task),
+            score: new_score(task, with_truth, needs_reference),
         })
         .collect();
     let start_all = Instant::now();
@@ -372,6 +413,16 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             }
         } else {
             None
+        };
+        let truth_map = match (&data.coco, with_truth) {
+            (Some(coco), true) => Some(coco_voc_truth(
+                coco.segments
+                    .get(&item.image_id)
+                    .map_or(&[][..], Vec::as_slice),
+                img.width,
+                img.height,
+            )),
+            _ => None,
         };
         let pixels = f64::from(img.width) * f64::from(img.height);
         for (c, r) in codecs.iter().zip(results.iter_mut()) {
@@ -406,6 +457,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
                 item,
                 out,
                 reference.as_deref(),
+                truth_map.as_deref(),
                 decoder.as_ref(),
             )?;
             bar.inc(1);
@@ -484,8 +536,12 @@ fn to_json(
         "task_time".into(),
         json!(per(|r| r.task_s / r.bpp.len().max(1) as f64)),
     );
-    let note = match task {
-        TaskKind::Segmentation => {
+    let note = match (task, columns.first()) {
+        (TaskKind::Segmentation, Some(c)) if c.iter().any(|(k, _)| *k == "miou") => {
+            "; miou against VOC-mapped COCO instance masks (MODEL.md), miou_agreement \
+             against the prediction on the uncompressed image"
+        }
+        (TaskKind::Segmentation, _) => {
             "; no segmentation ground truth: miou_agreement is the mIoU against the \
              prediction on the uncompressed image"
         }

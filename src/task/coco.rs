@@ -45,6 +45,35 @@ pub struct DetBox {
     pub score: f64,
 }
 
+/// The shape of an instance: polygons, or an uncompressed run-length mask.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// Polygons `[x0, y0, x1, y1, ...]` in pixel coordinates.
+    Polygons(Vec<Vec<f64>>),
+    /// COCO RLE with `counts` as a list: alternating runs of 0 and 1, column-major.
+    Rle {
+        /// Mask height.
+        height: usize,
+        /// Mask width.
+        width: usize,
+        /// Run lengths, starting with a run of 0s.
+        counts: Vec<u64>,
+    },
+}
+
+/// One instance's mask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// COCO category id.
+    pub category_id: u32,
+    /// Crowd region.
+    pub iscrowd: bool,
+    /// The annotation's `area`.
+    pub area: f64,
+    /// Its shape.
+    pub shape: Shape,
+}
+
 /// A COCO instances file: images and their boxes.
 #[derive(Debug, Clone, Default)]
 pub struct CocoDataset {
@@ -52,6 +81,9 @@ pub struct CocoDataset {
     pub images: Vec<(u64, String)>,
     /// Ground truth per image id.
     pub boxes: HashMap<u64, Vec<GtBox>>,
+    /// Instance masks per image id (annotations whose `segmentation` is polygons or an
+    /// uncompressed RLE; compressed RLE strings are left out).
+    pub segments: HashMap<u64, Vec<Segment>>,
     /// Category ids of the file (`categories`), ascending.
     pub category_ids: Vec<u32>,
 }
@@ -101,6 +133,7 @@ impl CocoDataset {
         category_ids.sort_unstable();
         category_ids.dedup();
         let mut boxes: HashMap<u64, Vec<GtBox>> = HashMap::new();
+        let mut segments: HashMap<u64, Vec<Segment>> = HashMap::new();
         for (i, a) in arr("annotations")?.iter().enumerate() {
             let bad = |what: &str| format!("annotations[{i}]: {what}");
             let image_id = a
@@ -132,12 +165,105 @@ impl CocoDataset {
                 category_id,
                 iscrowd,
             });
+            if let Some(shape) = a.get("segmentation").and_then(parse_shape) {
+                segments.entry(image_id).or_default().push(Segment {
+                    category_id,
+                    iscrowd,
+                    area: a.get("area").and_then(Value::as_f64).unwrap_or(0.0),
+                    shape,
+                });
+            }
         }
         Ok(Self {
             images,
             boxes,
+            segments,
             category_ids,
         })
+    }
+}
+
+fn parse_shape(v: &Value) -> Option<Shape> {
+    if let Some(polys) = v.as_array() {
+        let polys: Vec<Vec<f64>> = polys
+            .iter()
+            .filter_map(|p| p.as_array())
+            .map(|p| p.iter().filter_map(Value::as_f64).collect())
+            .collect();
+        return Some(Shape::Polygons(polys));
+    }
+    let size = v.get("size")?.as_array()?;
+    let (height, width) = (
+        size.first()?.as_u64()? as usize,
+        size.get(1)?.as_u64()? as usize,
+    );
+    let counts = v
+        .get("counts")?
+        .as_array()?
+        .iter()
+        .map(Value::as_u64)
+        .collect::<Option<Vec<u64>>>()?;
+    Some(Shape::Rle {
+        height,
+        width,
+        counts,
+    })
+}
+
+/// Rasterises a shape into `mask` (`width x height`, row-major), writing `value`.
+/// Polygons are filled by the even-odd rule at pixel centres `(x + 0.5, y + 0.5)` (close
+/// to, not bit-identical with, pycocotools' `frPoly`); RLE runs are column-major as COCO
+/// stores them.
+pub fn paint(shape: &Shape, mask: &mut [u8], width: usize, height: usize, value: u8) {
+    match shape {
+        Shape::Polygons(polys) => {
+            let mut xs: Vec<f64> = Vec::new();
+            for y in 0..height {
+                let cy = y as f64 + 0.5;
+                xs.clear();
+                for p in polys {
+                    let n = p.len() / 2;
+                    for i in 0..n {
+                        let (x0, y0) = (p[2 * i], p[2 * i + 1]);
+                        let j = (i + 1) % n;
+                        let (x1, y1) = (p[2 * j], p[2 * j + 1]);
+                        if (y0 <= cy) != (y1 <= cy) {
+                            xs.push(x0 + (cy - y0) * (x1 - x0) / (y1 - y0));
+                        }
+                    }
+                }
+                xs.sort_by(f64::total_cmp);
+                for pair in xs.chunks(2) {
+                    let [a, b] = pair else { continue };
+                    // Pixels whose centre x + 0.5 lies in [a, b).
+                    let start = (a - 0.5).ceil().max(0.0) as usize;
+                    let end = ((b - 0.5).ceil().max(0.0) as usize).min(width);
+                    for x in start..end {
+                        mask[y * width + x] = value;
+                    }
+                }
+            }
+        }
+        Shape::Rle {
+            height: h,
+            width: w,
+            counts,
+        } => {
+            if (*h, *w) != (height, width) {
+                return;
+            }
+            let mut pos = 0usize;
+            for (k, &run) in counts.iter().enumerate() {
+                let run = run as usize;
+                if k % 2 == 1 {
+                    for p in pos..(pos + run).min(width * height) {
+                        let (x, y) = (p / height, p % height);
+                        mask[y * width + x] = value;
+                    }
+                }
+                pos += run;
+            }
+        }
     }
 }
 
@@ -408,6 +534,34 @@ mod tests {
         let s = evaluate(&d, &[2], &dets);
         assert_eq!(s.categories, 1);
         assert_eq!(s.map, 0.0);
+    }
+
+    #[test]
+    fn paint_polygon_and_rle() {
+        // A 2x2 square from (1, 1) to (3, 3) covers the pixels whose centres are inside.
+        let (w, h) = (4, 4);
+        let mut m = vec![0u8; w * h];
+        let sq = Shape::Polygons(vec![vec![1.0, 1.0, 3.0, 1.0, 3.0, 3.0, 1.0, 3.0]]);
+        paint(&sq, &mut m, w, h, 7);
+        let want = [0, 0, 0, 0, 0, 7, 7, 0, 0, 7, 7, 0, 0, 0, 0, 0];
+        assert_eq!(m, want);
+        // Column-major RLE: skip 5 (column 0 and the first pixel of column 1), set 2.
+        let mut m = vec![0u8; w * h];
+        let rle = Shape::Rle {
+            height: 4,
+            width: 4,
+            counts: vec![5, 2, 9],
+        };
+        paint(&rle, &mut m, w, h, 1);
+        let set: Vec<usize> = (0..16).filter(|&i| m[i] == 1).collect();
+        assert_eq!(set, [5, 9]);
+        let d = CocoDataset::parse(
+            r#"{"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [{"id": 1}],
+            "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": 4,
+            "iscrowd": 1, "segmentation": {"size": [4, 4], "counts": [5, 2, 9]}}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(d.segments[&1][0].shape, rle);
     }
 
     #[test]

@@ -69,3 +69,58 @@ impl TaskDecoder for DeepLabV3 {
         Ok(TaskOutput::SegmentationMap(self.segment(img)?))
     }
 }
+
+/// VOC class (1..=20) of a COCO category id, for the 20 VOC-equivalent categories
+/// (airplane->aeroplane, motorcycle->motorbike, couch->sofa, potted plant->pottedplant,
+/// dining table->diningtable, tv->tvmonitor, the rest the same name; MODEL.md).
+pub fn voc_class_of_coco(category_id: u32) -> Option<u8> {
+    Some(match category_id {
+        5 => 1,   // airplane
+        2 => 2,   // bicycle
+        16 => 3,  // bird
+        9 => 4,   // boat
+        44 => 5,  // bottle
+        6 => 6,   // bus
+        3 => 7,   // car
+        17 => 8,  // cat
+        62 => 9,  // chair
+        21 => 10, // cow
+        67 => 11, // dining table
+        18 => 12, // dog
+        19 => 13, // horse
+        4 => 14,  // motorcycle
+        1 => 15,  // person
+        64 => 16, // potted plant
+        20 => 17, // sheep
+        63 => 18, // couch
+        7 => 19,  // train
+        72 => 20, // tv
+        _ => return None,
+    })
+}
+
+/// VOC "ignore" label.
+pub const IGNORE: u8 = 255;
+
+/// VOC-style ground truth of one COCO image, as `models/segmentation/MODEL.md` built its
+/// baseline: the instance masks of the 20 VOC-equivalent categories, larger objects (by
+/// `area`) drawn first so smaller ones stay visible, other COCO objects left as background
+/// (0), crowd regions [`IGNORE`]d.
+pub fn coco_voc_truth(segments: &[crate::task::coco::Segment], width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut mask = vec![0u8; w * h];
+    let mut order: Vec<&crate::task::coco::Segment> = segments
+        .iter()
+        .filter(|s| s.iscrowd || voc_class_of_coco(s.category_id).is_some())
+        .collect();
+    order.sort_by(|a, b| b.area.total_cmp(&a.area));
+    for s in order {
+        let value = if s.iscrowd {
+            IGNORE
+        } else {
+            voc_class_of_coco(s.category_id).unwrap_or(0)
+        };
+        crate::task::coco::paint(&s.shape, &mut mask, w, h, value);
+    }
+    mask
+}
