@@ -349,6 +349,10 @@ fn num(v: f64) -> Value {
 /// Runs `icm task-eval`.
 pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     let task: TaskKind = a.task.parse().map_err(CliError::Usage)?;
+    let model_path = resolve_task_model(task, a.task_model.as_deref())?;
+    let mut decoder = load_decoder(task, &model_path)?;
+    // Latent-domain decoders get y^ from the codec; the others only the picture.
+    let with_latents = decoder.input_kind() == TaskInputKind::Latents;
     let codecs: Vec<Box<dyn RateCodec>> = match a.codec.as_str() {
         "none" => {
             if a.qualities.is_some() {
@@ -364,13 +368,12 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
                 v.push(Box::new(IcmCodec {
                     model: Model::from_path(&path)?,
                     quality: q,
-                    with_latents: false,
+                    with_latents,
                 }));
             }
             v
         }
     };
-    let model_path = resolve_task_model(task, a.task_model.as_deref())?;
     let mut data = load_dataset(task, &a)?;
     if let Some(n) = a.limit {
         data.items.truncate(n);
@@ -378,7 +381,6 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     if data.items.is_empty() {
         return Err(dataset_error(&a.dataset, "no images to evaluate"));
     }
-    let mut decoder = load_decoder(task, &model_path)?;
     // Segmentation is scored against the prediction on the uncompressed image.
     let needs_reference = task == TaskKind::Segmentation && a.codec != "none";
     // And, when the dataset has COCO annotations, against VOC-mapped instance masks.

@@ -133,3 +133,32 @@ pub fn latent_tensor(tiling: &container::Tiling, latents: &codec::Latents) -> La
         image_height: tiling.height,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icm_codec_gives_picture_and_latent_mosaic() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("conformance/models/test-seed1-small.safetensors");
+        let model = Model::from_path(&path).expect("test model");
+        let img = crate::testimage::synthetic(200, 130, 3);
+        let codec = IcmCodec {
+            model,
+            quality: 1,
+            with_latents: true,
+        };
+        let coded = codec.encode_decode(&img).expect("code");
+        assert_eq!((coded.image.width, coded.image.height), (200, 130));
+        assert!(coded.bytes > 0);
+        let l = coded.latents.expect("latents");
+        // (M, ceil(130/64)*4, ceil(200/64)*4), as `icm decode --latents` writes it.
+        assert_eq!((l.height, l.width), (12, 16));
+        assert_eq!(l.data.len(), l.channels * 12 * 16);
+        assert!(l.data.iter().any(|&v| v != 0));
+        let none = Uncompressed.encode_decode(&img).expect("none");
+        assert_eq!(none.bytes, 200 * 130 * 3);
+        assert_eq!(none.image, img);
+    }
+}
