@@ -10,6 +10,16 @@ cd "$(dirname "$0")/.."
 if ! scripts/setup_ffmpeg.sh >/dev/null; then
     echo "test.sh: could not install imageio-ffmpeg; the anchor test will be skipped (or fail under CI=true)"
 fi
+# ONNX Runtime and pycocotools for the task-decoder tests (tests/task_*.rs) in the project
+# venv; icm finds the library there. Outside CI a failed install only makes those tests skip.
+if ORT_LIB=$(scripts/setup_onnxruntime.sh --quiet); then
+    echo "test: ONNX Runtime at $ORT_LIB"
+elif [ "${CI:-}" = true ]; then
+    echo "test: scripts/setup_onnxruntime.sh failed (CI=true)" >&2
+    exit 1
+else
+    echo "test: warning: scripts/setup_onnxruntime.sh failed; task tests will skip" >&2
+fi
 
 cargo test --all-targets
 # The normative path must give the same latents in every build: rerun the vectors in release.

@@ -3,7 +3,9 @@
 //! The crate mirrors the layers of the specification in `spec/`:
 //! [`container`] (sections 4-6), [`model`] (7), [`entropy`] (8), [`hyper`] (9),
 //! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
-//! integer conventions of section 2 in [`fixed`].
+//! integer conventions of section 2 in [`fixed`]. [`task`] holds the plug-in task decoders
+//! (detection, classification, segmentation on ONNX Runtime, feature `tasks`) and their
+//! scoring.
 
 pub mod anchor;
 pub mod bdrate;
@@ -16,5 +18,6 @@ pub mod hyper;
 pub mod metrics;
 pub mod model;
 pub mod npy;
+pub mod task;
 pub mod testimage;
 pub mod transform;

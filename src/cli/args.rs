@@ -43,6 +43,98 @@ pub enum Command {
     /// Rate-distortion curves of one or more results files (`icm eval`, `icm anchor`,
     /// CompressAI JSON) as PNG or SVG.
     Plot(PlotArgs),
+    /// Rate-task evaluation: code every image, run a task network on the decoded pictures
+    /// and score it (COCO mAP, top-1/top-5, mIoU) per rate point (eval-style JSON, CSV).
+    #[command(long_about = TASK_EVAL_HELP)]
+    TaskEval(TaskEvalArgs),
+    /// Run a task network on one image (PNG, PPM, JPEG, or an .icm stream, decoded first)
+    /// and print the result.
+    TaskRun(TaskRunArgs),
+}
+
+const TASK_EVAL_HELP: &str = "\
+Rate-task evaluation: for every rate point, encode each image with the codec, decode it, run
+the task network on the decoded picture and score the results over the dataset.
+
+Tasks, their built-in networks (in ../shared/models beside the repository, or
+$ICM_TASK_MODELS, or --task-model) and datasets:
+  detection       YOLOX-Nano (yolox_nano/yolox_nano.onnx); --dataset is a COCO folder with
+                  annotations/instances_*.json and the images in val2017/ (or the folder
+                  itself); scores map (mAP@[.5:.95]) and map50 as pycocotools' COCOeval.
+  classification  MobileNetV2 (classification/mobilenet_v2_1.0_224_quant.onnx); --dataset
+                  holds the images and labels.csv (file,class_index,...); scores top1, top5.
+  segmentation    DeepLabV3 (segmentation/deeplabv3_mnv2_pascal_257.onnx); --dataset is a COCO
+                  folder as for detection, scored by miou (21 classes) and pixel_accuracy
+                  against the COCO instance masks of the 20 VOC-equivalent categories (the
+                  ground truth of the model's MODEL.md), or any folder of images without
+                  annotations. With --codec icm it also scores agreement: miou_agreement, the
+                  mIoU against the prediction on the uncompressed image.
+
+Codecs: `icm` (zoo qualities, --qualities) or `none` (the uncompressed ceiling, reported at
+24 bpp). Results: the layout of `icm eval -o` (name, description, results {bpp: [..],
+map: [..], ..}), so `icm bd-rate --metric map` reads them.
+
+Needs ONNX Runtime: scripts/setup_onnxruntime.sh installs it into the project venv, where
+icm finds it; ORT_DYLIB_PATH overrides.";
+
+/// `icm task-eval`.
+#[derive(Debug, Args)]
+pub struct TaskEvalArgs {
+    /// Task: detection, classification or segmentation.
+    #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
+    pub task: String,
+    /// Dataset folder (see above for the layout each task expects).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Codec under test: icm (its zoo models) or none (uncompressed ceiling).
+    #[arg(long, default_value = "icm", value_parser = ["icm", "none"])]
+    pub codec: String,
+    /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
+    #[arg(long)]
+    pub qualities: Option<String>,
+    /// Evaluate only the first N images (in the dataset's order: ascending COCO image id,
+    /// labels.csv order, or sorted file names).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// The task network's ONNX file (default: the built-in one for --task).
+    #[arg(long)]
+    pub task_model: Option<PathBuf>,
+    /// COCO annotations file (detection, segmentation; default: the one
+    /// instances_*.json in DATASET/annotations).
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+    /// JSON results (layout of `icm eval -o`).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// CSV results: one row per rate point.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Detection: also write every rate point's detections in COCO results format
+    /// (`[{image_id, category_id, bbox, score}]`) to PREFIX-<label>.json.
+    #[arg(long)]
+    pub save_detections: Option<PathBuf>,
+}
+
+/// `icm task-run`.
+#[derive(Debug, Args)]
+pub struct TaskRunArgs {
+    /// Task: detection, classification or segmentation.
+    #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
+    pub task: String,
+    /// Input: PNG, PPM, JPEG, or an .icm stream (decoded with its model first).
+    pub input: PathBuf,
+    /// The task network's ONNX file (default: the built-in one for --task).
+    #[arg(long)]
+    pub task_model: Option<PathBuf>,
+    /// Detection: print boxes with at least this score.
+    #[arg(long, default_value_t = 0.3)]
+    pub min_score: f32,
+    /// Segmentation: write the class map as an 8-bit greyscale PNG (value = class index).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `icm encode`.

@@ -36,6 +36,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conformance(a) => super::conformance::run(a),
         Command::Anchor(a) => super::anchor::run(a),
         Command::Plot(a) => super::plot::run(a),
+        Command::TaskEval(a) => super::task::eval(a, &dir),
+        Command::TaskRun(a) => super::task::run_one(a, &dir),
     }
 }
 
@@ -98,26 +100,11 @@ fn parse_stream<'a>(path: &Path, bytes: &'a [u8]) -> Result<Stream<'a>, CliError
     })
 }
 
-/// Places the tiles' y^ into one (M, ceil(H/64)*4, ceil(W/64)*4) array.
+/// Places the tiles' y^ into one (M, ceil(H/64)*4, ceil(W/64)*4) array (the same array the
+/// task decoders read as [`icm::task::LatentTensor`]).
 fn latent_mosaic(stream: &Stream<'_>, latents: &Latents) -> (Vec<usize>, Vec<i32>) {
-    let tiling = stream.header.tiling();
-    let m = latents.tiles.first().map(|t| t.y_shape.0).unwrap_or(0);
-    let h = tiling.height.div_ceil(64) as usize * 4;
-    let w = tiling.width.div_ceil(64) as usize * 4;
-    let mut out = vec![0i32; m * h * w];
-    for (i, t) in latents.tiles.iter().enumerate() {
-        let r = tiling.tile(i);
-        let (y0, x0) = (r.y as usize / 16, r.x as usize / 16);
-        let (_, th, tw) = t.y_shape;
-        for c in 0..m {
-            for yy in 0..th {
-                let src = &t.y[(c * th + yy) * tw..(c * th + yy + 1) * tw];
-                let dst = (c * h + y0 + yy) * w + x0;
-                out[dst..dst + tw].copy_from_slice(src);
-            }
-        }
-    }
-    (vec![m, h, w], out)
+    let t = icm::task::rate::latent_tensor(&stream.header.tiling(), latents);
+    (vec![t.channels, t.height, t.width], t.data)
 }
 
 fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {

@@ -38,6 +38,9 @@ pub enum CliError {
     /// A model could not be found or loaded.
     #[error("model: {0}")]
     Model(#[from] icm::model::ModelError),
+    /// A task decoder, its runtime or its dataset failed.
+    #[error("{0}")]
+    Task(#[from] icm::task::TaskError),
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),

@@ -24,7 +24,7 @@ struct RatePoint {
 }
 
 /// Parses `1..6` (inclusive, also `1..=6`), `1,3,5` or `4`.
-fn parse_qualities(s: &str) -> Result<Vec<u8>, CliError> {
+pub(super) fn parse_qualities(s: &str) -> Result<Vec<u8>, CliError> {
     let bad = || {
         CliError::Usage(format!(
             "--qualities {s:?}: expected a range 1..6 or a list 1,3,5 of values in 1..=6"

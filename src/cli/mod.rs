@@ -10,6 +10,7 @@ mod eval;
 mod io;
 mod plot;
 mod results;
+mod task;
 
 pub use args::Cli;
 pub use commands::run;

@@ -1,0 +1,164 @@
+//! The codec side of a task evaluation: one [`RateCodec`] per rate point.
+//!
+//! A rate codec turns an original picture into the number of coded bytes and what the task
+//! decoder reads after decoding (the picture, and when it can, the latents).
+//! [`Uncompressed`] (the ceiling) and [`IcmCodec`] (one model of the zoo) are built in.
+//! Conventional codecs (VVC, HEVC, JPEG through ffmpeg, the `icm anchor` path) plug in by
+//! implementing this trait: encode to a temporary stream, report its size, decode it back
+//! to RGB8.
+
+use super::{LatentTensor, TaskError};
+use crate::codec::{self, EncodeOptions, RgbImage};
+use crate::container;
+use crate::model::Model;
+
+/// What one coded picture gives the task decoder.
+#[derive(Debug, Clone)]
+pub struct Coded {
+    /// Size of the coded stream in bytes (0 for the uncompressed ceiling).
+    pub bytes: usize,
+    /// The decoded picture.
+    pub image: RgbImage,
+    /// The decoded latents, for codecs that have them (icm).
+    pub latents: Option<LatentTensor>,
+}
+
+/// A codec at one rate point.
+pub trait RateCodec {
+    /// Codec name (`icm`, `none`, ...), the `name` of the results file.
+    fn codec(&self) -> &str;
+    /// The rate point's label (model name, QP, ...).
+    fn label(&self) -> String;
+    /// The rate point's quality index as results report it.
+    fn quality(&self) -> u32;
+    /// Encodes and decodes one picture.
+    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError>;
+}
+
+/// No compression: the picture itself at 0 bits (the task's ceiling; reported with bpp 24,
+/// the raw RGB rate, so that rate-task curves stay on a log axis).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uncompressed;
+
+impl RateCodec for Uncompressed {
+    fn codec(&self) -> &str {
+        "none"
+    }
+    fn label(&self) -> String {
+        "uncompressed".into()
+    }
+    fn quality(&self) -> u32 {
+        0
+    }
+    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
+        Ok(Coded {
+            bytes: img.data.len(),
+            image: img.clone(),
+            latents: None,
+        })
+    }
+}
+
+/// icm with one model (a rate point of the zoo).
+pub struct IcmCodec {
+    /// The model.
+    pub model: Model,
+    /// Zoo quality it is reported under.
+    pub quality: u8,
+    /// Also place the decoded latents in [`Coded::latents`] (for latent-domain decoders).
+    pub with_latents: bool,
+}
+
+impl RateCodec for IcmCodec {
+    fn codec(&self) -> &str {
+        "icm"
+    }
+    fn label(&self) -> String {
+        self.model.name.clone()
+    }
+    fn quality(&self) -> u32 {
+        u32::from(self.quality)
+    }
+    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
+        let err = |what: &str, e: String| TaskError::Codec {
+            what: format!("{what} with {}", self.model.name),
+            why: e,
+        };
+        let bytes = codec::encode(img, &self.model, &EncodeOptions::default())
+            .map_err(|e| err("encode", e.to_string()))?;
+        let decoded =
+            codec::decode(&bytes, &self.model).map_err(|e| err("decode", e.to_string()))?;
+        let latents = if self.with_latents {
+            let stream = container::parse(&bytes).map_err(|e| err("parse", e.to_string()))?;
+            Some(latent_tensor(&stream.header.tiling(), &decoded.latents))
+        } else {
+            None
+        };
+        Ok(Coded {
+            bytes: bytes.len(),
+            image: decoded.image,
+            latents,
+        })
+    }
+}
+
+/// Places the tiles' y^ into one `(M, ceil(H/64)*4, ceil(W/64)*4)` array, as
+/// `icm decode --latents` writes it.
+pub fn latent_tensor(tiling: &container::Tiling, latents: &codec::Latents) -> LatentTensor {
+    let m = latents.tiles.first().map(|t| t.y_shape.0).unwrap_or(0);
+    let h = tiling.height.div_ceil(64) as usize * 4;
+    let w = tiling.width.div_ceil(64) as usize * 4;
+    let mut data = vec![0i32; m * h * w];
+    for (i, t) in latents.tiles.iter().enumerate() {
+        let r = tiling.tile(i);
+        let (y0, x0) = (r.y as usize / 16, r.x as usize / 16);
+        let (tm, th, tw) = t.y_shape;
+        for c in 0..m.min(tm) {
+            for yy in 0..th {
+                if y0 + yy >= h || x0 + tw > w {
+                    continue;
+                }
+                let src = &t.y[(c * th + yy) * tw..(c * th + yy + 1) * tw];
+                let dst = (c * h + y0 + yy) * w + x0;
+                data[dst..dst + tw].copy_from_slice(src);
+            }
+        }
+    }
+    LatentTensor {
+        channels: m,
+        height: h,
+        width: w,
+        data,
+        image_width: tiling.width,
+        image_height: tiling.height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icm_codec_gives_picture_and_latent_mosaic() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("conformance/models/test-seed1-small.safetensors");
+        let model = Model::from_path(&path).expect("test model");
+        let img = crate::testimage::synthetic(200, 130, 3);
+        let codec = IcmCodec {
+            model,
+            quality: 1,
+            with_latents: true,
+        };
+        let coded = codec.encode_decode(&img).expect("code");
+        assert_eq!((coded.image.width, coded.image.height), (200, 130));
+        assert!(coded.bytes > 0);
+        let l = coded.latents.expect("latents");
+        // (M, ceil(130/64)*4, ceil(200/64)*4), as `icm decode --latents` writes it.
+        assert_eq!((l.height, l.width), (12, 16));
+        assert_eq!(l.data.len(), l.channels * 12 * 16);
+        assert!(l.data.iter().any(|&v| v != 0));
+        let none = Uncompressed.encode_decode(&img).expect("none");
+        assert_eq!(none.bytes, 200 * 130 * 3);
+        assert_eq!(none.image, img);
+    }
+}

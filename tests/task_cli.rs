@@ -1,0 +1,189 @@
+//! `icm task-run` / `icm task-eval` end to end: a missing or bad ONNX Runtime is a one-line
+//! error naming scripts/setup_onnxruntime.sh (never a panic), and with the runtime and
+//! ../shared present, task-eval writes the `icm eval` layout that `icm bd-rate` reads.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+fn write_png(path: &Path) {
+    let img = icm::testimage::synthetic(96, 64, 1);
+    image::RgbImage::from_raw(img.width, img.height, img.data)
+        .expect("buffer")
+        .save_with_format(path, image::ImageFormat::Png)
+        .expect("png");
+}
+
+fn icm(args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icm"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for k in unset {
+        cmd.env_remove(k);
+    }
+    cmd.output().expect("run icm")
+}
+
+fn assert_clean_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.starts_with("icm: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn missing_or_bad_runtime_is_a_clear_error() {
+    if !cfg!(feature = "tasks") {
+        return;
+    }
+    let dir = fresh_dir("task_cli_runtime");
+    let png = dir.join("a.png");
+    write_png(&png);
+    // Any file will do as the model: the runtime is looked for first.
+    let model = dir.join("fake.onnx");
+    std::fs::write(&model, b"not a model").expect("write");
+    let args = [
+        "task-run",
+        "--task",
+        "detection",
+        "--task-model",
+        model.to_str().expect("utf-8"),
+        png.to_str().expect("utf-8"),
+    ];
+    let nowhere = dir.join("no-venv");
+    let out = icm(
+        &args,
+        &[("ICM_VENV", nowhere.to_str().expect("utf-8"))],
+        &["ORT_DYLIB_PATH"],
+    );
+    assert_clean_error(&out, "scripts/setup_onnxruntime.sh");
+    assert_clean_error(&out, "not found");
+
+    let fake_lib = dir.join("libonnxruntime.so.1.32.0");
+    std::fs::write(&fake_lib, b"plain text").expect("write");
+    let out = icm(
+        &args,
+        &[("ORT_DYLIB_PATH", fake_lib.to_str().expect("utf-8"))],
+        &[],
+    );
+    assert_clean_error(&out, "not an ELF shared library");
+
+    // A missing task network is named too.
+    let out = icm(
+        &[
+            "task-run",
+            "--task",
+            "classification",
+            "--task-model",
+            dir.join("absent.onnx").to_str().expect("utf-8"),
+            png.to_str().expect("utf-8"),
+        ],
+        &[],
+        &[],
+    );
+    assert_clean_error(&out, "task model not found");
+}
+
+#[test]
+fn task_eval_results_feed_bd_rate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let coco = root.join("../shared/data/coco");
+    let model = root.join("../shared/models/yolox_nano/yolox_nano.onnx");
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !cfg!(feature = "tasks") || !coco.is_dir() || !model.is_file() {
+        assert!(
+            !ci || !cfg!(feature = "tasks"),
+            "CI=true and ../shared is missing"
+        );
+        println!("skipping: ../shared or the tasks feature is missing");
+        return;
+    }
+    let dir = fresh_dir("task_cli_eval");
+    let json_path = dir.join("det.json");
+    let csv_path = dir.join("det.csv");
+    let out = icm(
+        &[
+            "task-eval",
+            "--task",
+            "detection",
+            "--dataset",
+            coco.to_str().expect("utf-8"),
+            "--codec",
+            "icm",
+            "--qualities",
+            "1,6",
+            "--limit",
+            "3",
+            "-o",
+            json_path.to_str().expect("utf-8"),
+            "--csv",
+            csv_path.to_str().expect("utf-8"),
+        ],
+        &[],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("onnxruntime") && !ci {
+        println!("skipping: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("parse");
+    assert_eq!(doc["name"], "icm");
+    assert_eq!(doc["task"], "detection");
+    assert_eq!(doc["images"], 3);
+    let col = |k: &str| -> Vec<f64> {
+        doc["results"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("results.{k}"))
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let (bpp, map, map50) = (col("bpp"), col("map"), col("map50"));
+    assert_eq!(bpp.len(), 2);
+    assert!(bpp[0] < bpp[1], "{bpp:?}");
+    for (m, m50) in map.iter().zip(&map50) {
+        assert!(*m > 0.0 && m <= m50 && *m50 <= 1.0, "{map:?} {map50:?}");
+    }
+    let csv = std::fs::read_to_string(&csv_path).expect("csv");
+    assert!(
+        csv.starts_with("codec,label,quality,images,bpp,map,map50,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+    // bd-rate finds the map column in both files (two points: cubic cannot fit, pchip can
+    // when mAP grows with rate; either way the column must be found).
+    for path in [&json_path, &csv_path] {
+        let p = path.to_str().expect("utf-8");
+        let out = icm(
+            &[
+                "bd-rate", "--anchor", p, "--test", p, "--metric", "map", "--json",
+            ],
+            &[],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("no map") && !stderr.contains("no results.map"),
+            "{stderr}"
+        );
+        if out.status.success() {
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bd json");
+            assert!(r["bd_rate_percent"]
+                .as_f64()
+                .is_some_and(|v| v.abs() < 1e-9));
+        }
+    }
+}
