@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(a) => eval::run(a, &dir),
         Command::BdRate(a) => super::bd_rate::run(a),
         Command::Conformance(a) => super::conformance::run(a),
+        Command::Dct(a) => super::dct::run(a),
     }
 }
 
