@@ -3,7 +3,8 @@
 # models/training/ end to end on CPU, and the consistency of the shipped model zoo.
 #
 #   1. a venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with models/training/requirements.txt
-#      (created on first use; torch from PyPI is the large CUDA build, a few GiB; a no-op of
+#      and tests/python/requirements.txt (the jpeglib oracle of tests/jpeg_dct.rs, which
+#      installs it itself when cargo test runs first) (created on first use; torch from PyPI is the large CUDA build, a few GiB; a no-op of
 #      a few seconds once satisfied)
 #   2. models/training/make_manifest.py --check (models/MANIFEST.json matches the files)
 #   3. in a temporary folder: prepare_data.py on 4 images of ../shared/data/train, train.py
@@ -71,7 +72,8 @@ setup_venv() {
         python3 -m venv "$VENV"
     fi
     local t0=$(date +%s)
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt \
+        -r tests/python/requirements.txt
     echo $(($(date +%s) - t0)) >"$TMP/pip_seconds"
     "$VENV/bin/python" -c "import torch, torchvision, compressai, pytorch_msssim, numpy, PIL, safetensors, matplotlib; \
 print('torch', torch.__version__, 'compressai', compressai.__version__, 'numpy', numpy.__version__)"
