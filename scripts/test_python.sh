@@ -3,9 +3,10 @@
 # models/training/ end to end on CPU, and the consistency of the shipped model zoo.
 #
 #   1. a venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with models/training/requirements.txt
-#      and tests/python/requirements.txt (the jpeglib oracle of tests/jpeg_dct.rs, which
-#      installs it itself when cargo test runs first) (created on first use; torch from PyPI is the large CUDA build, a few GiB; a no-op of
-#      a few seconds once satisfied)
+#      and tests/python/requirements.txt (created on first use; torch from PyPI is the large
+#      CUDA build, a few GiB; a no-op of a few seconds once satisfied). The second file is
+#      the jpeglib oracle of tests/jpeg_dct.rs, which installs it itself when cargo test
+#      runs before this script.
 #   2. models/training/make_manifest.py --check (models/MANIFEST.json matches the files)
 #   3. in a temporary folder: prepare_data.py on 4 images of ../shared/data/train, train.py
 #      from scratch for 2 steps on CPU (64x64 crops), train.py --init-model from the shipped
