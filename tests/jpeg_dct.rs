@@ -10,8 +10,9 @@
 //!   missing and `tests/python/requirements.txt` installed into it if `jpeglib` cannot be
 //!   imported. When that fails the test prints why and passes, except with `CI=true`.
 //! * the `icm dct` command on a JPEG made with the `image` crate's encoder;
-//! * proptest: random bytes, truncations and mutations of valid JPEGs never panic, and a
-//!   cut file is always refused;
+//! * proptest: random bytes, truncations and mutations of valid JPEGs (the `image` crate's
+//!   baseline files and the progressive, restart and grayscale seeds of
+//!   `fuzz/corpus/fuzz_jpeg`) never panic, and a cut file is always refused;
 //! * inputs that `.ci/fuzz.sh` saved as `fuzz/regressions/fuzz_jpeg-*` are replayed.
 
 use icm::jpeg::channels::{frequency_tensor, TensorLayout};
@@ -456,6 +457,61 @@ proptest! {
         }
         let small = DecodeOptions { max_blocks: 1 << 16, max_scans: 64 };
         let _ = decode_coefficients(&b, &small);
+    }
+}
+
+/// The fuzz target's seed JPEGs (baseline, progressive, restarts, grayscale, mozjpeg).
+fn seed_files() -> Vec<(String, Vec<u8>)> {
+    let dir = root().join("fuzz/corpus/fuzz_jpeg");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("fuzz/corpus/fuzz_jpeg")
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn seed_files_decode_and_every_prefix_is_refused() {
+    let seeds = seed_files();
+    assert!(seeds.len() >= 5);
+    let mut progressive = 0;
+    for (name, b) in &seeds {
+        let c = decode(b).unwrap_or_else(|e| panic!("{name}: {e}"));
+        progressive += usize::from(c.process == Process::Progressive);
+        for n in 0..b.len() - 1 {
+            assert!(decode(&b[..n]).is_err(), "{name} cut at {n} decoded");
+        }
+    }
+    assert!(progressive >= 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_seed_files_never_panic(
+        pick in any::<usize>(),
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+    ) {
+        let seeds = seed_files();
+        let mut b = seeds[pick % seeds.len()].1.clone();
+        for (at, v) in edits {
+            let i = usize::from(at) % b.len();
+            b[i] = v;
+        }
+        let small = DecodeOptions { max_blocks: 1 << 16, max_scans: 64 };
+        if let Ok(c) = decode_coefficients(&b, &small) {
+            for comp in &c.components {
+                prop_assert_eq!(comp.coefs.len(), comp.blocks_w * comp.blocks_h * 64);
+            }
+        }
     }
 }
 
