@@ -27,8 +27,11 @@ fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
-/// (name, JPEG bytes, pixels) of the bench set, or why there is none.
-fn load() -> Result<(String, Vec<(Vec<u8>, u64)>), String> {
+/// JPEG files with their pixel counts.
+type JpegSet = Vec<(Vec<u8>, u64)>;
+
+/// The bench set and its description, or why there is none.
+fn load() -> Result<(String, JpegSet), String> {
     if let Some(dir) = std::env::var_os("ICM_JPEG_DIR") {
         let dir = PathBuf::from(dir);
         let mut set = Vec::new();

@@ -34,7 +34,7 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// Makes at least `n` (<= 57) bits available.
+    /// Makes at least `n` (<= 56) bits available.
     #[inline(always)]
     pub fn ensure(&mut self, n: u32) {
         if self.nbits < n {
@@ -44,6 +44,25 @@ impl<'a> BitReader<'a> {
 
     #[inline(never)]
     fn refill(&mut self) {
+        // Fast path: load whole bytes from a 64-bit word that holds no FF (no stuffing, no
+        // marker), as many as fit.
+        if self.nbits <= 48 && self.end.is_none() {
+            if let Some(w) = self.data.get(self.pos..self.pos + 8) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(w);
+                let w = u64::from_be_bytes(b);
+                let x = !w;
+                let has_ff = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+                if has_ff == 0 {
+                    let nbytes = (64 - self.nbits) / 8; // 2..=8
+                    let take = w >> (64 - 8 * nbytes);
+                    self.buf |= take << (64 - self.nbits - 8 * nbytes);
+                    self.pos += nbytes as usize;
+                    self.nbits += 8 * nbytes;
+                    return;
+                }
+            }
+        }
         while self.nbits <= 56 {
             let byte = match self.end {
                 Some(_) => None,

@@ -83,33 +83,57 @@ pub fn frequency_tensor(
 ) -> (Vec<usize>, Vec<i32>) {
     let (rows, cols) = grid(c);
     let nch = channels.len();
-    let mut out = vec![0i32; nch * rows * cols];
+    let plane = rows * cols;
+    let mut out = vec![0i32; nch * plane];
     let hmax = usize::from(c.hmax.max(1));
     let vmax = usize::from(c.vmax.max(1));
+    // Per component: (output index, coefficient index, multiplier) of its channels.
+    let mut sel: Vec<Vec<(usize, usize, i32)>> = vec![Vec::new(); c.components.len()];
     for (o, &ch) in channels.iter().enumerate() {
-        let Some(comp) = c.components.get(ch / 64) else {
-            continue;
-        };
-        let k = ch % 64;
-        let q = if dequantise {
-            i32::from(comp.quant[k])
-        } else {
-            1
-        };
-        if comp.blocks_w == 0 || comp.blocks_h == 0 {
+        if let Some(comp) = c.components.get(ch / 64) {
+            let k = ch % 64;
+            let q = if dequantise {
+                i32::from(comp.quant[k])
+            } else {
+                1
+            };
+            sel[ch / 64].push((o, k, q));
+        }
+    }
+    // Row of cells by row of cells: the component's blocks for the row (a few KB, kept in
+    // cache) are read once per channel, and each channel's row is written contiguously
+    // (CHW), or each cell's channels (HWC).
+    let mut offsets: Vec<usize> = Vec::with_capacity(cols);
+    for (comp, sel) in c.components.iter().zip(&sel) {
+        if sel.is_empty() || comp.blocks_w == 0 || comp.blocks_h == 0 {
             continue;
         }
         let (h, v) = (usize::from(comp.h), usize::from(comp.v));
         for i in 0..rows {
             let by = (i * v / vmax).min(comp.blocks_h - 1);
-            for j in 0..cols {
+            offsets.clear();
+            offsets.extend((0..cols).map(|j| {
                 let bx = (j * h / hmax).min(comp.blocks_w - 1);
-                let val = i32::from(comp.coefs[(by * comp.blocks_w + bx) * 64 + k]) * q;
-                let at = match layout {
-                    TensorLayout::Chw => (o * rows + i) * cols + j,
-                    TensorLayout::Hwc => (i * cols + j) * nch + o,
-                };
-                out[at] = val;
+                (by * comp.blocks_w + bx) * 64
+            }));
+            match layout {
+                TensorLayout::Chw => {
+                    for &(o, k, q) in sel {
+                        let dst = &mut out[o * plane + i * cols..o * plane + (i + 1) * cols];
+                        for (d, &b) in dst.iter_mut().zip(&offsets) {
+                            *d = i32::from(comp.coefs[b + k]) * q;
+                        }
+                    }
+                }
+                TensorLayout::Hwc => {
+                    for (j, &b) in offsets.iter().enumerate() {
+                        let cell = (i * cols + j) * nch;
+                        let row = &mut out[cell..cell + nch];
+                        for &(o, k, q) in sel {
+                            row[o] = i32::from(comp.coefs[b + k]) * q;
+                        }
+                    }
+                }
             }
         }
     }

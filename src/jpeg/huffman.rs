@@ -23,6 +23,10 @@ pub struct HuffmanTable {
     values: Vec<u8>,
     /// Largest symbol, checked against DC tables' 0..=15 when a scan uses the table.
     pub max_symbol: u8,
+    /// For AC use, indexed like `fast`: a run/size symbol and its extra bits decoded in
+    /// one step when code and bits fit in `FAST_BITS` and the value in -128..=127:
+    /// `(value << 8) | (run << 4) | (code length + size)`; 0 otherwise.
+    fast_ac: [i16; 1 << FAST_BITS],
 }
 
 impl HuffmanTable {
@@ -67,13 +71,38 @@ impl HuffmanTable {
             code <<= 1;
         }
         maxcode[17] = i32::MAX;
+        let mut fast_ac = [0i16; 1 << FAST_BITS];
+        for (i, slot) in fast_ac.iter_mut().enumerate() {
+            let e = fast[i];
+            if e == 0 {
+                continue;
+            }
+            let (len, rs) = (u32::from(e >> 8), e as u8);
+            let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
+            if size == 0 || len + size > FAST_BITS {
+                continue;
+            }
+            let bits = (i as u32 >> (FAST_BITS - len - size)) & ((1 << size) - 1);
+            let value = extend(bits, size);
+            if (-128..=127).contains(&value) {
+                *slot = ((value << 8) | (run << 4) as i32 | (len + size) as i32) as i16;
+            }
+        }
         Ok(HuffmanTable {
             fast,
             maxcode,
             delta,
             values: values.to_vec(),
             max_symbol: values.iter().copied().max().unwrap_or(0),
+            fast_ac,
         })
+    }
+
+    /// The combined AC entry for the next `FAST_BITS` bits (see `fast_ac`), or 0; when
+    /// non-zero, the caller consumes `entry & 15` bits. Call [`BitReader::ensure`] first.
+    #[inline(always)]
+    pub fn peek_fast_ac(&self, br: &BitReader<'_>) -> i16 {
+        self.fast_ac[br.peek(FAST_BITS) as usize]
     }
 
     /// Decodes one symbol (DECODE of Figure F.16).
@@ -203,6 +232,40 @@ mod tests {
         assert!(HuffmanTable::new(&counts, &[0, 1, 2]).is_err());
         let counts = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         assert!(HuffmanTable::new(&counts, &[1]).is_err());
+    }
+
+    #[test]
+    fn fast_ac_entries_agree_with_decode_then_receive() {
+        // Lengths 2, 3, 3 for symbols 0x01 (size 1), 0x12 (run 1, size 2), 0x00 (EOB).
+        let mut counts = [0u8; 16];
+        counts[1] = 1;
+        counts[2] = 2;
+        let t = HuffmanTable::new(&counts, &[0x01, 0x12, 0x00]).expect("table");
+        for bits in 0u32..512 {
+            let bytes = [(bits >> 1) as u8, ((bits & 1) << 7) as u8 | 0x3F];
+            let bytes: Vec<u8> = bytes
+                .iter()
+                .flat_map(|&b| if b == 0xFF { vec![b, 0] } else { vec![b] })
+                .collect();
+            let mut a = BitReader::new(&bytes, 0);
+            a.ensure(16);
+            let e = t.peek_fast_ac(&a);
+            let mut b = BitReader::new(&bytes, 0);
+            let Ok(rs) = t.decode(&mut b) else {
+                assert_eq!(e, 0); // "1..." is no code of this table
+                continue;
+            };
+            if rs & 15 == 0 {
+                assert_eq!(e, 0);
+                continue;
+            }
+            let v = receive_extend(&mut b, u32::from(rs & 15));
+            assert_ne!(e, 0);
+            assert_eq!(i32::from(e >> 8), v);
+            assert_eq!(((e >> 4) & 15) as u8, rs >> 4);
+            a.consume((e & 15) as u32);
+            assert_eq!(a.peek(8), b.peek(8));
+        }
     }
 
     #[test]

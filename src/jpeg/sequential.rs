@@ -23,6 +23,22 @@ pub fn decode_block(
     blk[0] = *pred as i16;
     let mut k = 1usize;
     while k < 64 {
+        br.ensure(32);
+        let e = ac.peek_fast_ac(br);
+        if e != 0 {
+            // Code and value in one lookup (the common case).
+            k += ((e >> 4) & 15) as usize;
+            br.consume((e & 15) as u32);
+            if k > 63 {
+                return Err(JpegError::BadScanData {
+                    offset: br.offset(),
+                    what: "AC run past coefficient 63",
+                });
+            }
+            blk[NATURAL[k]] = e >> 8;
+            k += 1;
+            continue;
+        }
         let rs = ac.decode(br)?;
         let r = usize::from(rs >> 4);
         let s = u32::from(rs & 15);
