@@ -4,7 +4,8 @@
 //!
 //! The JPEGs are the Kodak PNGs (`$ICM_KODAK_DIR`, default `../shared/data/kodak`) encoded
 //! at quality 75, 4:2:0, baseline, with the `jpeg-encoder` crate at start-up; or, when
-//! `$ICM_JPEG_DIR` is set, the `.jpg` files of that folder as they are. Without either the
+//! `$ICM_JPEG_DIR` is set, the `.jpg` files of that folder as they are. The Kodak set is
+//! benched again encoded progressive (group `jpeg_progressive`). Without either the
 //! bench prints why and does nothing. `cargo bench --bench jpeg`; results in
 //! docs/results/dct-speed.md.
 
@@ -30,8 +31,10 @@ fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
 /// JPEG files with their pixel counts.
 type JpegSet = Vec<(Vec<u8>, u64)>;
 
-/// The bench set and its description, or why there is none.
-fn load() -> Result<(String, JpegSet), String> {
+/// The bench set and its description, or why there is none; with `progressive`, the
+/// Kodak set is encoded progressive (jpeg-encoder: DC and 3 AC bands per component, no
+/// successive approximation).
+fn load(progressive: bool) -> Result<(String, JpegSet), String> {
     if let Some(dir) = std::env::var_os("ICM_JPEG_DIR") {
         let dir = PathBuf::from(dir);
         let mut set = Vec::new();
@@ -64,6 +67,7 @@ fn load() -> Result<(String, JpegSet), String> {
         let mut out = Vec::new();
         let mut enc = jpeg_encoder::Encoder::new(&mut out, 75);
         enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        enc.set_progressive(progressive);
         enc.encode(
             img.as_raw(),
             img.width() as u16,
@@ -73,20 +77,35 @@ fn load() -> Result<(String, JpegSet), String> {
         .map_err(|e| format!("{}: {e}", p.display()))?;
         set.push((out, u64::from(img.width()) * u64::from(img.height())));
     }
+    let kind = if progressive {
+        "progressive (4 spectral-selection scans per component)"
+    } else {
+        "baseline"
+    };
     Ok((
-        format!("Kodak, {} images, q75 4:2:0 baseline", set.len()),
+        format!("Kodak, {} images, q75 4:2:0 {kind}", set.len()),
         set,
     ))
 }
 
 fn main() {
-    let (name, set) = match load() {
-        Ok(s) => s,
+    let mut c = Criterion::default().configure_from_args();
+    match load(false) {
+        Ok((name, set)) => bench_set(&mut c, "jpeg", &name, &set),
         Err(why) => {
             eprintln!("benches/jpeg.rs: skipped: {why}");
             return;
         }
-    };
+    }
+    if std::env::var_os("ICM_JPEG_DIR").is_none() {
+        if let Ok((name, set)) = load(true) {
+            bench_set(&mut c, "jpeg_progressive", &name, &set);
+        }
+    }
+    c.final_summary();
+}
+
+fn bench_set(c: &mut Criterion, group: &str, name: &str, set: &JpegSet) {
     let pixels: u64 = set.iter().map(|(_, p)| p).sum();
     let bytes: usize = set.iter().map(|(b, _)| b.len()).sum();
     eprintln!(
@@ -96,20 +115,19 @@ fn main() {
     );
     let opts = DecodeOptions::default();
     let all: Vec<usize> = (0..192).collect();
-    let mut c = Criterion::default().configure_from_args();
-    let mut g = c.benchmark_group("jpeg");
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(pixels));
     g.sample_size(10);
     g.bench_function("icm_jpeg_coefficients", |b| {
         b.iter(|| {
-            for (jpg, _) in &set {
+            for (jpg, _) in set {
                 black_box(decode_coefficients(black_box(jpg), &opts).ok());
             }
         })
     });
     g.bench_function("icm_jpeg_192ch_tensor", |b| {
         b.iter(|| {
-            for (jpg, _) in &set {
+            for (jpg, _) in set {
                 if let Ok(co) = decode_coefficients(black_box(jpg), &opts) {
                     let n = co.components.len() * 64;
                     black_box(frequency_tensor(&co, &all[..n], true, TensorLayout::Chw));
@@ -119,7 +137,7 @@ fn main() {
     });
     g.bench_function("image_zune_jpeg_rgb", |b| {
         b.iter(|| {
-            for (jpg, _) in &set {
+            for (jpg, _) in set {
                 black_box(
                     image::load_from_memory_with_format(black_box(jpg), image::ImageFormat::Jpeg)
                         .ok(),
@@ -128,5 +146,4 @@ fn main() {
         })
     });
     g.finish();
-    c.final_summary();
 }
