@@ -61,6 +61,19 @@ pub fn ac_first(
     }
     let mut k = ss;
     while k <= se {
+        br.ensure(32);
+        let e = ac.peek_fast_ac(br);
+        if e != 0 {
+            // Code and value in one lookup.
+            k += ((e >> 4) & 15) as usize;
+            br.consume((e & 15) as u32);
+            if k > se {
+                return Err(past_band(br));
+            }
+            blk[NATURAL[k]] = i32::from(e >> 8).wrapping_shl(al) as i16;
+            k += 1;
+            continue;
+        }
         let rs = ac.decode(br)?;
         let r = u32::from(rs >> 4);
         let s = u32::from(rs & 15);
