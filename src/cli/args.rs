@@ -39,16 +39,18 @@ pub enum Command {
     Conformance(ConformanceArgs),
     /// JPEG to DCT coefficients as frequency channels (.npy), without decoding pixels
     /// (spec Annex B).
+    ///
+    /// Reads the quantised DCT coefficients of a baseline, extended or progressive Huffman
+    /// JPEG (the values libjpeg's jpeg_read_coefficients gives) and writes them as frequency
+    /// channels on the luma 8x8-block grid, a (C, ceil(H/8), ceil(W/8)) array: channel
+    /// c*64 + u*8 + v is coefficient (u, v) (u vertical, v horizontal frequency) of component
+    /// c (Y, Cb, Cr). Subsampled chroma blocks (4:2:0, 4:2:2) are repeated over the luma
+    /// blocks they cover. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs are
+    /// refused.
     Dct(DctArgs),
 }
 
-/// `icm dct`.
-///
-/// Reads the quantised DCT coefficients of a baseline or progressive Huffman JPEG (as
-/// libjpeg's jpeg_read_coefficients does) and writes them as frequency channels on the
-/// luma 8x8-block grid, a (C, ceil(H/8), ceil(W/8)) array: channel c*64 + u*8 + v is
-/// coefficient (u, v) (u vertical, v horizontal frequency) of component c (Y, Cb, Cr);
-/// subsampled chroma blocks are repeated over the luma blocks they cover (spec Annex B).
+/// `icm dct` (spec Annex B).
 #[derive(Debug, Args)]
 pub struct DctArgs {
     /// Input JPEG (baseline or extended sequential or progressive, Huffman-coded, 8-bit).
