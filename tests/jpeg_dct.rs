@@ -492,6 +492,36 @@ fn seed_files_decode_and_every_prefix_is_refused() {
     assert!(progressive >= 3);
 }
 
+#[test]
+fn scan_limit_and_restart_sequence() {
+    let seeds = seed_files();
+    let find = |n: &str| &seeds.iter().find(|(name, _)| name == n).expect(n).1;
+    let prog = find("prog_420_24x17.jpg");
+    let two = DecodeOptions {
+        max_scans: 2,
+        ..DecodeOptions::default()
+    };
+    assert!(matches!(
+        decode_coefficients(prog, &two),
+        Err(JpegError::TooManyScans { limit: 2, .. })
+    ));
+    // One restart marker per block in a 13x7 4:4:4 file: renumber the first RST0 as RST5.
+    let rst = find("rst_444_13x7.jpg");
+    let sos = find_marker(rst, 0xDA);
+    let at = sos + find_marker(&rst[sos..], 0xD0);
+    let mut b = rst.clone();
+    b[at + 1] = 0xD5;
+    match decode(&b) {
+        Err(JpegError::BadRestart {
+            offset,
+            expected: 0,
+            found: Some(0xD5),
+        }) => assert_eq!(offset, at),
+        other => panic!("{other:?}"),
+    }
+    assert!(decode(rst).is_ok());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
