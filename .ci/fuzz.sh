@@ -10,7 +10,7 @@
 # and exits 1 if there was one. Hangs are reported and kept in fuzz/out/ only; set
 # AFL_FAIL_ON_HANGS=1 to fail on them too. Works as root, without a terminal.
 #
-# Other knobs: AFL_TARGETS (default "fuzz_container fuzz_decode"), AFL_TIMEOUT_MS
+# Other knobs: AFL_TARGETS (default "fuzz_container fuzz_decode fuzz_jpeg"), AFL_TIMEOUT_MS
 # (per-execution timeout, default 2000), AFL_MEM_MB (address-space limit of the target,
 # default 4096), AFL_PARALLEL (default 1 when nproc >= 2).
 set -euo pipefail
@@ -19,7 +19,7 @@ ROOT=$PWD
 FUZZ=$ROOT/fuzz
 
 SECS=${AFL_FUZZ_SECONDS:-60}
-TARGETS=${AFL_TARGETS:-fuzz_container fuzz_decode}
+TARGETS=${AFL_TARGETS:-fuzz_container fuzz_decode fuzz_jpeg}
 TIMEOUT_MS=${AFL_TIMEOUT_MS:-2000}
 MEM_MB=${AFL_MEM_MB:-4096}
 if [ -z "${AFL_PARALLEL:-}" ]; then
@@ -80,10 +80,14 @@ run_one() {
     local t=$1
     local corpus=$FUZZ/corpus/$t
     [ -d "$corpus" ] && [ -n "$(ls -A "$corpus")" ] || {
-        echo "no seed corpus in $corpus (run: cd fuzz && cargo run --release --bin make_corpus)" >&2
+        echo "no seed corpus in $corpus (run: cd fuzz && cargo run --release --bin make_corpus," \
+            "or python fuzz/make_jpeg_corpus.py for fuzz_jpeg)" >&2
         return 2
     }
-    cargo afl fuzz -V "$SECS" -t "$TIMEOUT_MS" -m "$MEM_MB" -x "$FUZZ/icm.dict" \
+    # A target's own dictionary (fuzz/<target>.dict) when there is one, else icm.dict.
+    local dict=$FUZZ/icm.dict
+    [ -f "$FUZZ/$t.dict" ] && dict=$FUZZ/$t.dict
+    cargo afl fuzz -V "$SECS" -t "$TIMEOUT_MS" -m "$MEM_MB" -x "$dict" \
         -i "$corpus" -o "$OUT/$t" -- "$FUZZ/target/release/$t" \
         </dev/null >"$OUT/$t.log" 2>&1
 }

@@ -3,8 +3,10 @@
 # models/training/ end to end on CPU, and the consistency of the shipped model zoo.
 #
 #   1. a venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with models/training/requirements.txt
-#      (created on first use; torch from PyPI is the large CUDA build, a few GiB; a no-op of
-#      a few seconds once satisfied)
+#      and tests/python/requirements.txt (created on first use; torch from PyPI is the large
+#      CUDA build, a few GiB; a no-op of a few seconds once satisfied). The second file is
+#      the jpeglib oracle of tests/jpeg_dct.rs, which installs it itself when cargo test
+#      runs before this script.
 #   2. models/training/make_manifest.py --check (models/MANIFEST.json matches the files)
 #   3. in a temporary folder: prepare_data.py on 4 images of ../shared/data/train, train.py
 #      from scratch for 2 steps on CPU (64x64 crops), train.py --init-model from the shipped
@@ -71,7 +73,8 @@ setup_venv() {
         python3 -m venv "$VENV"
     fi
     local t0=$(date +%s)
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt \
+        -r tests/python/requirements.txt
     echo $(($(date +%s) - t0)) >"$TMP/pip_seconds"
     "$VENV/bin/python" -c "import torch, torchvision, compressai, pytorch_msssim, numpy, PIL, safetensors, matplotlib; \
 print('torch', torch.__version__, 'compressai', compressai.__version__, 'numpy', numpy.__version__)"

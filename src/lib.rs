@@ -15,6 +15,7 @@ pub mod container;
 pub mod entropy;
 pub mod fixed;
 pub mod hyper;
+pub mod jpeg;
 pub mod metrics;
 pub mod model;
 pub mod npy;

@@ -61,3 +61,42 @@ pub fn fuzz_decode(data: &[u8]) {
         assert_eq!(d.latents.tiles.len(), stream.tiles.len());
     }
 }
+
+/// Largest coefficient storage (8x8 blocks) the JPEG target lets a header ask for: 2^18
+/// blocks are 32 MiB, so executions stay fast and memory bounded.
+pub const MAX_JPEG_BLOCKS: u64 = 1 << 18;
+
+/// JPEG target: DCT coefficients of arbitrary bytes (`icm::jpeg`), and the invariants of
+/// an accepted file: block grids of T.81 A.1.1, storage sizes, the Annex B tensor shape.
+pub fn fuzz_jpeg(data: &[u8]) {
+    use icm::jpeg::channels::{frequency_tensor, TensorLayout};
+    use icm::jpeg::{decode_coefficients, DecodeOptions};
+    let opts = DecodeOptions {
+        max_blocks: MAX_JPEG_BLOCKS,
+        max_scans: 64,
+    };
+    let Ok(c) = decode_coefficients(data, &opts) else {
+        return;
+    };
+    assert!(c.width > 0 && c.height > 0);
+    assert!(!c.components.is_empty() && c.components.len() <= 4);
+    for comp in &c.components {
+        let (h, v) = (u64::from(comp.h), u64::from(comp.v));
+        let w = (u64::from(c.width) * h).div_ceil(u64::from(c.hmax));
+        let hh = (u64::from(c.height) * v).div_ceil(u64::from(c.vmax));
+        assert_eq!(comp.blocks_w as u64, w.div_ceil(8));
+        assert_eq!(comp.blocks_h as u64, hh.div_ceil(8));
+        assert_eq!(comp.coefs.len(), comp.blocks_w * comp.blocks_h * 64);
+    }
+    let channels: Vec<usize> = (0..c.components.len() * 64).collect();
+    let (shape, values) = frequency_tensor(&c, &channels, true, TensorLayout::Chw);
+    assert_eq!(
+        shape,
+        vec![
+            channels.len(),
+            c.height.div_ceil(8) as usize,
+            c.width.div_ceil(8) as usize
+        ]
+    );
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+}

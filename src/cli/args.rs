@@ -50,6 +50,17 @@ pub enum Command {
     /// Run a task network on one image (PNG, PPM, JPEG, or an .icm stream, decoded first)
     /// and print the result.
     TaskRun(TaskRunArgs),
+    /// JPEG to DCT coefficients as frequency channels (.npy), without decoding pixels
+    /// (spec Annex B).
+    ///
+    /// Reads the quantised DCT coefficients of a baseline, extended or progressive Huffman
+    /// JPEG (the values libjpeg's jpeg_read_coefficients gives) and writes them as frequency
+    /// channels on the luma 8x8-block grid, a (C, ceil(H/8), ceil(W/8)) array: channel
+    /// c*64 + u*8 + v is coefficient (u, v) (u vertical, v horizontal frequency) of component
+    /// c (Y, Cb, Cr). Subsampled chroma blocks (4:2:0, 4:2:2) are repeated over the luma
+    /// blocks they cover. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs are
+    /// refused.
+    Dct(DctArgs),
 }
 
 const TASK_EVAL_HELP: &str = "\
@@ -135,6 +146,30 @@ pub struct TaskRunArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `icm dct` (spec Annex B).
+#[derive(Debug, Args)]
+pub struct DctArgs {
+    /// Input JPEG (baseline or extended sequential or progressive, Huffman-coded, 8-bit).
+    pub input: PathBuf,
+    /// Output .npy: int32 dequantised coefficients (quantised value times its quantisation
+    /// step; they fit in int32), or int16 with --raw.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Channels: `all` (64 per component: 192 for YCbCr, 64 for grayscale), `24` (the
+    /// provisional set of Annex B.3: the 16 lowest-frequency Y channels in zig-zag order,
+    /// then the 4 lowest of Cb and of Cr), or a comma-separated list of indices and ranges
+    /// such as `0-15,64,128`, written in the order given.
+    #[arg(long, default_value = "all")]
+    pub channels: String,
+    /// Memory order: chw (channels, rows, columns) or hwc (rows, columns, channels).
+    #[arg(long, default_value = "chw", value_parser = ["chw", "hwc"])]
+    pub layout: String,
+    /// Write the quantised coefficients as stored in the file (int16), not multiplied by
+    /// the quantisation table.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// `icm encode`.

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Plot(a) => super::plot::run(a),
         Command::TaskEval(a) => super::task::eval(a, &dir),
         Command::TaskRun(a) => super::task::run_one(a, &dir),
+        Command::Dct(a) => super::dct::run(a),
     }
 }
 

@@ -35,6 +35,14 @@ pub enum CliError {
         /// Cause.
         source: icm::container::ContainerError,
     },
+    /// A JPEG file could not be decoded to DCT coefficients.
+    #[error("{path}: {source}")]
+    Jpeg {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: icm::jpeg::JpegError,
+    },
     /// A model could not be found or loaded.
     #[error("model: {0}")]
     Model(#[from] icm::model::ModelError),

@@ -5,6 +5,7 @@ mod args;
 mod bd_rate;
 mod commands;
 mod conformance;
+mod dct;
 mod error;
 mod eval;
 mod io;

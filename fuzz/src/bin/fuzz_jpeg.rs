@@ -1,0 +1,7 @@
+//! AFL++ target: `icm::jpeg` (JPEG to DCT coefficients) on arbitrary bytes.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| {
+        icm_fuzz::fuzz_jpeg(data);
+    });
+}
