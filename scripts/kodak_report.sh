@@ -38,10 +38,13 @@ done
     -o "$OUT/kodak-rd-msssim.png"
 
 # BD-rate (pchip) of every curve against an anchor; "n/a" where the curves do not overlap.
-bd() { # bd ANCHOR TEST METRIC
-    "$ICM" bd-rate --anchor "$1" --test "$2" --metric "$3" --json 2>/dev/null \
-        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"bd_rate_percent\"]:+.2f} %")' \
-        || echo "n/a"
+bd() {
+    local j
+    if j=$("$ICM" bd-rate --anchor "$1" --test "$2" --metric "$3" --json 2>/dev/null); then
+        python3 -c 'import json, sys; print("%+.2f %%" % json.load(sys.stdin)["bd_rate_percent"])' <<<"$j"
+    else
+        echo "n/a"
+    fi
 }
 {
     echo "| codec | BD-rate vs our VVC, PSNR-RGB | BD-rate vs our VVC, MS-SSIM | BD-rate vs published VTM 4:4:4, PSNR-RGB |"
