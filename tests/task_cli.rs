@@ -187,3 +187,75 @@ fn task_eval_results_feed_bd_rate() {
         }
     }
 }
+
+/// A conventional codec (JPEG, fast) through the anchor path feeds task-eval like icm does.
+#[test]
+fn task_eval_with_a_conventional_codec() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let coco = root.join("../shared/data/coco");
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !cfg!(feature = "tasks") || !coco.is_dir() || icm::anchor::find_ffmpeg(None).is_err() {
+        assert!(
+            !ci || !cfg!(feature = "tasks"),
+            "CI=true and ../shared or ffmpeg is missing"
+        );
+        println!("skipping: ../shared, ffmpeg or the tasks feature is missing");
+        return;
+    }
+    let dir = fresh_dir("task_cli_jpeg");
+    let json_path = dir.join("det.json");
+    let out = icm(
+        &[
+            "task-eval",
+            "--task",
+            "detection",
+            "--dataset",
+            coco.to_str().expect("utf-8"),
+            "--codec",
+            "jpeg",
+            "--qps",
+            "3,31",
+            "--limit",
+            "2",
+            "-o",
+            json_path.to_str().expect("utf-8"),
+        ],
+        &[],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("onnxruntime") && !ci {
+        println!("skipping: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("parse");
+    assert_eq!(doc["name"], "jpeg");
+    let bpp: Vec<f64> = doc["results"]["bpp"]
+        .as_array()
+        .expect("bpp")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    // qscale 3 spends more bits than qscale 31.
+    assert_eq!(bpp.len(), 2);
+    assert!(bpp[0] > bpp[1] && bpp[1] > 0.0, "{bpp:?}");
+    // --qualities belongs to icm, --qps to conventional codecs.
+    let bad = icm(
+        &[
+            "task-eval",
+            "--task",
+            "detection",
+            "--dataset",
+            "x",
+            "--codec",
+            "jpeg",
+            "--qualities",
+            "1",
+        ],
+        &[],
+        &[],
+    );
+    assert!(!bad.status.success());
+}

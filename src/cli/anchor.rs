@@ -14,7 +14,7 @@ use serde_json::json;
 
 /// Parses the rate-parameter list: replaces the default ladder, or extends it when it
 /// starts with '+'. Sorted from the highest quality down, duplicates removed.
-fn parse_levels(codec: AnchorCodec, spec: Option<&str>) -> Result<Vec<f64>, CliError> {
+pub(super) fn parse_levels(codec: AnchorCodec, spec: Option<&str>) -> Result<Vec<f64>, CliError> {
     let mut levels = codec.default_levels();
     if let Some(spec) = spec {
         let (extend, list) = match spec.strip_prefix('+') {

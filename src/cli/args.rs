@@ -97,12 +97,20 @@ pub struct TaskEvalArgs {
     /// Dataset folder (see above for the layout each task expects).
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Codec under test: icm (its zoo models) or none (uncompressed ceiling).
-    #[arg(long, default_value = "icm", value_parser = ["icm", "none"])]
+    /// Codec under test: icm (its zoo models), none (uncompressed ceiling), or a
+    /// conventional codec through the `icm anchor` path: vvc, hevc, av1, jpeg, jxl, webp.
+    #[arg(long, default_value = "icm", value_parser = ["icm", "none", "vvc", "hevc", "av1", "jpeg", "jxl", "webp"])]
     pub codec: String,
     /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
     #[arg(long)]
     pub qualities: Option<String>,
+    /// Rate parameters of a conventional codec, as `icm anchor --qps` (default: its ladder,
+    /// QP 22..47 for vvc and hevc).
+    #[arg(long, allow_hyphen_values = true)]
+    pub qps: Option<String>,
+    /// ffmpeg for conventional codecs (as `icm anchor --ffmpeg`).
+    #[arg(long)]
+    pub ffmpeg: Option<PathBuf>,
     /// Evaluate only the first N images (in the dataset's order: ascending COCO image id,
     /// labels.csv order, or sorted file names).
     #[arg(long)]

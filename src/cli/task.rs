@@ -5,13 +5,14 @@ use super::error::CliError;
 use super::eval::parse_qualities;
 use super::io::{read, write_atomic};
 use super::results::{csv_field, progress_bar};
+use icm::anchor::{default_cache_dir, AnchorCache, AnchorCodec, AnchorConfig};
 use icm::codec::{self, RgbImage};
 use icm::container;
 use icm::model::{self, Model};
 use icm::task::coco::{self, CocoDataset, DetBox};
 use icm::task::detection::COCO_CATEGORY_IDS;
 use icm::task::imageops::read_rgb;
-use icm::task::rate::{Coded, IcmCodec, RateCodec, Uncompressed};
+use icm::task::rate::{AnchorRateCodec, Coded, IcmCodec, RateCodec, Uncompressed};
 use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
 use icm::task::segmentation::coco_voc_truth;
 use icm::task::{
@@ -361,7 +362,32 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             }
             vec![Box::new(Uncompressed)]
         }
+        name if name != "icm" => {
+            if a.qualities.is_some() {
+                return Err(CliError::Usage(
+                    "--qualities needs --codec icm (conventional codecs take --qps)".into(),
+                ));
+            }
+            let codec = AnchorCodec::parse(name)
+                .ok_or_else(|| CliError::Usage(format!("--codec {name:?}: unknown codec")))?;
+            let config = AnchorConfig::new(codec, a.ffmpeg.as_deref(), None, None)
+                .map_err(|e| CliError::Usage(format!("task-eval: {e}")))?;
+            let cache = AnchorCache::new(default_cache_dir());
+            super::anchor::parse_levels(codec, a.qps.as_deref())?
+                .into_iter()
+                .map(|level| {
+                    Box::new(AnchorRateCodec {
+                        config: config.clone(),
+                        cache: Some(cache.clone()),
+                        level,
+                    }) as Box<dyn RateCodec>
+                })
+                .collect()
+        }
         _ => {
+            if a.qps.is_some() {
+                return Err(CliError::Usage("--qps needs a conventional --codec".into()));
+            }
             let qualities = parse_qualities(a.qualities.as_deref().unwrap_or("1..6"))?;
             let mut v: Vec<Box<dyn RateCodec>> = Vec::new();
             for q in qualities {

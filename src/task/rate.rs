@@ -134,6 +134,49 @@ pub fn latent_tensor(tiling: &container::Tiling, latents: &codec::Latents) -> La
     }
 }
 
+/// A conventional codec at one rate parameter through the anchor path of `icm anchor`
+/// (ffmpeg, the colour conversion of [`crate::anchor::colour`], and its cache).
+pub struct AnchorRateCodec {
+    /// Codec and tools.
+    pub config: crate::anchor::AnchorConfig,
+    /// Cache, or `None` to encode every time.
+    pub cache: Option<crate::anchor::AnchorCache>,
+    /// QP, CRF, qscale, distance or quality.
+    pub level: f64,
+}
+
+impl RateCodec for AnchorRateCodec {
+    fn codec(&self) -> &str {
+        self.config.codec.name()
+    }
+    fn label(&self) -> String {
+        format!(
+            "{}-{}{}",
+            self.config.codec,
+            self.config.codec.level_name(),
+            crate::anchor::format_level(self.level)
+        )
+    }
+    fn quality(&self) -> u32 {
+        self.level.round().max(0.0) as u32
+    }
+    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
+        let coded = match &self.cache {
+            Some(c) => c.code(&self.config, img, self.level).map(|(c, _)| c),
+            None => self.config.code(img, self.level),
+        }
+        .map_err(|e| TaskError::Codec {
+            what: self.label(),
+            why: e.to_string(),
+        })?;
+        Ok(Coded {
+            bytes: coded.bitstream.len(),
+            image: coded.decoded,
+            latents: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
