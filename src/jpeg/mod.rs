@@ -41,8 +41,9 @@ pub use zigzag::NATURAL;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// Most 8x8 blocks of coefficient storage, all components together, padded to whole
-    /// MCUs (128 bytes each). Default 2^28 (32 GiB of coefficients, the full 65535x65535
-    /// 4:4:4 range); lower it for untrusted input.
+    /// MCUs (128 bytes each). Default 2^24: 2 GiB of coefficients, about 700 megapixels at
+    /// 4:2:0 or 350 at 4:4:4, so that a hostile header of a few bytes cannot ask for more;
+    /// raise it (up to 2^28, the full 65535x65535 4:4:4 range) for larger trusted files.
     pub max_blocks: u64,
     /// Most scans (SOS markers). Each progressive scan may visit every block, so this bounds
     /// the decoding time. Default 1000 (encoders use at most a few dozen).
@@ -52,7 +53,7 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
-            max_blocks: 1 << 28,
+            max_blocks: 1 << 24,
             max_scans: 1000,
         }
     }
