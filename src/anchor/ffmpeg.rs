@@ -64,23 +64,26 @@ fn command_error(command: String, status: String, stderr: &[u8]) -> AnchorError 
     }
 }
 
+/// Runs `cmd` (shown as `shown` in errors) and returns its output when it exits 0.
+fn checked(cmd: &mut Command, shown: String) -> Result<std::process::Output, AnchorError> {
+    let out = cmd.output().map_err(|e| AnchorError::Command {
+        command: shown.clone(),
+        status: "not started".into(),
+        stderr: e.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(command_error(shown, out.status.to_string(), &out.stderr))
+    }
+}
+
 /// The first line of `ffmpeg -version`; fails when ffmpeg cannot run.
 pub fn ffmpeg_version(ffmpeg: &Path) -> Result<String, AnchorError> {
-    let out = Command::new(ffmpeg)
-        .arg("-version")
-        .output()
-        .map_err(|e| AnchorError::Command {
-            command: format!("{} -version", ffmpeg.display()),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(command_error(
-            format!("{} -version", ffmpeg.display()),
-            out.status.to_string(),
-            &out.stderr,
-        ));
-    }
+    let out = checked(
+        Command::new(ffmpeg).arg("-version"),
+        format!("{} -version", ffmpeg.display()),
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
@@ -129,43 +132,13 @@ pub(crate) fn require(
 
 /// Runs ffmpeg quietly with `args`; a failure carries the end of its error output.
 pub(crate) fn run(ffmpeg: &Path, args: &[String]) -> Result<(), AnchorError> {
-    let out = Command::new(ffmpeg)
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .map_err(|e| AnchorError::Command {
-            command: ffmpeg.display().to_string(),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(command_error(
-            format!("{} {}", ffmpeg.display(), args.join(" ")),
-            out.status.to_string(),
-            &out.stderr,
-        ))
-    }
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(args);
+    checked(&mut cmd, format!("{} {}", ffmpeg.display(), args.join(" "))).map(drop)
 }
 
 /// Runs a user's command line through `sh -c`.
 pub(crate) fn run_shell(cmd: &str) -> Result<(), AnchorError> {
-    let out = Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .map_err(|e| AnchorError::Command {
-            command: cmd.to_string(),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(command_error(
-            cmd.to_string(),
-            out.status.to_string(),
-            &out.stderr,
-        ))
-    }
+    checked(Command::new("sh").args(["-c", cmd]), cmd.to_string()).map(drop)
 }

@@ -2,7 +2,7 @@
 
 use super::args::AnchorArgs;
 use super::error::CliError;
-use super::io::{read_image, write_atomic};
+use super::io::{read_image, write_atomic, write_image};
 use super::results::{
     image_result, list_pngs, means, print_table, progress_bar, to_csv, to_json, write_outputs,
     ImageResult, Means, Point,
@@ -141,18 +141,7 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
                     &dir.join(format!("{base}.{}", codec.extension())),
                     &coded.bitstream,
                 )?;
-                let png = dir.join(format!("{base}.png"));
-                image::RgbImage::from_raw(
-                    coded.decoded.width,
-                    coded.decoded.height,
-                    coded.decoded.data.clone(),
-                )
-                .ok_or_else(|| CliError::Usage(format!("{}: bad decoded size", png.display())))?
-                .save(&png)
-                .map_err(|e| CliError::Image {
-                    path: png.display().to_string(),
-                    what: e.to_string(),
-                })?;
+                write_image(&dir.join(format!("{base}.png")), &coded.decoded)?;
             }
             out.push(image_result(
                 path,
