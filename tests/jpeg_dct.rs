@@ -15,6 +15,8 @@
 //!   `fuzz/corpus/fuzz_jpeg`) never panic, and a cut file is always refused;
 //! * inputs that `.ci/fuzz.sh` saved as `fuzz/regressions/fuzz_jpeg-*` are replayed.
 
+mod common;
+
 use icm::jpeg::channels::{frequency_tensor, TensorLayout};
 use icm::jpeg::{decode_coefficients, Coefficients, DecodeOptions, JpegError, Process};
 use proptest::prelude::*;
@@ -48,12 +50,8 @@ fn runs(cmd: &mut Command) -> Result<(), String> {
 
 /// The venv's python with jpeglib, Pillow and numpy, set up if needed.
 fn oracle_python() -> Result<PathBuf, String> {
-    let venv = match std::env::var_os("ICM_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?)
-            .join(".cache/icm-venv"),
-    };
-    let py = venv.join("bin/python");
+    let venv = common::venv_dir();
+    let py = common::venv_python();
     if !py.exists() {
         runs(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }

@@ -2,44 +2,44 @@
 //! written from `spec/icm-v1.md` alone: every vector of `conformance/vectors.json` must
 //! decode, in Python, to its recorded `latents_sha256` (Annex A).
 //!
-//! Needs `python3` with numpy. Without them the test prints why and passes, except when the
-//! environment variable `CI` is `true`: there a missing python3 or numpy is a failure.
+//! Needs Python with numpy: the project venv (`${ICM_VENV:-$HOME/.cache/icm-venv}`, which
+//! `scripts/test.sh` sets up) or `python3` on the PATH. Without either the test prints why
+//! and passes, except when `CI=true`: there it is a failure.
 
-use std::path::Path;
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `Ok(())` when `python3` with numpy can run, else the reason.
-fn python_with_numpy() -> Result<(), String> {
-    match Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-    {
-        Err(e) => Err(format!("python3 not runnable: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "python3 cannot import numpy: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Ok(_) => Ok(()),
+/// The first interpreter that imports numpy: the project venv's (which
+/// `scripts/setup_onnxruntime.sh` fills), then `python3` on the PATH; else the reasons.
+fn python_with_numpy() -> Result<PathBuf, String> {
+    let mut why = Vec::new();
+    for py in [common::venv_python(), PathBuf::from("python3")] {
+        match common::imports(&py, "numpy") {
+            Ok(()) => return Ok(py),
+            Err(e) => why.push(e),
+        }
     }
+    Err(why.join("; "))
 }
 
 #[test]
 fn python_reference_decoder_matches_vectors() {
-    if let Err(why) = python_with_numpy() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and the Python reference decoder cannot run: {why}");
+    let python = match python_with_numpy() {
+        Ok(py) => py,
+        Err(why) if common::under_ci() => {
+            panic!("CI=true and the Python reference decoder cannot run: {why}")
         }
-        println!("skipping the Python reference decoder check: {why}");
-        return;
-    }
+        Err(why) => {
+            println!("skipping the Python reference decoder check: {why}");
+            return;
+        }
+    };
 
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("conformance/vectors.json")).expect("vectors.json"),
@@ -55,12 +55,12 @@ fn python_reference_decoder_matches_vectors() {
         let stream = root().join(v["stream"].as_str().expect("stream"));
         let model = root().join(v["model"].as_str().expect("model"));
         let want = v["latents_sha256"].as_str();
-        let out = Command::new("python3")
+        let out = Command::new(&python)
             .arg(&script)
             .arg(&stream)
             .arg(&model)
             .output()
-            .expect("run python3");
+            .expect("run the Python reference decoder");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let got = stdout
             .lines()

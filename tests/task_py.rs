@@ -8,6 +8,8 @@
 //! `scripts/setup_onnxruntime.sh` installs it. Without it the test prints why and passes,
 //! except when `CI=true`: there it is a failure.
 
+mod common;
+
 use icm::task::coco::{evaluate, CocoDataset, DetBox};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -17,18 +19,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("ICM_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/icm-venv")
-        });
-    venv.join("bin").join("python")
-}
-
 /// `Ok(python)` when the venv's python imports pycocotools, else why not.
 fn pycocotools() -> Result<PathBuf, String> {
-    let py = venv_python();
+    let py = common::venv_python();
     match Command::new(&py)
         .args(["-c", "import pycocotools"])
         .output()
