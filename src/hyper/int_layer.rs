@@ -1,3 +1,4 @@
+use super::kernel::{PackedLayer, PaddedInput};
 use super::HyperError;
 use crate::fixed::{clip, round_shift};
 
@@ -39,8 +40,10 @@ pub struct IntLayer {
     pub multiplier: Vec<i32>,
     /// Requantisation shift, `1..=62`.
     pub shift: Vec<u8>,
-    /// Weights rearranged to `[cin][ky][kx][cout]` for the scatter/gather loops.
+    /// Weights rearranged to `[cin][ky][kx][cout]` for the reference loops.
     packed: Vec<i32>,
+    /// The layer packed for the multiply-add kernels of `kernel.rs`.
+    pub(super) fast: PackedLayer,
 }
 
 impl IntLayer {
@@ -104,6 +107,17 @@ impl IntLayer {
                 }
             }
         }
+        let fast = PackedLayer::new(
+            kind == IntLayerKind::Transposed,
+            cin,
+            cout,
+            k,
+            &bias,
+            |i, o, ky, kx| match kind {
+                IntLayerKind::Transposed => weight[((i * cout + o) * k + ky) * k + kx],
+                IntLayerKind::Conv => weight[((o * cin + i) * k + ky) * k + kx],
+            },
+        );
         Ok(Self {
             kind,
             cin,
@@ -114,6 +128,7 @@ impl IntLayer {
             multiplier,
             shift,
             packed,
+            fast,
         })
     }
 
@@ -125,9 +140,28 @@ impl IntLayer {
         }
     }
 
+    /// The input border (in pixels) that [`accumulate_padded`](Self::accumulate_padded)
+    /// needs around its input.
+    pub(super) fn input_border(&self) -> usize {
+        self.fast.pad
+    }
+
+    /// An empty padded input of `h x w` pixels for this layer.
+    pub(super) fn padded_input(&self, h: usize, w: usize) -> PaddedInput {
+        PaddedInput::zeros(h, w, self.cin, self.input_border())
+    }
+
+    /// The accumulators of spec 9.2, as [`accumulate`](Self::accumulate) computes them,
+    /// from a padded 16-bit input, with SIMD where the CPU has it and the output rows in
+    /// parallel. The result is bit-identical to [`accumulate`](Self::accumulate).
+    pub(super) fn accumulate_padded(&self, input: &PaddedInput) -> Vec<i32> {
+        self.fast.accumulate(input)
+    }
+
     /// Computes the accumulators (spec 9.2) for an HWC input of `h x w x cin`; returns HWC
-    /// `acc` of the output size. Integer addition is exact (spec 9.5), so the order of
-    /// the sums does not change the result.
+    /// `acc` of the output size. This is the direct form of the spec's sums, the reference
+    /// for the fast path. Integer addition is exact (spec 9.5), so the order of the sums
+    /// does not change the result.
     pub fn accumulate(&self, input: &[i32], h: usize, w: usize) -> Vec<i32> {
         let (oh, ow) = self.output_size(h, w);
         let (k, cin, cout) = (self.k, self.cin, self.cout);

@@ -3,6 +3,7 @@
 
 mod error;
 mod int_layer;
+mod kernel;
 mod network;
 
 pub use error::HyperError;

@@ -1,5 +1,6 @@
 use super::{HyperError, IntLayer};
 use crate::fixed::clip;
+use rayon::prelude::*;
 
 /// Fractional bits of the fixed-point mean and of y^ (spec 9.4, 10).
 pub const MEAN_FRAC_BITS: u32 = 8;
@@ -33,6 +34,9 @@ pub struct HyperSynthesis {
     pub layers: [IntLayer; 3],
     /// Fixed-point scale thresholds `T[0..L-1]` (spec 9.4), strictly increasing.
     pub scale_thresholds: Vec<i32>,
+    /// The thresholds widened to 64 bits and padded with `i64::MAX` to a power of two,
+    /// for the branch-free search of [`scale_index_of`].
+    search_table: Vec<i64>,
 }
 
 impl HyperSynthesis {
@@ -65,9 +69,12 @@ impl HyperSynthesis {
                 what: "scale thresholds must be 1..=255 strictly increasing values".into(),
             });
         }
+        let mut search_table: Vec<i64> = scale_thresholds.iter().map(|&t| i64::from(t)).collect();
+        search_table.resize(scale_thresholds.len().next_power_of_two(), i64::MAX);
         Ok(Self {
             layers,
             scale_thresholds,
+            search_table,
         })
     }
 
@@ -90,36 +97,54 @@ impl HyperSynthesis {
                 expected: n,
             });
         }
-        // CHW -> HWC with the input clip of spec 9.1.
-        let mut x = vec![0i32; z.len()];
+        // CHW -> padded HWC with the input clip of spec 9.1.
+        let mut x = self.layers[0].padded_input(h, w);
         for c in 0..n {
             for p in 0..h * w {
-                x[p * n + c] = z[c * h * w + p].clamp(Z_CLIP_MIN, Z_CLIP_MAX);
+                let v = z[c * h * w + p].clamp(Z_CLIP_MIN, Z_CLIP_MAX);
+                x.pixel_mut(p / w, p % w)[c] = v as i16;
             }
         }
         let (mut ch, mut cw) = (h, w);
-        for layer in &self.layers[..2] {
-            let mut acc = layer.accumulate(&x, ch, cw);
+        for j in 0..2 {
+            let layer = &self.layers[j];
+            let mut acc = layer.accumulate_padded(&x);
             layer.activate(&mut acc);
             (ch, cw) = layer.output_size(ch, cw);
-            x = acc;
+            // Activations are in 0..=ACTIVATION_MAX (spec 9.3): they fit in 16 bits.
+            x = self.layers[j + 1].padded_input(ch, cw);
+            for (p, px) in acc.chunks_exact(layer.cout).enumerate() {
+                for (d, &v) in x.pixel_mut(p / cw, p % cw).iter_mut().zip(px) {
+                    *d = v as i16;
+                }
+            }
         }
         let last = &self.layers[2];
-        let acc = last.accumulate(&x, ch, cw);
+        let acc = last.accumulate_padded(&x);
         let m = self.latent_channels();
         let plane = ch * cw;
         let mut scale_index = vec![0u8; m * plane];
         let mut mean = vec![0i32; m * plane];
-        for p in 0..plane {
-            let px = &acc[p * 2 * m..(p + 1) * 2 * m];
-            for c in 0..m {
-                let s = last.requantise(px[c], c);
-                let idx = self.scale_thresholds.partition_point(|&t| i64::from(t) < s);
-                scale_index[c * plane + p] = idx as u8;
-                let mu = last.requantise(px[m + c], m + c);
-                mean[c * plane + p] = clip(-MEAN_LIMIT, MEAN_LIMIT, mu) as i32;
-            }
-        }
+        // Groups of 16 channels in parallel: each group reads one 64-byte run of scales
+        // and one of means per pixel and writes 16 contiguous output planes.
+        const GROUP: usize = 16;
+        scale_index
+            .par_chunks_mut(GROUP * plane)
+            .zip(mean.par_chunks_mut(GROUP * plane))
+            .enumerate()
+            .for_each(|(g, (idx_out, mean_out))| {
+                let c0 = g * GROUP;
+                let nc = idx_out.len() / plane.max(1);
+                for (p, px) in acc.chunks_exact(2 * m).enumerate() {
+                    for i in 0..nc {
+                        let c = c0 + i;
+                        let s = last.requantise(px[c], c);
+                        idx_out[i * plane + p] = scale_index_of(&self.search_table, s);
+                        let mu = last.requantise(px[m + c], m + c);
+                        mean_out[i * plane + p] = clip(-MEAN_LIMIT, MEAN_LIMIT, mu) as i32;
+                    }
+                }
+            });
         Ok(HyperOutput {
             channels: m,
             height: ch,
@@ -127,5 +152,49 @@ impl HyperSynthesis {
             scale_index,
             mean,
         })
+    }
+}
+
+/// The scale index of spec 9.4: the number of thresholds below `s`, i.e.
+/// `thresholds.partition_point(|&t| i64::from(t) < s)`. `table` holds the thresholds
+/// padded with `i64::MAX` (never below `s`) to a power-of-two length, so the search takes
+/// a fixed number of steps without data-dependent branches.
+#[inline]
+fn scale_index_of(table: &[i64], s: i64) -> u8 {
+    let mut lo = 0usize;
+    let mut step = table.len() / 2;
+    // Invariant: the first `lo` entries are below `s`; entries from `lo + 2 * step` on
+    // (if any) are not.
+    while step > 0 {
+        if table[lo + step - 1] < s {
+            lo += step;
+        }
+        step /= 2;
+    }
+    // One entry left to test: `lo` itself (when the length is 1) or the last step's.
+    (lo + usize::from(table[lo.min(table.len() - 1)] < s)) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scale_index_of;
+
+    #[test]
+    fn scale_index_is_the_count_of_lower_thresholds() {
+        for len in 1..=70usize {
+            let t: Vec<i32> = (0..len as i32).map(|i| i * 3 - 40).collect();
+            let mut table: Vec<i64> = t.iter().map(|&v| i64::from(v)).collect();
+            table.resize(len.next_power_of_two(), i64::MAX);
+            for s in -50i64..(3 * len as i64 - 30) {
+                let want = t.partition_point(|&v| i64::from(v) < s);
+                assert_eq!(
+                    usize::from(scale_index_of(&table, s)),
+                    want,
+                    "len {len} s {s}"
+                );
+            }
+            assert_eq!(usize::from(scale_index_of(&table, i64::MIN)), 0);
+            assert_eq!(usize::from(scale_index_of(&table, i64::MAX)), len);
+        }
     }
 }
