@@ -36,13 +36,16 @@ fn synthesis(seed: &mut u64) -> Sequential {
     for (i, pair) in chans.windows(2).enumerate() {
         let (cin, cout) = (pair[0], pair[1]);
         let scale = 1.0 / ((cin * 25) as f32).sqrt();
-        layers.push(Layer::ConvTranspose(ConvTranspose2d {
-            cin,
-            cout,
-            k: 5,
-            weight: random_vec(seed, cin * cout * 25, scale),
-            bias: random_vec(seed, cout, 0.1),
-        }));
+        layers.push(Layer::ConvTranspose(
+            ConvTranspose2d::new(
+                cin,
+                cout,
+                5,
+                random_vec(seed, cin * cout * 25, scale),
+                random_vec(seed, cout, 0.1),
+            )
+            .expect("valid layer"),
+        ));
         if i + 2 < chans.len() {
             layers.push(gdn(seed, cout, true));
         }

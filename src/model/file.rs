@@ -192,13 +192,10 @@ pub(crate) fn read_sequential(
                 if shape[2] != 5 || shape[3] != 5 {
                     return Err(bad(&w, "transposed convolutions are 5x5"));
                 }
-                Layer::ConvTranspose(ConvTranspose2d {
-                    cin: shape[0],
-                    cout: shape[1],
-                    k: 5,
-                    weight,
-                    bias,
-                })
+                Layer::ConvTranspose(
+                    ConvTranspose2d::new(shape[0], shape[1], 5, weight, bias)
+                        .map_err(|e| bad(&w, e.to_string()))?,
+                )
             }
             FloatLayer::Gdn | FloatLayer::Igdn => {
                 let bn = format!("{prefix}.{i}.beta");

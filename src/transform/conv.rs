@@ -121,25 +121,28 @@ impl Conv2d {
 /// `nn.ConvTranspose2d(cin, cout, k, stride = 2, padding = k/2, output_padding = 1)`.
 ///
 /// Output size is `(n - 1) * 2 - 2 * (k / 2) + k + 1`, i.e. exactly `2n` for odd `k`.
-/// Weight layout `[cin][cout][k][k]` (PyTorch layout), bias `[cout]`.
+/// Weight layout `[cin][cout][k][k]` (PyTorch layout), bias `[cout]`. Built with
+/// [`ConvTranspose2d::new`], which checks the parameters and prepares the weights of
+/// every output phase once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvTranspose2d {
-    /// Input channels.
-    pub cin: usize,
-    /// Output channels.
-    pub cout: usize,
-    /// Kernel size.
-    pub k: usize,
-    /// Weights, `[cin][cout][k][k]`.
-    pub weight: Vec<f32>,
-    /// Bias, `[cout]`.
-    pub bias: Vec<f32>,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    pub(super) k: usize,
+    /// `[cin][cout][k][k]`.
+    pub(super) weight: Vec<f32>,
+    pub(super) bias: Vec<f32>,
+    /// GEMM groups (`cout > SMALL_COUT`), or empty.
+    groups: Vec<PhaseGroup>,
+    /// Direct-kernel weights (`cout <= SMALL_COUT`), or empty.
+    small: Option<SmallTaps>,
 }
 
 /// Output channel count below which all four output phases share one GEMM.
 const FUSED_PHASES_MAX_COUT: usize = 8;
 
 /// A set of output phases `(py, px)` computed by one GEMM over common tap offsets.
+#[derive(Debug, Clone, PartialEq)]
 struct PhaseGroup {
     /// Phases, in GEMM row-block order.
     phases: Vec<(usize, usize)>,
@@ -154,16 +157,67 @@ struct PhaseGroup {
 impl ConvTranspose2d {
     const NAME: &'static str = "ConvTranspose2d";
 
-    /// Checks the hyper-parameters and parameter lengths.
+    /// A layer with weights `[cin][cout][k][k]` and bias `[cout]`; checks the shapes.
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Result<Self, TransformError> {
+        check_config(Self::NAME, cin, cout, k)?;
+        let wlen = cin
+            .checked_mul(cout)
+            .and_then(|v| v.checked_mul(k))
+            .and_then(|v| v.checked_mul(k));
+        check_len(Self::NAME, "weight", weight.len(), wlen)?;
+        check_len(Self::NAME, "bias", bias.len(), Some(cout))?;
+        let mut l = Self {
+            cin,
+            cout,
+            k,
+            weight,
+            bias,
+            groups: Vec::new(),
+            small: None,
+        };
+        if cout <= SMALL_COUT {
+            l.small = Some(SmallTaps::new(&l));
+        } else {
+            l.groups = l.phase_groups();
+        }
+        Ok(l)
+    }
+
+    /// Input channels.
+    pub fn cin(&self) -> usize {
+        self.cin
+    }
+
+    /// Output channels.
+    pub fn cout(&self) -> usize {
+        self.cout
+    }
+
+    /// Kernel size.
+    pub fn kernel_size(&self) -> usize {
+        self.k
+    }
+
+    /// Weights, `[cin][cout][k][k]`.
+    pub fn weights(&self) -> &[f32] {
+        &self.weight
+    }
+
+    /// Bias, `[cout]`.
+    pub fn biases(&self) -> &[f32] {
+        &self.bias
+    }
+
+    /// Checks the hyper-parameters and parameter lengths (always true for a layer made
+    /// by [`new`](Self::new)).
     pub fn validate(&self) -> Result<(), TransformError> {
-        check_config(Self::NAME, self.cin, self.cout, self.k)?;
-        let wlen = self
-            .cin
-            .checked_mul(self.cout)
-            .and_then(|v| v.checked_mul(self.k))
-            .and_then(|v| v.checked_mul(self.k));
-        check_len(Self::NAME, "weight", self.weight.len(), wlen)?;
-        check_len(Self::NAME, "bias", self.bias.len(), Some(self.cout))
+        check_config(Self::NAME, self.cin, self.cout, self.k)
     }
 
     /// Output height and width for an `h` x `w` input (`h, w >= 1`).
@@ -182,17 +236,26 @@ impl ConvTranspose2d {
     }
 
     /// Kernel tap `t` that reads input offset `d` in phase `phase`, if any.
-    fn offset_tap(&self, phase: usize, d: isize) -> Option<usize> {
+    pub(super) fn offset_tap(&self, phase: usize, d: isize) -> Option<usize> {
         let t = (phase + self.k / 2) as isize - 2 * d;
         (0..self.k as isize).contains(&t).then_some(t as usize)
     }
 
     /// Input offsets used by phase `phase`, ascending.
-    fn phase_offsets(&self, phase: usize) -> Vec<isize> {
+    pub(super) fn phase_offsets(&self, phase: usize) -> Vec<isize> {
         let mut v: Vec<isize> = (0..self.k)
             .filter_map(|t| self.tap_offset(phase, t))
             .collect();
         v.sort_unstable();
+        v
+    }
+
+    /// Input offsets used by either phase, ascending.
+    pub(super) fn union_offsets(&self) -> Vec<isize> {
+        let mut v = self.phase_offsets(0);
+        v.extend(self.phase_offsets(1));
+        v.sort_unstable();
+        v.dedup();
         v
     }
 
@@ -252,17 +315,48 @@ impl ConvTranspose2d {
     /// Applies the transposed convolution.
     ///
     /// Each output phase `(oy % 2, ox % 2)` is an ordinary stride-1 correlation of the
-    /// input with a subset of the taps, computed as im2col + GEMM in bands of rows.
+    /// input with a subset of the taps: a direct kernel for a few output channels
+    /// ([`SMALL_COUT`]), else im2col + GEMM in bands of rows.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, TransformError> {
-        self.validate()?;
         check_input(x, Self::NAME, self.cin)?;
         let (hout, wout) = self.output_size(x.h, x.w);
+        let mut out = vec![0.0f32; shape_len(self.cout, hout, wout)?];
+        match &self.small {
+            Some(taps) => convt_small::forward(self, taps, x, &mut out, (hout, wout)),
+            None => self.forward_gemm(x, &mut out, (hout, wout)),
+        }
+        Ok(Tensor {
+            c: self.cout,
+            h: hout,
+            w: wout,
+            data: out,
+        })
+    }
+
+    /// The direct kernel without SIMD, for tests of the portable path (`None` when
+    /// `cout > SMALL_COUT`).
+    #[cfg(test)]
+    pub(super) fn forward_portable(&self, x: &Tensor) -> Option<Tensor> {
+        let taps = self.small.as_ref()?;
+        let (hout, wout) = self.output_size(x.h, x.w);
+        let mut out = vec![0.0f32; self.cout * hout * wout];
+        convt_small::forward_with(self, taps, x, &mut out, (hout, wout), false);
+        Some(Tensor {
+            c: self.cout,
+            h: hout,
+            w: wout,
+            data: out,
+        })
+    }
+
+    /// The im2col + GEMM path: per band of phase rows, one GEMM per phase group, then
+    /// the rows of both column phases written interleaved in one pass.
+    fn forward_gemm(&self, x: &Tensor, out: &mut [f32], (hout, wout): (usize, usize)) {
         let cout = self.cout;
         let hw = hout * wout;
-        let mut out = vec![0.0f32; shape_len(cout, hout, wout)?];
         // Phase grids: phase row m maps to output row 2m + py.
         let (gh, gw) = (hout.div_ceil(2), wout.div_ceil(2));
-        let groups = self.phase_groups();
+        let groups = &self.groups;
         let gathers: Vec<Im2col> = groups
             .iter()
             .map(|g| Im2col {
@@ -276,31 +370,31 @@ impl ConvTranspose2d {
                 cols: gw,
             })
             .collect();
-        let per_row = groups
-            .iter()
-            .zip(&gathers)
-            .map(|(g, c)| (c.k() + g.phases.len() * cout) * gw)
-            .max()
-            .unwrap_or(1);
+        // Scratch per band: the largest gather, and the GEMM results of all groups.
+        let per_row = gathers.iter().map(|c| c.k()).max().unwrap_or(1) * gw + 4 * cout * gw;
         let rows = band_rows(gh, per_row);
-        let shared = SharedMut::new(&mut out);
+        let shared = SharedMut::new(out);
         (0..gh.div_ceil(rows)).into_par_iter().for_each_init(
             || (Vec::new(), Vec::new()),
             |(buf, cbuf): &mut (Vec<f32>, Vec<f32>), band| {
                 let m0 = band * rows;
                 let nr = rows.min(gh - m0);
                 let n = nr * gw;
+                // Results of phase (py, px) at cbuf[(2 * py + px) * cout * n..].
+                if cbuf.len() < 4 * cout * n {
+                    cbuf.resize(4 * cout * n, 0.0);
+                }
+                let mut done = 0;
                 for (g, cols) in groups.iter().zip(&gathers) {
                     let kk = cols.k();
                     let mrows = g.phases.len() * cout;
                     if buf.len() < kk * n {
                         buf.resize(kk * n, 0.0);
                     }
-                    if cbuf.len() < mrows * n {
-                        cbuf.resize(mrows * n, 0.0);
-                    }
                     let b = &mut buf[..kk * n];
-                    let c = &mut cbuf[..mrows * n];
+                    // Groups are whole phases in (py, px) order, so they fill cbuf in order.
+                    let c = &mut cbuf[done..done + mrows * n];
+                    done += mrows * n;
                     if kk == 0 {
                         c.fill(0.0);
                     } else {
@@ -308,37 +402,43 @@ impl ConvTranspose2d {
                         // SAFETY: `c` is an exclusive local buffer of mrows x n values.
                         unsafe { gemm(mrows, kk, n, &g.weight, kk, b, n, 0.0, c.as_mut_ptr(), n) };
                     }
-                    for (p, &(py, px)) in g.phases.iter().enumerate() {
-                        for (co, &bias) in self.bias.iter().enumerate() {
-                            let src = &c[(p * cout + co) * n..][..n];
-                            for (r, srow) in src.chunks_exact(gw).enumerate() {
-                                let oy = 2 * (m0 + r) + py;
-                                if oy >= hout {
-                                    break;
-                                }
-                                let len = (wout - px).div_ceil(2);
-                                // SAFETY: output rows 2 * m + py for m in this band are
-                                // written by this band only; the view covers
-                                // columns px..wout of row oy.
-                                let orow =
-                                    unsafe { shared.slice(co * hw + oy * wout + px, wout - px) };
-                                for (d, v) in orow.iter_mut().step_by(2).zip(&srow[..len]) {
-                                    *d = v + bias;
-                                }
+                }
+                for py in 0..2 {
+                    let even = &cbuf[(2 * py) * cout * n..][..cout * n];
+                    let odd = &cbuf[(2 * py + 1) * cout * n..][..cout * n];
+                    for (co, &bias) in self.bias.iter().enumerate() {
+                        for r in 0..nr {
+                            let oy = 2 * (m0 + r) + py;
+                            if oy >= hout {
+                                break;
                             }
+                            let e = &even[co * n + r * gw..][..gw];
+                            let o = &odd[co * n + r * gw..][..gw];
+                            // SAFETY: output rows 2 * m + py for m in this band are
+                            // written by this band only.
+                            let orow = unsafe { shared.slice(co * hw + oy * wout, wout) };
+                            interleave_add(orow, e, o, bias);
                         }
                     }
                 }
             },
         );
-        Ok(Tensor {
-            c: cout,
-            h: hout,
-            w: wout,
-            data: out,
-        })
     }
 }
+
+/// `out[2j] = even[j] + bias`, `out[2j + 1] = odd[j] + bias` for the length of `out`.
+fn interleave_add(out: &mut [f32], even: &[f32], odd: &[f32], bias: f32) {
+    let pairs = out.len() / 2;
+    for ((d, &e), &o) in out.chunks_exact_mut(2).zip(even).zip(odd) {
+        d[0] = e + bias;
+        d[1] = o + bias;
+    }
+    if out.len() % 2 == 1 {
+        out[2 * pairs] = even[pairs] + bias;
+    }
+}
+
+use super::convt_small::{self, SmallTaps, SMALL_COUT};
 
 /// Rejects zero channel counts and kernel sizes.
 fn check_config(

@@ -10,6 +10,7 @@
 //! on the layer and tensor shapes, so results do not depend on the thread count.
 
 mod conv;
+mod convt_small;
 mod gdn;
 mod kernels;
 #[cfg(test)]
@@ -235,7 +236,7 @@ impl Layer {
             }
             Layer::ConvTranspose(l) => {
                 l.validate()?;
-                ("ConvTranspose2d", l.cin, l.cout)
+                ("ConvTranspose2d", l.cin(), l.cout())
             }
             Layer::Gdn(l) => {
                 l.validate()?;

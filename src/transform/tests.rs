@@ -49,13 +49,14 @@ fn random_conv(rng: &mut Rng, cin: usize, cout: usize, k: usize, stride: usize) 
 }
 
 fn random_convt(rng: &mut Rng, cin: usize, cout: usize, k: usize) -> ConvTranspose2d {
-    ConvTranspose2d {
+    ConvTranspose2d::new(
         cin,
         cout,
         k,
-        weight: rng.vec(cin * cout * k * k, -1.0, 1.0),
-        bias: rng.vec(cout, -1.0, 1.0),
-    }
+        rng.vec(cin * cout * k * k, -1.0, 1.0),
+        rng.vec(cout, -1.0, 1.0),
+    )
+    .expect("valid layer")
 }
 
 fn random_gdn(rng: &mut Rng, c: usize, inverse: bool) -> Gdn {
@@ -224,6 +225,26 @@ fn convt_matches_reference() {
 }
 
 #[test]
+fn convt_small_kernels_match_reference() {
+    // The direct kernel (cout <= 4): portable and SIMD paths, odd widths around the
+    // 16-column blocks, both kernel sizes of the codec and k = 1, 3.
+    let mut rng = Rng::new(5);
+    for &(h, w) in &[(1, 1), (2, 15), (3, 16), (5, 17), (4, 33)] {
+        for k in [1, 3, 5] {
+            for cout in 1..=4 {
+                let l = random_convt(&mut rng, 7, cout, k);
+                let x = rng.tensor(7, h, w);
+                let want = ref_convt(&l, &x);
+                let what = format!("convt 7->{cout} k{k} {h}x{w}");
+                assert_close(&l.forward(&x).expect(&what), &want, &what);
+                let portable = l.forward_portable(&x).expect("small kernel");
+                assert_close(&portable, &want, &format!("{what} portable"));
+            }
+        }
+    }
+}
+
+#[test]
 fn convt_large_matches_reference() {
     let mut rng = Rng::new(4);
     for cout in [3, 24] {
@@ -235,13 +256,7 @@ fn convt_large_matches_reference() {
 
 #[test]
 fn convt_output_is_twice_input() {
-    let l = ConvTranspose2d {
-        cin: 1,
-        cout: 1,
-        k: 5,
-        weight: vec![0.0; 25],
-        bias: vec![0.0],
-    };
+    let l = ConvTranspose2d::new(1, 1, 5, vec![0.0; 25], vec![0.0]).expect("layer");
     for (h, w) in [(1, 1), (3, 7), (32, 48)] {
         let y = l.forward(&Tensor::zeros(1, h, w)).expect("convt");
         assert_eq!((y.h, y.w), (2 * h, 2 * w));
@@ -255,13 +270,7 @@ fn convt_single_pixel_gives_centre_taps() {
     // y[oy][ox] = w[oy + 2][ox + 2] + bias. Taps 0, 1 fall at oy < 0 and tap 4 at
     // oy = 2, beyond the 2x2 output (output_padding = 1 only adds one row).
     let weight: Vec<f32> = (0..25).map(|i| i as f32).collect();
-    let l = ConvTranspose2d {
-        cin: 1,
-        cout: 1,
-        k: 5,
-        weight,
-        bias: vec![0.5],
-    };
+    let l = ConvTranspose2d::new(1, 1, 5, weight, vec![0.5]).expect("layer");
     let x = Tensor::new(1, 1, 1, vec![1.0]).expect("tensor");
     let y = l.forward(&x).expect("convt");
     assert_eq!((y.c, y.h, y.w), (1, 2, 2));
@@ -420,12 +429,21 @@ fn shape_errors_are_reported() {
 
     let convt = random_convt(&mut rng, 3, 2, 5);
     assert!(convt.forward(&x4).is_err());
-    let mut bad = convt.clone();
-    bad.weight.push(0.0);
-    assert!(bad.forward(&x3).is_err());
-    let mut bad = convt.clone();
-    bad.k = 0;
-    assert!(bad.forward(&x3).is_err());
+    assert!(matches!(
+        ConvTranspose2d::new(3, 2, 5, vec![0.0; 3 * 2 * 25 + 1], vec![0.0; 2]),
+        Err(TransformError::ParamLength {
+            param: "weight",
+            ..
+        })
+    ));
+    assert!(matches!(
+        ConvTranspose2d::new(3, 2, 5, vec![0.0; 3 * 2 * 25], vec![0.0; 3]),
+        Err(TransformError::ParamLength { param: "bias", .. })
+    ));
+    assert!(matches!(
+        ConvTranspose2d::new(3, 2, 0, Vec::new(), vec![0.0; 2]),
+        Err(TransformError::InvalidConfig { .. })
+    ));
 
     let gdn = random_gdn(&mut rng, 3, false);
     assert!(gdn.forward(&x4).is_err());
