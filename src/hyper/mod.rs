@@ -5,6 +5,7 @@ mod error;
 mod int_layer;
 mod kernel;
 mod network;
+mod output;
 
 pub use error::HyperError;
 pub use int_layer::{IntLayer, IntLayerKind, ACTIVATION_MAX, MAX_BIAS, MAX_TAPS};

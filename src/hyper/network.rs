@@ -1,6 +1,5 @@
+use super::output::OutputStage;
 use super::{HyperError, IntLayer};
-use crate::fixed::clip;
-use rayon::prelude::*;
 
 /// Fractional bits of the fixed-point mean and of y^ (spec 9.4, 10).
 pub const MEAN_FRAC_BITS: u32 = 8;
@@ -34,9 +33,8 @@ pub struct HyperSynthesis {
     pub layers: [IntLayer; 3],
     /// Fixed-point scale thresholds `T[0..L-1]` (spec 9.4), strictly increasing.
     pub scale_thresholds: Vec<i32>,
-    /// The thresholds widened to 64 bits and padded with `i64::MAX` to a power of two,
-    /// for the branch-free search of [`scale_index_of`].
-    search_table: Vec<i64>,
+    /// The final step (spec 9.4) prepared for the last layer and the thresholds.
+    output: OutputStage,
 }
 
 impl HyperSynthesis {
@@ -69,12 +67,11 @@ impl HyperSynthesis {
                 what: "scale thresholds must be 1..=255 strictly increasing values".into(),
             });
         }
-        let mut search_table: Vec<i64> = scale_thresholds.iter().map(|&t| i64::from(t)).collect();
-        search_table.resize(scale_thresholds.len().next_power_of_two(), i64::MAX);
+        let output = OutputStage::new(&layers[2], &scale_thresholds);
         Ok(Self {
             layers,
             scale_thresholds,
-            search_table,
+            output,
         })
     }
 
@@ -121,80 +118,6 @@ impl HyperSynthesis {
         }
         let last = &self.layers[2];
         let acc = last.accumulate_padded(&x);
-        let m = self.latent_channels();
-        let plane = ch * cw;
-        let mut scale_index = vec![0u8; m * plane];
-        let mut mean = vec![0i32; m * plane];
-        // Groups of 16 channels in parallel: each group reads one 64-byte run of scales
-        // and one of means per pixel and writes 16 contiguous output planes.
-        const GROUP: usize = 16;
-        scale_index
-            .par_chunks_mut(GROUP * plane)
-            .zip(mean.par_chunks_mut(GROUP * plane))
-            .enumerate()
-            .for_each(|(g, (idx_out, mean_out))| {
-                let c0 = g * GROUP;
-                let nc = idx_out.len() / plane.max(1);
-                for (p, px) in acc.chunks_exact(2 * m).enumerate() {
-                    for i in 0..nc {
-                        let c = c0 + i;
-                        let s = last.requantise(px[c], c);
-                        idx_out[i * plane + p] = scale_index_of(&self.search_table, s);
-                        let mu = last.requantise(px[m + c], m + c);
-                        mean_out[i * plane + p] = clip(-MEAN_LIMIT, MEAN_LIMIT, mu) as i32;
-                    }
-                }
-            });
-        Ok(HyperOutput {
-            channels: m,
-            height: ch,
-            width: cw,
-            scale_index,
-            mean,
-        })
-    }
-}
-
-/// The scale index of spec 9.4: the number of thresholds below `s`, i.e.
-/// `thresholds.partition_point(|&t| i64::from(t) < s)`. `table` holds the thresholds
-/// padded with `i64::MAX` (never below `s`) to a power-of-two length, so the search takes
-/// a fixed number of steps without data-dependent branches.
-#[inline]
-fn scale_index_of(table: &[i64], s: i64) -> u8 {
-    let mut lo = 0usize;
-    let mut step = table.len() / 2;
-    // Invariant: the first `lo` entries are below `s`; entries from `lo + 2 * step` on
-    // (if any) are not.
-    while step > 0 {
-        if table[lo + step - 1] < s {
-            lo += step;
-        }
-        step /= 2;
-    }
-    // One entry left to test: `lo` itself (when the length is 1) or the last step's.
-    (lo + usize::from(table[lo.min(table.len() - 1)] < s)) as u8
-}
-
-#[cfg(test)]
-mod tests {
-    use super::scale_index_of;
-
-    #[test]
-    fn scale_index_is_the_count_of_lower_thresholds() {
-        for len in 1..=70usize {
-            let t: Vec<i32> = (0..len as i32).map(|i| i * 3 - 40).collect();
-            let mut table: Vec<i64> = t.iter().map(|&v| i64::from(v)).collect();
-            table.resize(len.next_power_of_two(), i64::MAX);
-            for s in -50i64..(3 * len as i64 - 30) {
-                let want = t.partition_point(|&v| i64::from(v) < s);
-                assert_eq!(
-                    usize::from(scale_index_of(&table, s)),
-                    want,
-                    "len {len} s {s}"
-                );
-            }
-            assert_eq!(usize::from(scale_index_of(&table, i64::MIN)), 0);
-            assert_eq!(usize::from(scale_index_of(&table, i64::MAX)), len);
-        }
+        Ok(self.output.run(&acc, ch, cw))
     }
 }
