@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{band_rows, gemm, Im2col, SharedMut};
+use super::kernels::{band_rows, gemm, split_phases, with_scratch, Im2col, SharedMut};
 use super::{check_input, check_len, shape_len, Tensor, TransformError};
 
 /// `nn.Conv2d(cin, cout, k, stride, padding = k/2)` with zero padding.
@@ -62,29 +62,39 @@ impl Conv2d {
         let hw = hout * wout;
         let mut out = vec![0.0f32; shape_len(cout, hout, wout)?];
         let offs: Vec<isize> = (0..k).map(|t| t as isize - (k / 2) as isize).collect();
-        let cols = Im2col {
-            x: &x.data,
-            cin: self.cin,
-            h: x.h,
-            w: x.w,
-            stride: self.stride,
-            offy: &offs,
-            offx: &offs,
-            cols: wout,
+        // Stride 2 (g_a, h_a): gather from the polyphase split, contiguous row segments.
+        let split;
+        let cols = if self.stride == 2 {
+            let (planes, hp, wp) = split_phases(&x.data, self.cin, x.h, x.w);
+            split = planes;
+            let mut rows = Vec::with_capacity(self.cin * k * k);
+            for ci in 0..self.cin {
+                for &oy in &offs {
+                    for &ox in &offs {
+                        let plane = (2 * oy.rem_euclid(2) + ox.rem_euclid(2)) as usize;
+                        rows.push((plane * self.cin + ci, oy.div_euclid(2), ox.div_euclid(2)));
+                    }
+                }
+            }
+            Im2col {
+                x: &split,
+                h: hp,
+                w: wp,
+                stride: 1,
+                rows,
+                cols: wout,
+            }
+        } else {
+            Im2col::channels(&x.data, self.cin, x.h, x.w, self.stride, &offs, &offs, wout)
         };
         let kk = cols.k();
         let rows = band_rows(hout, kk * wout);
         let shared = SharedMut::new(&mut out);
-        (0..hout.div_ceil(rows)).into_par_iter().for_each_init(
-            Vec::new,
-            |buf: &mut Vec<f32>, band| {
-                let r0 = band * rows;
-                let nr = rows.min(hout - r0);
-                let n = nr * wout;
-                if buf.len() < kk * n {
-                    buf.resize(kk * n, 0.0);
-                }
-                let b = &mut buf[..kk * n];
+        (0..hout.div_ceil(rows)).into_par_iter().for_each(|band| {
+            let r0 = band * rows;
+            let nr = rows.min(hout - r0);
+            let n = nr * wout;
+            with_scratch(kk * n, 0, |b, _| {
                 cols.fill(r0, nr, b);
                 for (co, &bias) in self.bias.iter().enumerate() {
                     // SAFETY: rows r0..r0+nr of each channel belong to this band only.
@@ -107,8 +117,8 @@ impl Conv2d {
                         hw,
                     );
                 }
-            },
-        );
+            });
+        });
         Ok(Tensor {
             c: cout,
             h: hout,
@@ -359,38 +369,23 @@ impl ConvTranspose2d {
         let groups = &self.groups;
         let gathers: Vec<Im2col> = groups
             .iter()
-            .map(|g| Im2col {
-                x: &x.data,
-                cin: self.cin,
-                h: x.h,
-                w: x.w,
-                stride: 1,
-                offy: &g.offy,
-                offx: &g.offx,
-                cols: gw,
-            })
+            .map(|g| Im2col::channels(&x.data, self.cin, x.h, x.w, 1, &g.offy, &g.offx, gw))
             .collect();
         // Scratch per band: the largest gather, and the GEMM results of all groups.
         let per_row = gathers.iter().map(|c| c.k()).max().unwrap_or(1) * gw + 4 * cout * gw;
         let rows = band_rows(gh, per_row);
         let shared = SharedMut::new(out);
-        (0..gh.div_ceil(rows)).into_par_iter().for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(buf, cbuf): &mut (Vec<f32>, Vec<f32>), band| {
-                let m0 = band * rows;
-                let nr = rows.min(gh - m0);
-                let n = nr * gw;
-                // Results of phase (py, px) at cbuf[(2 * py + px) * cout * n..].
-                if cbuf.len() < 4 * cout * n {
-                    cbuf.resize(4 * cout * n, 0.0);
-                }
+        let max_kk = gathers.iter().map(|c| c.k()).max().unwrap_or(0);
+        (0..gh.div_ceil(rows)).into_par_iter().for_each(|band| {
+            let m0 = band * rows;
+            let nr = rows.min(gh - m0);
+            let n = nr * gw;
+            // Results of phase (py, px) at cbuf[(2 * py + px) * cout * n..].
+            with_scratch(max_kk * n, 4 * cout * n, |buf, cbuf| {
                 let mut done = 0;
                 for (g, cols) in groups.iter().zip(&gathers) {
                     let kk = cols.k();
                     let mrows = g.phases.len() * cout;
-                    if buf.len() < kk * n {
-                        buf.resize(kk * n, 0.0);
-                    }
                     let b = &mut buf[..kk * n];
                     // Groups are whole phases in (py, px) order, so they fill cbuf in order.
                     let c = &mut cbuf[done..done + mrows * n];
@@ -421,8 +416,8 @@ impl ConvTranspose2d {
                         }
                     }
                 }
-            },
-        );
+            });
+        });
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{band_rows, gemm, SharedMut};
+use super::kernels::{band_rows, gemm, with_scratch, SharedMut};
 use super::{check_input, check_len, Tensor, TransformError};
 
 /// Target size of the per-band squares buffer, in f32 values (256 KiB).
@@ -61,15 +61,10 @@ impl Gdn {
             .max(1)
             * 64;
         let shared = SharedMut::new(&mut out);
-        (0..hw.div_ceil(chunk)).into_par_iter().for_each_init(
-            Vec::new,
-            |sq: &mut Vec<f32>, band| {
-                let j0 = band * chunk;
-                let n = chunk.min(hw - j0);
-                if sq.len() < c * n {
-                    sq.resize(c * n, 0.0);
-                }
-                let sq = &mut sq[..c * n];
+        (0..hw.div_ceil(chunk)).into_par_iter().for_each(|band| {
+            let j0 = band * chunk;
+            let n = chunk.min(hw - j0);
+            with_scratch(c * n, 0, |sq, _| {
                 for (ch, (s, &beta)) in sq.chunks_exact_mut(n).zip(&self.beta).enumerate() {
                     let xs = &x.data[ch * hw + j0..][..n];
                     for (d, v) in s.iter_mut().zip(xs) {
@@ -96,8 +91,8 @@ impl Gdn {
                         }
                     }
                 }
-            },
-        );
+            });
+        });
         Ok(Tensor {
             c,
             h: x.h,

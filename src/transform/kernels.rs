@@ -15,6 +15,39 @@ pub(super) fn band_rows(total: usize, per_row: usize) -> usize {
     by_mem.min(by_par)
 }
 
+thread_local! {
+    /// Per-thread scratch buffers reused across layers and calls (rayon's workers live as
+    /// long as the pool), so the per-band im2col and GEMM buffers are not allocated, and
+    /// their pages not faulted in and zeroed, again for every band of every layer.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 2]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new()])
+    };
+}
+
+/// Runs `f` with two scratch slices of `a` and `b` values from this thread's buffers.
+/// Their contents are unspecified (left from earlier use); `f` must write before reading.
+pub(super) fn with_scratch<R>(
+    a: usize,
+    b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let [x, y] = &mut *bufs;
+            if x.len() < a {
+                x.resize(a, 0.0);
+            }
+            if y.len() < b {
+                y.resize(b, 0.0);
+            }
+            f(&mut x[..a], &mut y[..b])
+        }
+        // Re-entered on this thread (a nested parallel call ran on it while a band held
+        // the buffers): use fresh ones.
+        Err(_) => f(&mut vec![0.0; a], &mut vec![0.0; b]),
+    })
+}
+
 /// Mutable pointer to an output buffer that parallel tasks write at disjoint indices.
 #[derive(Clone, Copy)]
 pub(super) struct SharedMut {
@@ -106,72 +139,123 @@ pub(super) unsafe fn gemm(
     }
 }
 
-/// Geometry of an im2col gather.
+/// Geometry of an im2col gather: row `t` of the column matrix holds plane `rows[t].0` of
+/// `x` read at offsets `(rows[t].1, rows[t].2)` from the output positions scaled by
+/// `stride`.
 pub(super) struct Im2col<'a> {
-    /// Input values, CHW.
+    /// Input planes of `h x w` values each.
     pub x: &'a [f32],
-    /// Input channels.
-    pub cin: usize,
-    /// Input height.
+    /// Plane height.
     pub h: usize,
-    /// Input width.
+    /// Plane width.
     pub w: usize,
     /// Stride between consecutive output positions, in input pixels.
     pub stride: usize,
-    /// Vertical tap offsets.
-    pub offy: &'a [isize],
-    /// Horizontal tap offsets.
-    pub offx: &'a [isize],
+    /// `(plane, dy, dx)` of every row of the column matrix.
+    pub rows: Vec<(usize, isize, isize)>,
     /// Output columns per row.
     pub cols: usize,
 }
 
-impl Im2col<'_> {
-    /// Rows of the column matrix (`cin * offy.len() * offx.len()`).
+impl<'a> Im2col<'a> {
+    /// The usual gather of a `cin`-channel CHW tensor: rows in the order
+    /// `(channel, offy, offx)`, the layout of a `[cout][cin][ky][kx]` weight matrix.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn channels(
+        x: &'a [f32],
+        cin: usize,
+        h: usize,
+        w: usize,
+        stride: usize,
+        offy: &[isize],
+        offx: &[isize],
+        cols: usize,
+    ) -> Self {
+        let mut rows = Vec::with_capacity(cin * offy.len() * offx.len());
+        for ci in 0..cin {
+            for &dy in offy {
+                for &dx in offx {
+                    rows.push((ci, dy, dx));
+                }
+            }
+        }
+        Self {
+            x,
+            h,
+            w,
+            stride,
+            rows,
+            cols,
+        }
+    }
+
+    /// Rows of the column matrix.
     pub(super) fn k(&self) -> usize {
-        self.cin * self.offy.len() * self.offx.len()
+        self.rows.len()
     }
 
     /// Fills `dst` (k x n, n = `nr * cols`) for output rows `r0..r0 + nr`:
-    /// `dst[((ci * ny + a) * nx + b) * n + r * cols + j] =
-    ///  x[ci, s * (r0 + r) + offy[a], s * j + offx[b]]`, zero outside the input.
+    /// `dst[t * n + r * cols + j] = plane[s * (r0 + r) + dy][s * j + dx]` for
+    /// `(plane, dy, dx) = rows[t]`, zero outside the plane.
     pub(super) fn fill(&self, r0: usize, nr: usize, dst: &mut [f32]) {
         let n = nr * self.cols;
         let (h, w, s) = (self.h as isize, self.w, self.stride);
-        let mut rows = dst.chunks_exact_mut(n.max(1));
-        for ci in 0..self.cin {
-            let plane = &self.x[ci * self.h * w..(ci + 1) * self.h * w];
-            for &oy in self.offy {
-                for &ox in self.offx {
-                    let Some(row) = rows.next() else { return };
-                    let (jlo, jhi) = valid_cols(ox, s, w, self.cols);
-                    for (r, seg) in row.chunks_exact_mut(self.cols).enumerate() {
-                        let iy = (s * (r0 + r)) as isize + oy;
-                        if iy < 0 || iy >= h {
-                            seg.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        seg[..jlo].fill(0.0);
-                        seg[jhi..].fill(0.0);
-                        if jhi == jlo {
-                            continue;
-                        }
-                        let start = (s * jlo) as isize + ox;
-                        let src = &src[start as usize..];
-                        let seg = &mut seg[jlo..jhi];
-                        if s == 1 {
-                            seg.copy_from_slice(&src[..seg.len()]);
-                        } else {
-                            for (d, v) in seg.iter_mut().zip(src.iter().step_by(s)) {
-                                *d = *v;
-                            }
-                        }
+        for (row, &(p, oy, ox)) in dst.chunks_exact_mut(n.max(1)).zip(&self.rows) {
+            let plane = &self.x[p * self.h * w..(p + 1) * self.h * w];
+            let (jlo, jhi) = valid_cols(ox, s, w, self.cols);
+            for (r, seg) in row.chunks_exact_mut(self.cols).enumerate() {
+                let iy = (s * (r0 + r)) as isize + oy;
+                if iy < 0 || iy >= h {
+                    seg.fill(0.0);
+                    continue;
+                }
+                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                seg[..jlo].fill(0.0);
+                seg[jhi..].fill(0.0);
+                if jhi == jlo {
+                    continue;
+                }
+                let start = (s * jlo) as isize + ox;
+                let src = &src[start as usize..];
+                let seg = &mut seg[jlo..jhi];
+                if s == 1 {
+                    seg.copy_from_slice(&src[..seg.len()]);
+                } else {
+                    for (d, v) in seg.iter_mut().zip(src.iter().step_by(s)) {
+                        *d = *v;
                     }
                 }
             }
         }
     }
+}
+
+/// The polyphase split of a CHW tensor for stride-2 gathers: plane `(2a + b) * c + ci`
+/// holds `x[ci][2i + a][2j + b]` on a `ceil(h/2) x ceil(w/2)` grid (zero where `2i + a`
+/// or `2j + b` falls outside). A stride-2 tap at offset `(oy, ox)` then reads plane
+/// `(oy mod 2, ox mod 2)` at offset `(floor(oy/2), floor(ox/2))` with stride 1: whole
+/// row segments instead of every other value.
+pub(super) fn split_phases(x: &[f32], c: usize, h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+    let (hp, wp) = (h.div_ceil(2), w.div_ceil(2));
+    let mut out = vec![0.0f32; 4 * c * hp * wp];
+    for a in 0..2 {
+        for b in 0..2 {
+            for ci in 0..c {
+                let plane = &mut out[((2 * a + b) * c + ci) * hp * wp..][..hp * wp];
+                for (i, prow) in plane.chunks_exact_mut(wp).enumerate() {
+                    let y = 2 * i + a;
+                    if y >= h {
+                        break;
+                    }
+                    let src = &x[(ci * h + y) * w..(ci * h + y + 1) * w];
+                    for (d, v) in prow.iter_mut().zip(src.iter().skip(b).step_by(2)) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+    }
+    (out, hp, wp)
 }
 
 /// Columns `j` in `jlo..jhi` (clamped to `0..cols`) with `0 <= s * j + ox < w`.
