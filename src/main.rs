@@ -5,9 +5,24 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    keep_freed_memory();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("icm: error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Tells glibc's allocator to serve large blocks from its heap and to keep freed memory,
+/// instead of mapping and unmapping every layer's tensor (tens of MB): a coder allocates
+/// blocks of the same sizes over and over (layers, tiles, images of a data set), and every
+/// fresh mapping costs a page fault and a zeroed page per 4 KiB touched. Peak memory is
+/// unchanged; the memory is returned when the process ends.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
