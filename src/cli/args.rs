@@ -50,6 +50,9 @@ pub enum Command {
     /// Run a task network on one image (PNG, PPM, JPEG, or an .icm stream, decoded first)
     /// and print the result.
     TaskRun(TaskRunArgs),
+    /// Encode and decode speed on a directory of PNGs, stage by stage (in memory; median
+    /// of repeated runs).
+    Bench(BenchArgs),
     /// JPEG to DCT coefficients as frequency channels (.npy), without decoding pixels
     /// (spec Annex B).
     ///
@@ -402,6 +405,29 @@ pub struct EvalArgs {
     /// Evaluate only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+/// `icm bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Directory of PNG images, in sorted file-name order.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Zoo quality 1..=6 (default 3, the default model).
+    #[arg(long, short)]
+    pub quality: Option<u8>,
+    /// Model name or model file instead of --quality.
+    #[arg(long, conflicts_with = "quality")]
+    pub model: Option<String>,
+    /// Timed runs per image after one untimed warm-up; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// JSON with the per-image and median figures.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 /// `icm bd-rate`.

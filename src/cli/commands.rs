@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::TaskEval(a) => super::task::eval(a, &dir),
         Command::TaskRun(a) => super::task::run_one(a, &dir),
         Command::Dct(a) => super::dct::run(a),
+        Command::Bench(a) => super::bench::run(a, &dir),
     }
 }
 

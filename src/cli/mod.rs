@@ -3,6 +3,7 @@
 mod anchor;
 mod args;
 mod bd_rate;
+mod bench;
 mod commands;
 mod conformance;
 mod dct;

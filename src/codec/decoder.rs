@@ -5,6 +5,8 @@ use crate::hyper::MEAN_FRAC_BITS;
 use crate::model::Model;
 use crate::transform::Tensor;
 use rayon::prelude::*;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The result of decoding a stream.
 #[derive(Debug, Clone)]
@@ -13,6 +15,43 @@ pub struct Decoded {
     pub image: RgbImage,
     /// The decoded latents (spec 10, normative).
     pub latents: Latents,
+}
+
+/// Time spent in each stage of a decode, summed over tiles (tiles run in parallel, so the
+/// sum can exceed the wall time). For benchmarks: `icm bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Container parsing and the model check (spec 4-7).
+    pub parse: Duration,
+    /// rANS decoding of z^ (spec 8.6).
+    pub z_entropy: Duration,
+    /// Integer hyper-synthesis h_s (spec 9).
+    pub hyper: Duration,
+    /// rANS decoding of y^ (spec 8.7, 10).
+    pub y_entropy: Duration,
+    /// Synthesis g_s and the conversion to 8-bit RGB (spec 11).
+    pub synthesis: Duration,
+    /// Latent values decoded by the entropy stages (z^ and y^ elements).
+    pub symbols: u64,
+}
+
+/// Where a decode records its [`StageTimes`], if anywhere.
+type Clock<'a> = Option<&'a Mutex<StageTimes>>;
+
+/// Runs `f` and adds its duration to the stage `pick` selects.
+fn timed<T>(
+    clock: Clock<'_>,
+    pick: fn(&mut StageTimes) -> &mut Duration,
+    f: impl FnOnce() -> T,
+) -> T {
+    let Some(m) = clock else { return f() };
+    let t = Instant::now();
+    let v = f();
+    let d = t.elapsed();
+    if let Ok(mut times) = m.lock() {
+        *pick(&mut times) += d;
+    }
+    v
 }
 
 fn check_model(stream: &Stream<'_>, model: &Model) -> Result<(), CodecError> {
@@ -34,6 +73,7 @@ fn decode_tile(
     index: usize,
     payload: &TilePayload<'_>,
     rect: TileRect,
+    clock: Clock<'_>,
 ) -> Result<TileLatents, CodecError> {
     let err = |which: &'static str| {
         move |source| CodecError::Entropy {
@@ -46,29 +86,48 @@ fn decode_tile(
     // spec 8.6: z^, channel by channel, raster order within a channel.
     let (hz, wz) = rect.hyper_size();
     let n = model.hyper_channels();
-    let mut z = Vec::with_capacity(n * hz * wz);
-    let mut dec = AnsDecoder::new(payload.z).map_err(err("z"))?;
-    for (offset, table) in &model.z_tables {
-        for _ in 0..hz * wz {
-            z.push(decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("z"))?);
-        }
-    }
-    dec.finish().map_err(err("z"))?;
+    let z = timed(
+        clock,
+        |t| &mut t.z_entropy,
+        || {
+            let mut z = Vec::with_capacity(n * hz * wz);
+            let mut dec = AnsDecoder::new(payload.z).map_err(err("z"))?;
+            for (offset, table) in &model.z_tables {
+                for _ in 0..hz * wz {
+                    z.push(
+                        decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("z"))?,
+                    );
+                }
+            }
+            dec.finish().map_err(err("z"))?;
+            Ok::<_, CodecError>(z)
+        },
+    )?;
 
     // spec 9: integer hyper-synthesis.
-    let hs = model.h_s.run(&z, hz, wz)?;
+    let hs = timed(clock, |t| &mut t.hyper, || model.h_s.run(&z, hz, wz))?;
 
     // spec 8.7 and 10: y^ = q * 2^8 + mean.
     let m = hs.channels;
     let plane = hs.height * hs.width;
-    let mut y = Vec::with_capacity(m * plane);
-    let mut dec = AnsDecoder::new(payload.y).map_err(err("y"))?;
-    for (&idx, &mean) in hs.scale_index.iter().zip(&hs.mean) {
-        let (offset, table) = &model.y_tables[usize::from(idx)];
-        let q = decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("y"))?;
-        y.push((q << MEAN_FRAC_BITS) + mean);
+    let y = timed(
+        clock,
+        |t| &mut t.y_entropy,
+        || {
+            let mut y = Vec::with_capacity(m * plane);
+            let mut dec = AnsDecoder::new(payload.y).map_err(err("y"))?;
+            for (&idx, &mean) in hs.scale_index.iter().zip(&hs.mean) {
+                let (offset, table) = &model.y_tables[usize::from(idx)];
+                let q = decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("y"))?;
+                y.push((q << MEAN_FRAC_BITS) + mean);
+            }
+            dec.finish().map_err(err("y"))?;
+            Ok::<_, CodecError>(y)
+        },
+    )?;
+    if let Some(Ok(mut t)) = clock.map(Mutex::lock) {
+        t.symbols += (z.len() + y.len()) as u64;
     }
-    dec.finish().map_err(err("y"))?;
     Ok(TileLatents {
         z,
         y,
@@ -86,17 +145,17 @@ fn parse_checked<'a>(bytes: &'a [u8], model: &Model) -> Result<Stream<'a>, Codec
 /// Decodes only the latents (the normative part, spec 3 steps 1-4). Tiles are decoded in
 /// parallel; the result does not depend on the thread count.
 pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError> {
-    latents_of(&parse_checked(bytes, model)?, model)
+    latents_of(&parse_checked(bytes, model)?, model, None)
 }
 
 /// Decodes the latents of every tile of a parsed, model-checked stream.
-fn latents_of(stream: &Stream<'_>, model: &Model) -> Result<Latents, CodecError> {
+fn latents_of(stream: &Stream<'_>, model: &Model, clock: Clock<'_>) -> Result<Latents, CodecError> {
     let tiling = stream.header.tiling();
     let tiles = stream
         .tiles
         .par_iter()
         .enumerate()
-        .map(|(i, p)| decode_tile(model, i, p, tiling.tile(i)))
+        .map(|(i, p)| decode_tile(model, i, p, tiling.tile(i), clock))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Latents { tiles })
 }
@@ -130,14 +189,32 @@ fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec
 
 /// Decodes a stream to latents and the reconstructed image (spec 3).
 pub fn decode(bytes: &[u8], model: &Model) -> Result<Decoded, CodecError> {
-    let stream = parse_checked(bytes, model)?;
-    let latents = latents_of(&stream, model)?;
+    decode_clocked(bytes, model, None)
+}
+
+/// [`decode`], also reporting the time of every stage.
+pub fn decode_with_times(bytes: &[u8], model: &Model) -> Result<(Decoded, StageTimes), CodecError> {
+    let clock = Mutex::new(StageTimes::default());
+    let decoded = decode_clocked(bytes, model, Some(&clock))?;
+    let times = clock.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok((decoded, times))
+}
+
+fn decode_clocked(bytes: &[u8], model: &Model, clock: Clock<'_>) -> Result<Decoded, CodecError> {
+    let stream = timed(clock, |t| &mut t.parse, || parse_checked(bytes, model))?;
+    let latents = latents_of(&stream, model, clock)?;
     let tiling = stream.header.tiling();
     let pixels = latents
         .tiles
         .par_iter()
         .enumerate()
-        .map(|(i, t)| synthesise_tile(model, t, tiling.tile(i)))
+        .map(|(i, t)| {
+            timed(
+                clock,
+                |t| &mut t.synthesis,
+                || synthesise_tile(model, t, tiling.tile(i)),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut image = RgbImage::new(tiling.width, tiling.height);
     let stride = tiling.width as usize * 3;

@@ -6,7 +6,7 @@ mod error;
 mod latents;
 mod picture;
 
-pub use decoder::{decode, decode_latents, Decoded};
+pub use decoder::{decode, decode_latents, decode_with_times, Decoded, StageTimes};
 pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
 pub use latents::{Latents, TileLatents};
