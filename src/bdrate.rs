@@ -253,6 +253,29 @@ impl Curve {
         &self.quality
     }
 
+    /// The operating points on the upper envelope: sorted by rate, a point is kept when
+    /// its quality is above that of every cheaper point, i.e. no cheaper point does at
+    /// least as well. Task-accuracy curves measured on small sets are often not monotone
+    /// (one image more or less detected); the envelope is the best quality reachable at
+    /// each rate, a monotone curve the pchip and akima methods accept. Returns the
+    /// envelope and the points left out, as `(rate, quality)`.
+    pub fn upper_envelope(&self) -> (Curve, Vec<(f64, f64)>) {
+        let mut kept = Curve {
+            rate: Vec::new(),
+            quality: Vec::new(),
+        };
+        let mut dropped = Vec::new();
+        for (&r, &q) in self.rate.iter().zip(&self.quality) {
+            if kept.quality.last().is_none_or(|&best| q > best) {
+                kept.rate.push(r);
+                kept.quality.push(q);
+            } else {
+                dropped.push((r, q));
+            }
+        }
+        (kept, dropped)
+    }
+
     fn log_rates(&self) -> Vec<f64> {
         self.rate.iter().map(|r| r.log10()).collect()
     }
@@ -670,5 +693,17 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn upper_envelope_drops_dominated_points() {
+        let c = Curve::new(&[0.4, 0.1, 0.2, 0.3, 0.5], &[0.27, 0.20, 0.26, 0.25, 0.27]).unwrap();
+        let (env, dropped) = c.upper_envelope();
+        assert_eq!(env.rates(), &[0.1, 0.2, 0.4]);
+        assert_eq!(env.qualities(), &[0.20, 0.26, 0.27]);
+        assert_eq!(dropped, vec![(0.3, 0.25), (0.5, 0.27)]);
+        let (same, none) = env.upper_envelope();
+        assert_eq!(same, env);
+        assert!(none.is_empty());
     }
 }

@@ -447,6 +447,11 @@ pub struct BdRateArgs {
     /// (VCEG-M33 polynomial fit; needs 4 points per curve).
     #[arg(long, default_value = "pchip", value_parser = ["pchip", "akima", "cubic"])]
     pub method: String,
+    /// Use each curve's upper envelope: leave out every point that a cheaper point of the
+    /// same curve matches or beats (task-accuracy curves of small sets are often not
+    /// monotone; pchip and akima need monotone curves). The points left out are listed.
+    #[arg(long)]
+    pub envelope: bool,
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,

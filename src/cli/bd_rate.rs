@@ -19,19 +19,42 @@ pub fn run(a: BdRateArgs) -> Result<(), CliError> {
         .method
         .parse()
         .map_err(|e: bdrate::BdError| CliError::Usage(format!("--method: {e}")))?;
-    let anchor = load_curve(&a.anchor, &a.metric)?;
-    let test = load_curve(&a.test, &a.metric)?;
-    let r = bdrate::bd(&anchor, &test, method)
-        .map_err(|e| CliError::Usage(format!("bd-rate ({method}, {}): {e}", a.metric)))?;
+    let mut anchor = load_curve(&a.anchor, &a.metric)?;
+    let mut test = load_curve(&a.test, &a.metric)?;
+    let mut dropped = (Vec::new(), Vec::new());
+    if a.envelope {
+        (anchor, dropped.0) = anchor.upper_envelope();
+        (test, dropped.1) = test.upper_envelope();
+    }
+    let r = bdrate::bd(&anchor, &test, method).map_err(|e| {
+        let hint = if a.envelope {
+            ""
+        } else {
+            " (for task curves that are not monotone: --envelope, or --method cubic)"
+        };
+        CliError::Usage(format!("bd-rate ({method}, {}): {e}{hint}", a.metric))
+    })?;
     if a.json {
-        let doc = json!({
+        let pairs = |v: &[(f64, f64)]| v.iter().map(|&(r, q)| json!([r, q])).collect::<Vec<_>>();
+        let mut doc = json!({
             "bd_rate_percent": r.bd_rate_percent,
             "bd_metric": r.bd_metric,
             "method": method.name(),
             "metric": a.metric,
         });
+        if a.envelope {
+            doc["envelope_dropped"] = json!({
+                "anchor": pairs(&dropped.0),
+                "test": pairs(&dropped.1),
+            });
+        }
         println!("{doc}");
     } else {
+        for (side, d) in [("anchor", &dropped.0), ("test", &dropped.1)] {
+            for (rate, q) in d.iter() {
+                println!("envelope: {side} point bpp {rate} {} {q} left out (a cheaper point does at least as well)", a.metric);
+            }
+        }
         println!("BD-rate: {:.6} %", r.bd_rate_percent);
         println!("BD-{}: {:.4}", a.metric, r.bd_metric);
     }
