@@ -277,3 +277,69 @@ fn cli_errors_are_clear() {
         assert!(err.contains(msg), "{msg:?} not in {err:?}");
     }
 }
+
+/// A non-monotone test curve: pchip refuses it and names `--envelope`; with `--envelope`
+/// the dominated point is left out (and listed), and the result equals the BD-rate of the
+/// curve without that point.
+#[test]
+fn cli_envelope_for_non_monotone_curves() {
+    let dir = fresh_dir("bd_rate_envelope");
+    let write = |name: &str, rows: &[(f64, f64)]| -> PathBuf {
+        let mut s = String::from("bpp,map\n");
+        for (r, q) in rows {
+            s += &format!("{r},{q}\n");
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, s).expect("write csv");
+        path
+    };
+    let anchor = write(
+        "anchor.csv",
+        &[(0.1, 0.20), (0.2, 0.24), (0.4, 0.27), (0.8, 0.285)],
+    );
+    let bumpy = write(
+        "bumpy.csv",
+        &[
+            (0.08, 0.21),
+            (0.15, 0.255),
+            (0.3, 0.25),
+            (0.5, 0.28),
+            (0.9, 0.29),
+        ],
+    );
+    let clean = write(
+        "clean.csv",
+        &[(0.08, 0.21), (0.15, 0.255), (0.5, 0.28), (0.9, 0.29)],
+    );
+    let args = |t: &PathBuf, extra: &[&str]| {
+        let mut v: Vec<std::ffi::OsString> = vec![
+            "--anchor".into(),
+            anchor.clone().into(),
+            "--test".into(),
+            t.clone().into(),
+            "--metric".into(),
+            "map".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.into()));
+        v
+    };
+    let run = |v: Vec<std::ffi::OsString>| {
+        let refs: Vec<&std::ffi::OsStr> = v.iter().map(|s| s.as_os_str()).collect();
+        icm(&refs)
+    };
+    let (ok, _, err) = run(args(&bumpy, &[]));
+    assert!(!ok && err.contains("--envelope"), "{err}");
+    let (ok, out, err) = run(args(&bumpy, &["--envelope", "--json"]));
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v["envelope_dropped"]["test"],
+        serde_json::json!([[0.3, 0.25]])
+    );
+    assert_eq!(v["envelope_dropped"]["anchor"], serde_json::json!([]));
+    let (ok, out2, err) = run(args(&clean, &["--json"]));
+    assert!(ok, "{err}");
+    let w: Value = serde_json::from_str(&out2).expect("json");
+    assert_eq!(v["bd_rate_percent"], w["bd_rate_percent"]);
+    assert!(v["bd_rate_percent"].as_f64().expect("rate") < 0.0);
+}
