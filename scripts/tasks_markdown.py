@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Writes docs/results/tasks.md (to stdout) from the results files that
+scripts/tasks_report.sh makes (task-eval JSON, tasks-bdrate.jsonl, plots). Formatting
+only: every figure comes from those files."""
+import datetime
+import json
+import os
+import platform
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "docs/results"
+
+
+def load(name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+CODECS = [
+    ("none", "uncompressed", None),
+    ("icm", "icm (PSNR zoo)", "quality"),
+    ("vvc", "VVC (libvvenc)", "QP"),
+    ("hevc", "HEVC (x265)", "QP"),
+    ("jpeg", "JPEG (mjpeg)", "qscale"),
+]
+
+TASKS = [
+    ("det", "Detection: YOLOX-Nano on the COCO subset (158 images)",
+     [("map", "mAP@[.5:.95]"), ("map50", "mAP@.5")], "map"),
+    ("cls", "Classification: MobileNetV2 on the ImageNet sample (250 images)",
+     [("top1", "top-1"), ("top5", "top-5")], "top1"),
+    ("seg", "Segmentation: DeepLabV3 on the COCO subset (158 images)",
+     [("miou", "mIoU"), ("pixel_accuracy", "pixel accuracy")], "miou"),
+]
+
+NOTES = {
+    "det": [
+        "mAP as pycocotools' COCOeval (bbox, area `all`, maxDets 100); the Rust implementation "
+        "equals pycocotools on the same detections (tests/task_py.rs).",
+        "The uncompressed figure differs from MODEL.md's 0.2835 / 0.4486 (onnxruntime with "
+        "OpenCV JPEG decoding and resize): icm decodes the JPEGs with the `image` crate and "
+        "resizes with its own OpenCV-style bilinear.",
+        "158 images give a noisy mAP (one category with one or two instances moves it by "
+        "about 0.003): neighbouring rate points can swap order, and high-rate points can "
+        "pass the uncompressed ceiling.",
+    ],
+    "cls": [
+        "MODEL.md: top-1 0.908, top-5 0.988 on the same images. One image is 0.004.",
+    ],
+    "seg": [
+        "Ground truth as `models/segmentation/MODEL.md` built its baseline: the COCO instance "
+        "masks of the 20 VOC-equivalent categories, larger objects drawn first, other objects "
+        "background (`task::segmentation::coco_voc_truth`); polygons filled at pixel centres. "
+        "`miou` is over the 21 classes, as MODEL.md's 0.261.",
+        "Several VOC classes have only a few pixels in these images, so mIoU moves by about "
+        "0.01 between neighbouring rate points.",
+    ],
+}
+
+bd_rows = []
+bd_path = os.path.join(out, "tasks-bdrate.jsonl")
+if os.path.exists(bd_path):
+    with open(bd_path) as f:
+        bd_rows = [json.loads(line) for line in f if line.strip()]
+
+
+def bd(task, metric, codec, method):
+    for r in bd_rows:
+        if (r["task"], r["metric"], r["codec"], r["method"]) == (task, metric, codec, method):
+            return r
+    return None
+
+
+def fmt_bd(r):
+    if r is None:
+        return "-"
+    if "error" in r:
+        return "n/a"
+    return "%+.2f %%" % r["result"]["bd_rate_percent"]
+
+
+def dropped(r):
+    if r is None or "result" not in r or "envelope_dropped" not in r["result"]:
+        return ""
+    d = r["result"]["envelope_dropped"]
+    parts = []
+    for side in ("anchor", "test"):
+        for rate, q in d[side]:
+            parts.append(f"{side} {rate:.3f} bpp")
+    return ", ".join(parts)
+
+
+print("# Machine-task accuracy against bit rate\n")
+print("Task accuracy of the icm zoo (`icm-psnr-q1` .. `q6`, trained for PSNR), VVC, HEVC and "
+      "JPEG on the task data of `../shared`, with the uncompressed pictures as the ceiling, "
+      "measured with `icm task-eval` (networks and pre-/post-processing of "
+      "`../shared/models/*/MODEL.md`, `src/task/`). The conventional codecs run through the "
+      "anchor path (`icm anchor`: real encoders in the ffmpeg of PyPI imageio-ffmpeg, settings "
+      "and colour conversion in [docs/anchors.md](../anchors.md)); bpp is the real bitstream "
+      "size over the picture's pixels, averaged as `icm eval` does. Regenerate this page, its "
+      "results files (`{det,cls,seg}_{codec}.json|csv`) and plots with\n")
+print("```sh\nscripts/tasks_report.sh\n```\n")
+print(f"Measured on {cpu()}, 2 cores, {datetime.date.today().isoformat()}.\n")
+print("**Task BD-rate** is the Bjøntegaard delta of rate at equal task accuracy against VVC "
+      "(`icm bd-rate --metric map`): negative means fewer bits than VVC for the same accuracy. "
+      "Accuracy curves on a few hundred pictures are not monotone in rate, which the pchip "
+      "interpolation of the common test conditions needs, so two figures are given: pchip on "
+      "each curve's upper envelope (`--envelope`: a point is left out when a cheaper point of "
+      "the same curve is at least as accurate; the points left out are listed) and the "
+      "VCEG-M33 cubic fit of all points (`--method cubic`). n/a: the curves do not overlap in "
+      "accuracy.\n")
+
+for p, title, metrics, main in TASKS:
+    results = {c: load(f"{p}_{c}.json") for c, _, _ in CODECS}
+    if not any(results.values()):
+        continue
+    print(f"## {title}\n")
+    if os.path.exists(os.path.join(out, f"tasks-{p}-{main}.png")):
+        print(f"![{title}](tasks-{p}-{main}.png)\n")
+    # BD-rates first: the summary.
+    codecs_bd = [c for c, _, _ in CODECS if c not in ("none", "vvc") and results.get(c)]
+    if results.get("vvc") and codecs_bd:
+        print("| codec | metric | task BD-rate vs VVC, pchip on envelopes | cubic, all points | left out of the envelopes |")
+        print("|---|---|---:|---:|---|")
+        for c in codecs_bd:
+            for m, mname in metrics:
+                pe, cu = bd(p, m, c, "pchip-envelope"), bd(p, m, c, "cubic")
+                print(f"| {c} | {mname} | {fmt_bd(pe)} | {fmt_bd(cu)} | {dropped(pe)} |")
+        print()
+    print("| codec | rate point | bpp | " + " | ".join(n for _, n in metrics) + " |")
+    print("|---|---|---:|" + "---:|" * len(metrics))
+    for c, name, param in CODECS:
+        r = results.get(c)
+        if not r:
+            continue
+        res = r["results"]
+        for i, point in enumerate(r.get("rate_points", [])):
+            rate = "-" if param is None else f"{param} {point.get('quality')}"
+            vals = " | ".join("%.4f" % res[m][i] if m in res else "-" for m, _ in metrics)
+            bpp = res["bpp"][i]
+            print(f"| {name} | {rate} | {bpp:.4f} | {vals} |")
+    print()
+    for n in NOTES.get(p, []):
+        print(f"- {n}")
+    times = [
+        f"{c} {r['total_time'] / 60:.1f} min" for c, _, _ in CODECS
+        if (r := results.get(c)) and "total_time" in r
+    ]
+    if times:
+        print(f"- Wall time of each `icm task-eval` run (2 cores; conventional codecs include "
+              f"their encoders unless cached): {', '.join(times)}.")
+    print()

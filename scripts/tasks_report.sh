@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Regenerates docs/results/tasks.md, its results files and plots: machine-task accuracy
+# per bit rate of the icm zoo, VVC, HEVC and JPEG (and the uncompressed ceiling) for
+# detection (YOLOX-Nano, COCO subset), classification (MobileNetV2, ImageNet sample) and
+# segmentation (DeepLabV3, COCO subset with VOC-mapped masks), with task BD-rates against
+# VVC.
+#
+#   scripts/tasks_report.sh [--reuse] [--tasks "detection classification segmentation"]
+#                           [--codecs "none icm vvc hevc jpeg"]
+#
+#   --reuse   keep results files that exist (only format the report and plots again)
+#
+# Data: COCO_DIR (default ../shared/data/coco), IMAGENET_DIR (default
+# ../shared/data/imagenet-val-sample). Needs ONNX Runtime and ffmpeg, which
+# scripts/setup_onnxruntime.sh and scripts/setup_ffmpeg.sh install (run here). Anchors are
+# cached (~/.cache/icm/anchors): the first run takes hours on 2 cores (VVC at preset medium
+# codes every picture at six QPs: about 80 minutes for the COCO pictures, 75 for the
+# ImageNet ones), a rerun about 30 minutes (the icm zoo is coded again).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=docs/results
+COCO=${COCO_DIR:-../shared/data/coco}
+INET=${IMAGENET_DIR:-../shared/data/imagenet-val-sample}
+TASKS="detection classification segmentation"
+CODECS="none icm vvc hevc jpeg"
+REUSE=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --reuse) REUSE=1; shift ;;
+        --tasks) TASKS=$2; shift 2 ;;
+        --codecs) CODECS=$2; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "tasks_report: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+cargo build --release --quiet --bin icm
+ICM=target/release/icm
+scripts/setup_onnxruntime.sh --quiet >/dev/null
+scripts/setup_ffmpeg.sh >/dev/null
+
+prefix() { case $1 in detection) echo det ;; classification) echo cls ;; segmentation) echo seg ;; esac; }
+dataset() { case $1 in classification) echo "$INET" ;; *) echo "$COCO" ;; esac; }
+
+for task in $TASKS; do
+    p=$(prefix "$task")
+    for codec in $CODECS; do
+        json="$OUT/${p}_$codec.json"
+        if [ "$REUSE" = 1 ] && [ -s "$json" ]; then
+            continue
+        fi
+        echo "== $task $codec"
+        "$ICM" task-eval --task "$task" --dataset "$(dataset "$task")" --codec "$codec" \
+            -o "$json" --csv "$OUT/${p}_$codec.csv"
+    done
+done
+
+# Plots: accuracy against bpp, the uncompressed score as the ceiling.
+ceiling() { # FILE METRIC
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][sys.argv[2]][0])' "$1" "$2"
+}
+plot() { # PREFIX METRIC TITLE
+    local p=$1 m=$2 files=() labels=()
+    for codec in icm vvc hevc jpeg; do
+        [ -s "$OUT/${p}_$codec.json" ] || continue
+        files+=("$OUT/${p}_$codec.json")
+        labels+=("$codec")
+    done
+    local ceil=()
+    [ -s "$OUT/${p}_none.json" ] && ceil=(--ceiling "$(ceiling "$OUT/${p}_none.json" "$m"):uncompressed")
+    "$ICM" plot "${files[@]}" --metric "$m" --labels "$(IFS=,; echo "${labels[*]}")" \
+        --title "$3" "${ceil[@]}" -o "$OUT/tasks-$p-$m.png"
+}
+[ -s "$OUT/det_icm.json" ] && plot det map "Detection (YOLOX-Nano, COCO subset): mAP@[.5:.95] vs rate"
+[ -s "$OUT/cls_icm.json" ] && plot cls top1 "Classification (MobileNetV2, ImageNet sample): top-1 vs rate"
+[ -s "$OUT/seg_icm.json" ] && plot seg miou "Segmentation (DeepLabV3, COCO subset): mIoU vs rate"
+
+# Task BD-rates against VVC: pchip on each curve's upper envelope, and the cubic fit of
+# all points, as one JSON object per line.
+: >"$OUT/tasks-bdrate.jsonl"
+for pm in det:map det:map50 cls:top1 cls:top5 seg:miou seg:pixel_accuracy; do
+    p=${pm%%:*}
+    m=${pm#*:}
+    [ -s "$OUT/${p}_vvc.json" ] || continue
+    for codec in icm hevc jpeg; do
+        [ -s "$OUT/${p}_$codec.json" ] || continue
+        for method in pchip-envelope cubic; do
+            args=(--method "${method%%-*}")
+            [ "$method" = pchip-envelope ] && args+=(--envelope)
+            if r=$("$ICM" bd-rate --anchor "$OUT/${p}_vvc.json" --test "$OUT/${p}_$codec.json" \
+                --metric "$m" "${args[@]}" --json 2>&1); then
+                echo "{\"task\":\"$p\",\"metric\":\"$m\",\"codec\":\"$codec\",\"method\":\"$method\",\"result\":$r}"
+            else
+                r=$(printf '%s' "$r" | tail -1 | sed 's/\\/\\\\/g; s/"/\\"/g')
+                echo "{\"task\":\"$p\",\"metric\":\"$m\",\"codec\":\"$codec\",\"method\":\"$method\",\"error\":\"$r\"}"
+            fi
+        done
+    done >>"$OUT/tasks-bdrate.jsonl"
+done
+
+python3 scripts/tasks_markdown.py "$OUT" >"$OUT/tasks.md.tmp"
+mv "$OUT/tasks.md.tmp" "$OUT/tasks.md"
+echo "tasks_report: wrote $OUT/tasks.md"
