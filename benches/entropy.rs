@@ -4,44 +4,17 @@
 //! kodim23 when present, else a seeded model and a synthetic image.
 //! `cargo bench --bench entropy`.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use icm::codec::{decode_latents, encode, EncodeOptions, RgbImage};
+use icm::codec::{decode_latents, encode, EncodeOptions};
 use icm::container;
 use icm::entropy::{decode_value, AnsDecoder};
-use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
 use std::hint::black_box;
-use std::path::Path;
-
-fn load_model() -> Model {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Ok(m) = Model::from_path(&root.join("models/icm-psnr-q3.safetensors")) {
-        return m;
-    }
-    let export = random_float_export(3, (96, 192, [128, 96, 64]));
-    let opts = BuildOptions {
-        name: "bench-seed3".into(),
-        ..Default::default()
-    };
-    let bytes = build_model_file(&export, &opts).expect("seeded model builds");
-    Model::from_bytes(&bytes).expect("seeded model loads")
-}
-
-fn load_image() -> RgbImage {
-    let kodak = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/kodak/kodim23.png");
-    if let Ok(img) = image::open(&kodak) {
-        let rgb = img.to_rgb8();
-        return RgbImage {
-            width: rgb.width(),
-            height: rgb.height(),
-            data: rgb.into_raw(),
-        };
-    }
-    icm::testimage::synthetic(768, 512, 1)
-}
 
 fn bench(c: &mut Criterion) {
-    let model = load_model();
-    let img = load_image();
+    let model = common::load_model(3);
+    let img = common::load_image("kodim23");
     let stream = encode(&img, &model, &EncodeOptions::default()).expect("encode");
     let latents = decode_latents(&stream, &model).expect("decode");
     let tile = &latents.tiles[0];

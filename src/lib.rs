@@ -20,5 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod task;
+#[cfg(test)]
+mod test_rng;
 pub mod testimage;
 pub mod transform;

@@ -288,9 +288,23 @@ fn phase_row_portable(l: &PackedLayer, ph: &Phase, x: &PaddedInput, m: usize, ro
     }
 }
 
+/// The bounds the SIMD kernels rely on for phase-grid row `m` and output `row`: every
+/// input value a tap reads, every weight, the bias and the output blocks.
+#[cfg(target_arch = "x86_64")]
+fn check_row_bounds(l: &PackedLayer, ph: &Phase, x: &PaddedInput, m: usize, row: &[i32]) {
+    let cp = l.cout_pad;
+    let blocks = row.len() / cp;
+    assert!(blocks.is_multiple_of(PIXELS) && cp.is_multiple_of(CHANNELS) && l.bias.len() >= cp);
+    for &(dy, dx) in &ph.taps {
+        let last = tap_base(x, m, blocks - 1, dy, dx) + 2 * l.pairs;
+        assert!(last <= x.data.len(), "tap outside the padded input");
+    }
+    assert!(ph.weight.len() >= ph.taps.len() * l.pairs * cp * 2);
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{tap_base, PackedLayer, PaddedInput, Phase, CHANNELS, PIXELS};
+    use super::{check_row_bounds, tap_base, PackedLayer, PaddedInput, Phase, CHANNELS, PIXELS};
     use std::arch::x86_64::*;
 
     /// AVX2 form of `phase_row_portable`: blocks of 4 pixels x 16 channels held in eight
@@ -309,17 +323,11 @@ mod avx2 {
     ) {
         let cp = l.cout_pad;
         let blocks = row.len() / cp;
-        debug_assert_eq!(blocks % PIXELS, 0);
         let pairs = l.pairs;
         if blocks == 0 {
             return;
         }
-        // Bounds: the last input value every tap reads, and the last weight.
-        for &(dy, dx) in &ph.taps {
-            let last = tap_base(x, m, blocks - 1, dy, dx) + 2 * pairs;
-            assert!(last <= x.data.len(), "tap outside the padded input");
-        }
-        assert!(ph.weight.len() >= ph.taps.len() * pairs * cp * 2);
+        check_row_bounds(l, ph, x, m, row);
         let xp = x.data.as_ptr();
         let wp = ph.weight.as_ptr();
         for j0 in (0..blocks).step_by(PIXELS) {
@@ -362,7 +370,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{tap_base, PackedLayer, PaddedInput, Phase, CHANNELS, PIXELS};
+    use super::{check_row_bounds, tap_base, PackedLayer, PaddedInput, Phase, CHANNELS, PIXELS};
     use std::arch::x86_64::*;
 
     /// AVX-512 VNNI form of `phase_row_portable`: blocks of 4 pixels x 16 channels in four
@@ -385,12 +393,7 @@ mod avx512 {
             return;
         }
         let pairs = l.pairs;
-        for &(dy, dx) in &ph.taps {
-            let last = tap_base(x, m, blocks - 1, dy, dx) + 2 * pairs;
-            assert!(last <= x.data.len(), "tap outside the padded input");
-        }
-        assert!(ph.weight.len() >= ph.taps.len() * pairs * cp * 2);
-        assert!(blocks.is_multiple_of(PIXELS) && cp.is_multiple_of(CHANNELS) && l.bias.len() >= cp);
+        check_row_bounds(l, ph, x, m, row);
         let xp = x.data.as_ptr();
         let wp = ph.weight.as_ptr();
         for j0 in (0..blocks).step_by(PIXELS) {
@@ -448,19 +451,7 @@ mod tests {
     use super::super::{IntLayer, IntLayerKind};
     use super::*;
 
-    /// xorshift64*.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn range(&mut self, lo: i32, hi: i32) -> i32 {
-            lo + (self.next() % (hi - lo + 1) as u64) as i32
-        }
-    }
+    use crate::test_rng::Rng;
 
     fn layer(rng: &mut Rng, kind: IntLayerKind, cin: usize, cout: usize, k: usize) -> IntLayer {
         let n = cin * cout * k * k;
@@ -472,7 +463,9 @@ mod tests {
                 _ => rng.range(-127, 127) as i8,
             })
             .collect();
-        let bias = (0..cout).map(|_| rng.range(-(1 << 20), 1 << 20)).collect();
+        let bias = (0..cout)
+            .map(|_| rng.range(-(1 << 20), 1 << 20) as i32)
+            .collect();
         IntLayer::new(
             0,
             kind,
@@ -509,7 +502,7 @@ mod tests {
                         (true, 0) => -128,
                         (true, _) => 255,
                         (false, 0) => 0,
-                        _ => rng.range(-128, 255),
+                        _ => rng.range(-128, 255) as i32,
                     })
                     .collect();
                 let mut padded = l.padded_input(h, w);

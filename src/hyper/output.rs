@@ -244,19 +244,7 @@ mod tests {
     use crate::fixed::round_shift;
     use crate::hyper::IntLayerKind;
 
-    /// xorshift64*.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next() % (hi - lo + 1) as u64) as i64
-        }
-    }
+    use crate::test_rng::Rng;
 
     #[test]
     fn acc_threshold_is_the_last_accumulator_at_or_below_t() {
