@@ -259,3 +259,90 @@ fn task_eval_with_a_conventional_codec() {
     );
     assert!(!bad.status.success());
 }
+
+/// Classification with icm and detection with VVC (the anchor of the task BD-rates), each
+/// on 2 pictures at 2 rate points: the accuracy columns and the rates are there and sane.
+#[test]
+fn task_eval_classification_and_vvc() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let coco = root.join("../shared/data/coco");
+    let inet = root.join("../shared/data/imagenet-val-sample");
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !cfg!(feature = "tasks")
+        || !coco.is_dir()
+        || !inet.is_dir()
+        || icm::anchor::find_ffmpeg(None).is_err()
+    {
+        assert!(
+            !ci || !cfg!(feature = "tasks"),
+            "CI=true and ../shared or ffmpeg is missing"
+        );
+        println!("skipping: ../shared, ffmpeg or the tasks feature is missing");
+        return;
+    }
+    let dir = fresh_dir("task_cli_cls_vvc");
+    let run = |task: &str, ds: &Path, codec: &str, rate: [&str; 2], name: &str| {
+        let json_path = dir.join(name);
+        let out = icm(
+            &[
+                "task-eval",
+                "--task",
+                task,
+                "--dataset",
+                ds.to_str().expect("utf-8"),
+                "--codec",
+                codec,
+                rate[0],
+                rate[1],
+                "--limit",
+                "2",
+                "-o",
+                json_path.to_str().expect("utf-8"),
+            ],
+            &[],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{task} {codec}: {stderr}");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("parse");
+        assert_eq!(doc["images"], 2);
+        doc
+    };
+    let col = |doc: &serde_json::Value, k: &str| -> Vec<f64> {
+        doc["results"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("results.{k}"))
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let cls = run(
+        "classification",
+        &inet,
+        "icm",
+        ["--qualities", "1,6"],
+        "cls.json",
+    );
+    let (bpp, top1, top5) = (col(&cls, "bpp"), col(&cls, "top1"), col(&cls, "top5"));
+    assert!(bpp.len() == 2 && bpp[0] < bpp[1], "{bpp:?}");
+    for (t1, t5) in top1.iter().zip(&top5) {
+        // 2 pictures: accuracies are 0, 0.5 or 1, and top-5 includes top-1.
+        assert!(
+            [0.0, 0.5, 1.0].contains(t1) && t1 <= t5,
+            "{top1:?} {top5:?}"
+        );
+    }
+    let det = run(
+        "detection",
+        &coco,
+        "vvc",
+        ["--qps", "32,47"],
+        "det_vvc.json",
+    );
+    let (bpp, map) = (col(&det, "bpp"), col(&det, "map"));
+    // QP 32 spends more bits than QP 47 and keeps at least as much of the detections.
+    assert!(bpp.len() == 2 && bpp[0] > bpp[1] && bpp[1] > 0.0, "{bpp:?}");
+    assert!(map.iter().all(|m| (0.0..=1.0).contains(m)), "{map:?}");
+    assert_eq!(det["rate_points"][0]["label"], "vvc-qp32");
+}
