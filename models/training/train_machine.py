@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Fine-tune an icm model for machines (the icm-machine-* zoo).
+
+Starts from a shipped PSNR model file and trains the whole codec (g_a, h_a, the entropy
+models, h_s, g_s) with
+
+    L = R + lambda * ( beta(t) * 255^2 * MSE + (1 - beta(t)) * kappa(t) * L_task )
+
+R: bits per pixel (noise proxy, as train.py); MSE: on [0, 1] RGB; L_task: distillation
+of the frozen YOLOX-Nano detector (../shared/models/yolox_nano, turned into a PyTorch
+module by onnx2torch): its predictions on the reconstruction against its predictions on
+the original picture (training pictures have no labels). Per anchor point: squared error
+of the box regression weighted by the teacher's objectness, plus binary cross-entropy of
+objectness and class probabilities against the teacher's.
+
+Dynamic loss weights, instead of a grid search over fixed weights:
+- kappa(t) = 255^2 * EMA(MSE) / EMA(L_task) puts the task loss on the scale of the
+  distortion term as both change (the two have unrelated units: a fixed weight that
+  balances them at the start is off by an order of magnitude once either moves);
+- beta(t) falls linearly from 1 to --beta-end over the first --beta-frac of the steps:
+  training starts at the PSNR objective the model was trained for and moves the weight of
+  the distortion budget to the task, so the rate is spent where the detector needs it;
+  MSE keeps a small weight so the picture stays a picture (and PSNR is reported);
+- lambda, the rate-distortion trade-off, is that of the starting model unless given.
+
+Checkpoints (ckpt_q<Q>.pt) are in train.py's format, so export.py and
+`icm model build` turn them into model files; the run resumes from its checkpoint.
+Log: losses_q<Q>.csv (step, loss, bpp, mse, psnr, task, beta, kappa, seconds).
+
+    python train_machine.py --data .train_data/train --init-model ../icm-psnr-q2.safetensors \\
+        --quality 2 --max-steps 600 --out out/machine
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+
+import warnings
+
+import numpy as np
+import torch
+
+# onnx2torch's Slice converter indexes with a list (a PyTorch deprecation warning per call).
+warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from model import IcmHyperprior, rd_loss  # noqa: E402
+from train import CropSampler, load_ckpt, load_images, load_model_file, log, save_ckpt  # noqa: E402
+
+DEFAULT_TEACHER = os.path.join(HERE, "..", "..", "..", "shared", "models", "yolox_nano", "yolox_nano.onnx")
+
+
+def load_teacher(path: str, device: torch.device) -> torch.nn.Module:
+    """YOLOX-Nano as a frozen PyTorch module (input BGR 0..255, output [B, A, 85])."""
+    import onnx
+    from onnx2torch import convert
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = convert(onnx.load(path))
+    net.eval().to(device)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def to_yolox(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] RGB to the detector's input: BGR, 0..255."""
+    return x[:, [2, 1, 0]] * 255.0
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Detection distillation on [B, A, 85] predictions (x, y, log w, log h, objectness,
+    80 class probabilities; probabilities after the sigmoid)."""
+    obj = teacher[..., 4:5]
+    box = ((student[..., :4] - teacher[..., :4]) ** 2 * obj).sum() / obj.sum().clamp_min(1.0)
+    p = student[..., 4:].clamp(1e-6, 1 - 1e-6)
+    q = teacher[..., 4:]
+    bce = -(q * torch.log(p) + (1 - q) * torch.log1p(-p)).mean()
+    return box + bce
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="folder of training images (prepare_data.py)")
+    ap.add_argument("--init-model", required=True, help="shipped model file to start from")
+    ap.add_argument("--quality", type=int, required=True, help="zoo quality index of the result")
+    ap.add_argument("--lambda", dest="lmbda", type=float, default=None,
+                    help="rate-distortion trade-off (default: the starting model's)")
+    ap.add_argument("--teacher", default=DEFAULT_TEACHER, help="YOLOX-Nano ONNX file")
+    ap.add_argument("--out", default=os.path.join(HERE, "out", "machine"))
+    ap.add_argument("--max-steps", type=int, default=600)
+    ap.add_argument("--max-seconds", type=float, default=0, help="also stop after this long (0: no limit)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--beta-end", type=float, default=0.1)
+    ap.add_argument("--beta-frac", type=float, default=0.5)
+    ap.add_argument("--ema", type=float, default=0.98, help="decay of the loss averages behind kappa")
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--max-images", type=int, default=0)
+    ap.add_argument("--save-every", type=float, default=300, help="seconds between checkpoints")
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def beta_at(step: int, total: int, end: float, frac: float) -> float:
+    ramp = max(1.0, frac * total)
+    return 1.0 + (end - 1.0) * min(1.0, step / ramp)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, f"ckpt_q{args.quality}.pt")
+    log_path = os.path.join(args.out, f"losses_q{args.quality}.csv")
+
+    model = IcmHyperprior()
+    _, mmeta = load_model_file(args.init_model, model)
+    lmbda = args.lmbda if args.lmbda is not None else float(mmeta["lambda"])
+    base_steps = int(mmeta.get("steps", 0))
+    parents = [f"{mmeta.get('name', os.path.basename(args.init_model))}:q{mmeta.get('quality', '?')}@{base_steps}"]
+    done, ema = 0, None
+    if os.path.exists(ckpt_path):
+        ck = load_ckpt(ckpt_path, model)
+        done = int(ck.get("machine_steps", 0))
+        ema = ck.get("loss_ema")
+        log(f"resumed {ckpt_path} at machine step {done}")
+    model.to(device).train()
+    teacher = load_teacher(args.teacher, device)
+    imgs = load_images(args.data, device, args.crop, args.max_images)
+    sampler = CropSampler(imgs, args.crop, args.seed + done)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    log(f"machine fine-tune q{args.quality} from {args.init_model}: lambda {lmbda}, {len(imgs)} images, "
+        f"batch {args.batch}, crop {args.crop}, steps {done}..{args.max_steps}")
+
+    def meta():
+        return {"quality": args.quality, "lambda": lmbda, "steps": base_steps + done,
+                "machine_steps": done, "parents": parents, "batch": args.batch, "crop": args.crop,
+                "lr": args.lr, "loss_ema": ema, "objective": "machine (YOLOX-Nano distillation)",
+                "beta_end": args.beta_end}
+
+    new_log = not os.path.exists(log_path)
+    with open(log_path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new_log:
+            w.writerow(["step", "loss", "bpp", "mse", "psnr", "task", "beta", "kappa", "seconds"])
+        t0, last_save = time.time(), time.time()
+        acc = []
+        while done < args.max_steps:
+            if args.max_seconds and time.time() - t0 > args.max_seconds:
+                break
+            x = sampler.batch(args.batch)
+            with torch.no_grad():
+                t_out = teacher(to_yolox(x))
+            out = model(x)
+            x_hat = out["x_hat"].clamp(0.0, 1.0)
+            s_out = teacher(to_yolox(x_hat))
+            r = rd_loss(out, x, lmbda)
+            task = distill_loss(s_out, t_out)
+            m, tk = float(r["mse"].detach()), float(task.detach())
+            ema = (m, tk) if ema is None else (
+                args.ema * ema[0] + (1 - args.ema) * m, args.ema * ema[1] + (1 - args.ema) * tk)
+            kappa = 255.0 ** 2 * ema[0] / max(ema[1], 1e-12)
+            beta = beta_at(done, args.max_steps, args.beta_end, args.beta_frac)
+            loss = r["bpp"] + lmbda * (beta * 255.0 ** 2 * r["mse"] + (1 - beta) * kappa * task)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            done += 1
+            acc.append((float(loss.detach()), float(r["bpp"].detach()), m, tk))
+            if done % args.log_every == 0 or done == args.max_steps:
+                a = np.mean(np.array(acc), axis=0)
+                psnr = 10 * math.log10(1.0 / max(a[2], 1e-12))
+                w.writerow([done, f"{a[0]:.5f}", f"{a[1]:.5f}", f"{a[2]:.6f}", f"{psnr:.3f}",
+                            f"{a[3]:.5f}", f"{beta:.3f}", f"{kappa:.3f}", f"{time.time() - t0:.1f}"])
+                f.flush()
+                log(f"step {done}: loss {a[0]:.4f} bpp {a[1]:.4f} psnr {psnr:.2f} task {a[3]:.4f} "
+                    f"beta {beta:.2f} kappa {kappa:.1f}")
+                acc = []
+            if time.time() - last_save > args.save_every:
+                save_ckpt(ckpt_path, model, meta())
+                last_save = time.time()
+    save_ckpt(ckpt_path, model, meta())
+    log(f"wrote {ckpt_path} (machine steps {done})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
