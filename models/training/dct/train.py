@@ -137,6 +137,9 @@ def main() -> int:
     ap.add_argument("--val-samples", type=int, default=400)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--select-only", action="store_true",
+                    help="with --gate: write the gate statistics and the selection of OUT/ckpt.pt "
+                         "(finished or not) and stop")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -169,6 +172,11 @@ def main() -> int:
             stem.mean.copy_(torch.from_numpy(mean[channels]).float())
             stem.inv_std.copy_(torch.from_numpy(1.0 / std[channels]).float())
     fvar_t = torch.from_numpy(np.asarray(fvar)).float()[None, :, None, None]
+    if args.select_only:
+        if not (args.gate and state is not None):
+            raise SystemExit("--select-only needs --gate and an OUT/ckpt.pt")
+        gate_stats(stem, cache, channels, args)
+        return 0
 
     tail = None
     if kl_steps > 0 or args.val_samples > 0:
@@ -280,7 +288,7 @@ def main() -> int:
         if step % args.save_every == 0 or end_epoch:
             save()
     save(final=step >= total)
-    if args.gate and step >= total:
+    if args.gate and (step >= total or args.max_steps is not None):
         gate_stats(stem, cache, channels, args)
     print(f"{ck_path}: step {step}/{total}")
     return 0
