@@ -12,6 +12,7 @@ mod io;
 mod plot;
 mod results;
 mod task;
+mod task_dct;
 
 pub use args::Cli;
 pub use commands::run;
