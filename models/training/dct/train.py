@@ -90,11 +90,18 @@ def stats(cache, rng, n=1000):
     return mean, std, fvar
 
 
-def init_from(stem: Stem, ck_path: str):
+def init_from(stem: Stem, ck_path: str, cache=None):
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
     src = {k: v for k, v in ck["model"].items() if not k.startswith("gate.") and k not in ("mean", "inv_std")}
     pos = {c: i for i, c in enumerate(ck["channels"])}
     w = src["inp.0.0.weight"]
+    if ck.get("gate") and cache is not None:
+        # The gated network computed W (g * x): scale each input column by the channel's
+        # mean open probability, so that channels whose gates were closed (and whose
+        # weights never trained) start at zero instead of injecting their random weights.
+        p = mean_open(ck, cache)
+        w = w * torch.from_numpy(p).float()[None, :, None, None]
+        print(f"input columns scaled by mean gate-open probability ({int((p > 0.5).sum())} open)")
     cols = [pos[c] for c in stem.channels]
     src["inp.0.0.weight"] = w[:, cols]
     missing, unexpected = stem.load_state_dict(src, strict=False)
@@ -102,6 +109,21 @@ def init_from(stem: Stem, ck_path: str):
     if missing or unexpected:
         raise SystemExit(f"--init {ck_path}: missing {missing}, unexpected {unexpected}")
     print(f"initialised from {ck_path} ({len(ck['channels'])} channels -> {len(stem.channels)})")
+
+
+def mean_open(ck, cache, n=500) -> np.ndarray:
+    """Mean gate-open probability per channel of a gated checkpoint over n training samples."""
+    g = Stem(ck["channels"], gate=True)
+    g.load_state_dict(ck["model"])
+    g.eval()
+    idx = cache["train_idx"][:: max(1, len(cache["train_idx"]) // n)][:n]
+    tot = torch.zeros(len(ck["channels"]))
+    with torch.no_grad():
+        for k in range(0, len(idx), 100):
+            x, _, _, _ = batch(cache, idx[k : k + 100], ck["channels"])
+            xn = (x - g.mean[None, :, None, None]) * g.inv_std[None, :, None, None]
+            tot += torch.sigmoid(g.gate.logits(xn)).sum(0)
+    return (tot / len(idx)).numpy()
 
 
 def init_from_stem(stem: Stem, path: str):
@@ -165,7 +187,7 @@ def main() -> int:
     else:
         mean, std, fvar = stats(cache, rng)
         if args.init:
-            init_from(stem, args.init)
+            init_from(stem, args.init, cache)
         if args.init_stem:
             init_from_stem(stem, args.init_stem)
         else:
