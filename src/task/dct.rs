@@ -245,9 +245,54 @@ impl TaskDecoder for DctMobileNetV2 {
     }
 }
 
-/// JPEG coding of the DCT-domain evaluation: baseline, 4:2:0, the T.81 Annex K tables
-/// scaled by `quality` (1..100) as libjpeg's `jpeg_set_quality`, standard Huffman tables
-/// (the `jpeg-encoder` crate).
+/// RGB to YCbCr as libjpeg's `rgb_ycc_convert` (jccolor.c): 16-bit fixed point, Y rounded
+/// with +1/2, Cb and Cr with +1/2 - 2^-16.
+fn libjpeg_ycc(r: u8, g: u8, b: u8) -> [i32; 3] {
+    let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+    let y = (19595 * r + 38470 * g + 7471 * b + 32768) >> 16;
+    let cb = (-11059 * r - 21709 * g + 32768 * b + (128 << 16) + 32767) >> 16;
+    let cr = (32768 * r - 27439 * g - 5329 * b + (128 << 16) + 32767) >> 16;
+    [y, cb, cr]
+}
+
+/// The picture in YCbCr with each 2x2 cell's chroma replaced by its average as libjpeg's
+/// `h2v2_downsample` computes it (jcsample.c: `(a + b + c + d + bias) >> 2`, bias 1 and 2
+/// on alternate output columns; edges replicated). An encoder that subsamples by taking
+/// one sample per cell (jpeg-encoder does) then writes libjpeg's chroma.
+fn ycc_with_libjpeg_chroma(img: &RgbImage) -> Vec<u8> {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let ycc: Vec<[i32; 3]> = img
+        .data
+        .chunks_exact(3)
+        .map(|p| libjpeg_ycc(p[0], p[1], p[2]))
+        .collect();
+    let mut out = vec![0u8; w * h * 3];
+    for (i, (o, v)) in out.chunks_exact_mut(3).zip(&ycc).enumerate() {
+        let (x, y) = (i % w, i / w);
+        let (cx, cy) = (x / 2, y / 2);
+        let bias = if cx % 2 == 0 { 1 } else { 2 };
+        o[0] = v[0].clamp(0, 255) as u8;
+        for c in 1..3 {
+            let mut sum = bias;
+            for dy in 0..2 {
+                for dx in 0..2 {
+                    let (sx, sy) = ((2 * cx + dx).min(w - 1), (2 * cy + dy).min(h - 1));
+                    sum += ycc[sy * w + sx][c];
+                }
+            }
+            o[c] = (sum >> 2).clamp(0, 255) as u8;
+        }
+    }
+    out
+}
+
+/// JPEG coding of the DCT-domain evaluation, as libjpeg (the Pillow encoder the stems were
+/// trained on) codes 4:2:0: libjpeg's colour conversion and 2x2 box downsampling of the
+/// chroma, then the `jpeg-encoder` crate: baseline, the T.81 Annex K tables scaled by
+/// `quality` (1..100) as `jpeg_set_quality`, standard Huffman tables. (jpeg-encoder alone
+/// subsamples chroma by taking one sample per 2x2 cell; its high-frequency chroma
+/// coefficients then differ from libjpeg's, which cost the 192-channel network 8 points of
+/// top-1 at quality 95.)
 pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, TaskError> {
     let err = |why: String| TaskError::Codec {
         what: format!("JPEG quality {quality}"),
@@ -257,10 +302,17 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, TaskError> {
         u16::try_from(img.width).map_err(|_| err("picture wider than 65535".into()))?,
         u16::try_from(img.height).map_err(|_| err("picture taller than 65535".into()))?,
     );
+    if img.data.len() != usize::from(w) * usize::from(h) * 3 {
+        return Err(err(format!(
+            "{} bytes for a {w}x{h} RGB picture",
+            img.data.len()
+        )));
+    }
+    let ycc = ycc_with_libjpeg_chroma(img);
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    enc.encode(&img.data, w, h, jpeg_encoder::ColorType::Rgb)
+    enc.encode(&ycc, w, h, jpeg_encoder::ColorType::Ycbcr)
         .map_err(|e| err(e.to_string()))?;
     Ok(out)
 }
@@ -307,6 +359,34 @@ mod tests {
         assert!(parse_channel_list("[0, 0]").is_err());
         assert!(parse_channel_list("[192]").is_err());
         assert!(parse_channel_list("{}").is_err());
+    }
+
+    #[test]
+    fn libjpeg_colour_and_downsampling() {
+        assert_eq!(libjpeg_ycc(255, 255, 255), [255, 128, 128]);
+        assert_eq!(libjpeg_ycc(0, 0, 0), [0, 128, 128]);
+        assert_eq!(libjpeg_ycc(255, 0, 0), [76, 85, 255]);
+        // 3x2 picture: cells (0, 0) and (1, 0), the second with its right column replicated.
+        let img = RgbImage {
+            width: 3,
+            height: 2,
+            data: vec![
+                255, 0, 0, 0, 0, 255, 0, 255, 0, //
+                255, 255, 255, 0, 0, 0, 0, 255, 0,
+            ],
+        };
+        let ycc = ycc_with_libjpeg_chroma(&img);
+        let cb: Vec<i32> = [[255, 0, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0]]
+            .iter()
+            .map(|p| libjpeg_ycc(p[0], p[1], p[2])[1])
+            .collect();
+        let want0 = ((cb.iter().sum::<i32>() + 1) >> 2) as u8;
+        assert_eq!(ycc[1], want0);
+        assert_eq!(ycc[3 + 1], want0);
+        assert_eq!(ycc[9 + 1], want0);
+        let g = libjpeg_ycc(0, 255, 0);
+        assert_eq!(ycc[6 + 1], ((4 * g[1] + 2) >> 2) as u8);
+        assert_eq!(ycc[6], g[0] as u8);
     }
 
     #[test]
