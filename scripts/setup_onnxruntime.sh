@@ -5,7 +5,10 @@
 #   venv: ${ICM_VENV:-$HOME/.cache/icm-venv} (created when missing)
 #   installs scripts/task_requirements.txt: onnxruntime 1.32 (whose wheel ships
 #   onnxruntime/capi/libonnxruntime.so.1.32.0), pycocotools (reference for the Rust COCO
-#   mAP test), numpy
+#   mAP test), numpy, onnx
+#   composes the DCT-domain classifiers (scripts/compose_dct_tasks.py: the stems of
+#   models/tasks/ joined to ../shared's MobileNetV2) in ${ICM_TASK_CACHE:-~/.cache/icm/tasks}
+#   when ../shared (or $ICM_TASK_MODELS) has the classifier; a no-op when up to date
 #
 # icm finds the library by itself in that venv; to use another one, set
 # ORT_DYLIB_PATH=/path/to/libonnxruntime.so. The `ort` crate (rc.15, API 31) needs
@@ -34,5 +37,14 @@ print(libs[-1])
 PY
 )
 log "onnxruntime $("$VENV/bin/python" -c 'import onnxruntime; print(onnxruntime.__version__)')"
+# Exit status 2: no shared classifier (../shared absent), nothing to compose.
+rc=0
+"$VENV/bin/python" scripts/compose_dct_tasks.py $([ "$QUIET" = 1 ] && echo --quiet) || rc=$?
+if [ "$rc" = 2 ]; then
+    log "DCT-domain classifiers not composed (no shared classifier)"
+elif [ "$rc" != 0 ]; then
+    echo "setup_onnxruntime: scripts/compose_dct_tasks.py failed" >&2
+    exit 1
+fi
 log "export ORT_DYLIB_PATH=$LIB   # optional: icm finds it in $VENV by itself"
 echo "$LIB"

@@ -3,7 +3,8 @@
 # per bit rate of the icm zoo, VVC, HEVC and JPEG (and the uncompressed ceiling) for
 # detection (YOLOX-Nano, COCO subset), classification (MobileNetV2, ImageNet sample) and
 # segmentation (DeepLabV3, COCO subset with VOC-mapped masks), with task BD-rates against
-# VVC.
+# VVC; and classification on JPEG DCT coefficients (192 and 24 channels) against decoding
+# the same JPEGs to RGB.
 #
 #   scripts/tasks_report.sh [--reuse] [--tasks "detection classification segmentation"]
 #                           [--codecs "none icm vvc hevc jpeg"]
@@ -53,6 +54,20 @@ for task in $TASKS; do
             -o "$json" --csv "$OUT/${p}_$codec.csv"
     done
 done
+
+# Classification on JPEG DCT coefficients (spec Annex B): the same JPEGs decoded to RGB, or
+# read as 192 or the 24 selected frequency channels.
+if [[ " $TASKS " == *" classification "* ]]; then
+    for d in rgb dct192 dct24; do
+        json="$OUT/cls_jpeg_$d.json"
+        if [ "$REUSE" = 1 ] && [ -s "$json" ]; then
+            continue
+        fi
+        echo "== classification jpeg-ijg $d"
+        "$ICM" task-eval --task classification --dataset "$INET" --codec jpeg-ijg --input-domain "$d" \
+            -o "$json" --csv "$OUT/cls_jpeg_$d.csv"
+    done
+fi
 
 # Plots: accuracy against bpp, the uncompressed score as the ceiling.
 ceiling() { # FILE METRIC

@@ -14,9 +14,12 @@
 #      `cargo run --release -- model build`, `icm encode` + `icm decode` with the built model,
 #      and the model file loaded back into PyTorch (train.py's load_model_file) against the
 #      export.
+#   4. models/training/dct/ (the DCT-domain classifier stems) on 4 pictures, CPU, and the
+#      composition of the exported stem with ../shared's classifier.
 #
-# Step 3 needs ../shared/data/train (or $ICM_TRAIN_SRC); without it the step is skipped
-# with a message, except when CI=true, where that is a failure.
+# Steps 3 and 4 need ../shared/data/train (or $ICM_TRAIN_SRC), step 4 also ../shared's
+# classifier; without them the steps are skipped with a message, except when CI=true, where
+# that is a failure.
 # Ends with "python: N passed, M failed"; exits non-zero on any failure.
 # ICM_KEEP_TMP=1 keeps the temporary folder.
 set -euo pipefail
@@ -207,5 +210,39 @@ assert not bad, f"too far from the export: {bad}"
 EOF
 }
 check model_file_roundtrip model_file_roundtrip
+
+# ---------------------------------------------------------------------------- DCT stems
+# models/training/dct/ end to end on 4 pictures (CPU, about 30 s): the teacher rebuild
+# against onnxruntime, the cache, the gated 192-channel stem, the selection, a 24-channel
+# stem with its KL phase, its export, a continuation from the export, and the composition
+# with the shared classifier. Needs the classifier of ../shared and onnx/onnxruntime
+# (scripts/task_requirements.txt, installed by scripts/setup_onnxruntime.sh).
+CLASSIFIER="$ROOT/../shared/models/classification/mobilenet_v2_1.0_224_quant.onnx"
+smoke_dct() {
+    local D="$TMP/dct" T=models/training/dct
+    "$PY" -c "import onnx, onnxruntime, jpeglib, torch"
+    (cd "$T" && "$PY" check_teacher.py --images 3 --data "$ROOT/../shared/data/imagenet-val-sample")
+    "$PY" "$T/build_cache.py" --src "$SRC" --out "$D/cache" --limit 4 --crops 2 --codings 1 --val-every 2
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/gate" --channels all --gate --feat-epochs 2 \
+        --batch 2 --val-samples 0 --threads 2
+    [ -s "$D/gate/channels.json" ] && [ -s "$D/gate/gate_stats.json" ]
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/s24" --channels "$D/gate/channels.json" \
+        --init "$D/gate/ckpt.pt" --feat-epochs 1 --kl-epochs 1 --batch 2 --val-samples 2 --threads 2
+    "$PY" "$T/export_stem.py" --ckpt "$D/s24/ckpt.pt" --out "$D/dct24_stem.onnx"
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/s24b" --channels "$D/gate/channels.json" \
+        --init-stem "$D/dct24_stem.onnx" --feat-epochs 1 --max-steps 1 --batch 2 --val-samples 0 \
+        | tee "$D/s24b.log"
+    grep -q "initialised from exported stem" "$D/s24b.log"
+    "$PY" scripts/compose_dct_tasks.py --stems "$D/dct24_stem.onnx" --out-dir "$D/composed" --check
+    [ -s "$D/composed/mobilenet_v2_dct24.onnx" ]
+}
+if [ -f "$CLASSIFIER" ]; then
+    check dct_training smoke_dct
+elif [ "${CI:-}" = true ]; then
+    echo "python: FAIL dct_training: $CLASSIFIER not found (CI=true requires it)"
+    FAILED=$((FAILED + 1))
+else
+    echo "python: SKIP the DCT stem smoke run: $CLASSIFIER not found"
+fi
 
 finish

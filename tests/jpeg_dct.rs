@@ -302,14 +302,22 @@ fn cli_writes_npy_and_refuses_bad_input() {
         header.contains("'<i2'") && header.contains("(3, 5, 24)"),
         "{header}"
     );
-    // First cell, first channel: the Y DC of block (0, 0); channel 16: the Cb DC.
+    // First cell, first channel: the Y DC of block (0, 0); then the Cb and Cr DCs at their
+    // places in the Annex B.3 list.
     let c = decode(&std::fs::read(&input).expect("read")).expect("decode");
     let v = |i: usize| i16::from_le_bytes([npy[10 + hlen + 2 * i], npy[10 + hlen + 2 * i + 1]]);
+    let at = |ch: usize| {
+        icm::jpeg::channels::SELECTED_24
+            .iter()
+            .position(|&x| x == ch)
+            .expect("DC channels are in the 24-channel set")
+    };
+    let (cb, cr) = (at(64), at(128));
     assert_eq!(v(0), c.components[0].coefs[0]);
-    assert_eq!(v(16), c.components[1].coefs[0]);
+    assert_eq!(v(cb), c.components[1].coefs[0]);
     assert_eq!(c.components[1].h, 1, "the image crate writes 4:4:4");
-    assert_eq!(v(24 + 16), c.components[1].coefs[64]); // cell (0, 1): Cb block (0, 1)
-    assert_eq!(v(5 * 24 + 20), c.components[2].coefs[5 * 64]); // cell (1, 0): Cr block (1, 0)
+    assert_eq!(v(24 + cb), c.components[1].coefs[64]); // cell (0, 1): Cb block (0, 1)
+    assert_eq!(v(5 * 24 + cr), c.components[2].coefs[5 * 64]); // cell (1, 0): Cr block (1, 0)
 
     // A truncated file: one line on stderr, non-zero exit, no output written.
     let bytes = std::fs::read(&input).expect("read");

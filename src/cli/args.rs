@@ -85,8 +85,18 @@ $ICM_TASK_MODELS, or --task-model) and datasets:
                   mIoU against the prediction on the uncompressed image.
 
 Codecs: `icm` (zoo qualities, --qualities) or `none` (the uncompressed ceiling, reported at
-24 bpp). Results: the layout of `icm eval -o` (name, description, results {bpp: [..],
-map: [..], ..}), so `icm bd-rate --metric map` reads them.
+24 bpp), or a conventional codec through the `icm anchor` path (--qps). Results: the layout
+of `icm eval -o` (name, description, results {bpp: [..], map: [..], ..}), so
+`icm bd-rate --metric map` reads them.
+
+DCT-domain classification (spec Annex B): `--codec jpeg-ijg` takes each picture's 224x224
+network input crop (shorter side 256, centre crop), JPEG-codes it in process at the IJG
+qualities of --qps (4:2:0, libjpeg's scaling of the Annex K tables; default
+10,20,...,90,95), and gives the classifier, by --input-domain, the decoded picture (rgb),
+all 192 DCT channels (dct192) or the 24 of Annex B.3 (dct24), the last two without pixel
+decoding (composed networks from scripts/setup_onnxruntime.sh). bpp is of the 224x224
+JPEG; input_bytes is the float32 tensor given to the network; task_s is decode_s (JPEG to
+that tensor) plus infer_s (the network).
 
 Needs ONNX Runtime: scripts/setup_onnxruntime.sh installs it into the project venv, where
 icm finds it; ORT_DYLIB_PATH overrides.";
@@ -100,15 +110,22 @@ pub struct TaskEvalArgs {
     /// Dataset folder (see above for the layout each task expects).
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Codec under test: icm (its zoo models), none (uncompressed ceiling), or a
-    /// conventional codec through the `icm anchor` path: vvc, hevc, av1, jpeg, jxl, webp.
-    #[arg(long, default_value = "icm", value_parser = ["icm", "none", "vvc", "hevc", "av1", "jpeg", "jxl", "webp"])]
+    /// Codec under test: icm (its zoo models), none (uncompressed ceiling), a
+    /// conventional codec through the `icm anchor` path: vvc, hevc, av1, jpeg, jxl, webp,
+    /// or jpeg-ijg (classification: the network's 224x224 input crop JPEG-coded in process
+    /// at IJG qualities --qps, read as --input-domain).
+    #[arg(long, default_value = "icm", value_parser = ["icm", "none", "vvc", "hevc", "av1", "jpeg", "jxl", "webp", "jpeg-ijg"])]
     pub codec: String,
+    /// What reaches the classifier with --codec jpeg-ijg: rgb (the decoded picture), dct192
+    /// (all DCT channels, no pixel decoding) or dct24 (the 24 channels of spec Annex B.3).
+    #[arg(long, default_value = "rgb", value_parser = ["rgb", "dct192", "dct24"])]
+    pub input_domain: String,
     /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
     #[arg(long)]
     pub qualities: Option<String>,
     /// Rate parameters of a conventional codec, as `icm anchor --qps` (default: its ladder,
-    /// QP 22..47 for vvc and hevc).
+    /// QP 22..47 for vvc and hevc); for jpeg-ijg IJG qualities 1..100 (default
+    /// 10,20,30,40,50,60,70,80,90,95).
     #[arg(long, allow_hyphen_values = true)]
     pub qps: Option<String>,
     /// ffmpeg for conventional codecs (as `icm anchor --ffmpeg`).
@@ -143,8 +160,15 @@ pub struct TaskRunArgs {
     /// Task: detection, classification or segmentation.
     #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
     pub task: String,
-    /// Input: PNG, PPM, JPEG, or an .icm stream (decoded with its model first).
+    /// Input: PNG, PPM, JPEG, or an .icm stream (decoded with its model first); a JPEG
+    /// for the DCT input domains.
     pub input: PathBuf,
+    /// What reaches the classifier: rgb (the decoded picture), or the JPEG's DCT
+    /// coefficients without pixel decoding: dct192 (all channels) or dct24 (the 24 of spec
+    /// Annex B.3). The DCT networks were trained on 224x224 JPEGs of the network's input
+    /// crop (shorter side 256, centre 224); other sizes run on their whole block grid.
+    #[arg(long, default_value = "rgb", value_parser = ["rgb", "dct192", "dct24"])]
+    pub input_domain: String,
     /// The task network's ONNX file (default: the built-in one for --task).
     #[arg(long)]
     pub task_model: Option<PathBuf>,
@@ -168,10 +192,10 @@ pub struct DctArgs {
     /// step; they fit in int32), or int16 with --raw.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Channels: `all` (64 per component: 192 for YCbCr, 64 for grayscale), `24` (the
-    /// provisional set of Annex B.3: the 16 lowest-frequency Y channels in zig-zag order,
-    /// then the 4 lowest of Cb and of Cr), or a comma-separated list of indices and ranges
-    /// such as `0-15,64,128`, written in the order given.
+    /// Channels: `all` (64 per component: 192 for YCbCr, 64 for grayscale), `24` (the set
+    /// of Annex B.3, ascending, selected by learned channel gates; its Y channels for
+    /// grayscale), or a comma-separated list of indices and ranges such as `0-15,64,128`,
+    /// written in the order given.
     #[arg(long, default_value = "all")]
     pub channels: String,
     /// Memory order: chw (channels, rows, columns) or hwc (rows, columns, channels).

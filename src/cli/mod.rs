@@ -13,6 +13,7 @@ mod io;
 mod plot;
 mod results;
 mod task;
+mod task_dct;
 
 pub use args::Cli;
 pub use commands::run;

@@ -8,16 +8,18 @@ use super::results::{csv_field, progress_bar};
 use icm::anchor::{default_cache_dir, AnchorCache, AnchorCodec, AnchorConfig};
 use icm::codec::{self, RgbImage};
 use icm::container;
+use icm::jpeg::{decode_coefficients, DecodeOptions};
 use icm::model::{self, Model};
 use icm::task::coco::{self, CocoDataset, DetBox};
+use icm::task::dct::{resolve_dct_model, DctMobileNetV2, InputDomain};
 use icm::task::detection::COCO_CATEGORY_IDS;
 use icm::task::imageops::read_rgb;
 use icm::task::rate::{AnchorRateCodec, Coded, IcmCodec, RateCodec, Uncompressed};
 use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
 use icm::task::segmentation::coco_voc_truth;
 use icm::task::{
-    load_decoder, read_labels, resolve_task_model, TaskDecoder, TaskError, TaskInput,
-    TaskInputKind, TaskKind, TaskOutput,
+    default_task_model_dir, load_decoder, read_labels, resolve_task_model, TaskDecoder, TaskError,
+    TaskInput, TaskInputKind, TaskKind, TaskOutput,
 };
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -25,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// One image of the dataset, with what its task needs for scoring.
-struct Item {
-    path: PathBuf,
+pub(super) struct Item {
+    pub(super) path: PathBuf,
     /// COCO image id (detection).
     image_id: u64,
     /// ImageNet class (classification).
@@ -34,9 +36,9 @@ struct Item {
 }
 
 /// The images and ground truth of one task's dataset.
-struct Dataset {
-    items: Vec<Item>,
-    coco: Option<CocoDataset>,
+pub(super) struct Dataset {
+    pub(super) items: Vec<Item>,
+    pub(super) coco: Option<CocoDataset>,
 }
 
 fn is_image(p: &Path) -> bool {
@@ -75,7 +77,7 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(out)
 }
 
-fn dataset_error(path: &Path, why: impl Into<String>) -> CliError {
+pub(super) fn dataset_error(path: &Path, why: impl Into<String>) -> CliError {
     CliError::Task(TaskError::Dataset {
         path: path.display().to_string(),
         why: why.into(),
@@ -132,7 +134,7 @@ fn load_coco(dir: &Path, ann: &Path) -> Result<Dataset, CliError> {
     })
 }
 
-fn load_dataset(task: TaskKind, a: &TaskEvalArgs) -> Result<Dataset, CliError> {
+pub(super) fn load_dataset(task: TaskKind, a: &TaskEvalArgs) -> Result<Dataset, CliError> {
     let dir = &a.dataset;
     match task {
         TaskKind::Detection => {
@@ -186,7 +188,7 @@ fn load_dataset(task: TaskKind, a: &TaskEvalArgs) -> Result<Dataset, CliError> {
 }
 
 /// Running scores of one rate point.
-enum Score {
+pub(super) enum Score {
     Detection(Vec<DetBox>),
     Classification {
         top1: usize,
@@ -201,18 +203,18 @@ enum Score {
     },
 }
 
-struct PointResult {
-    codec: String,
-    label: String,
-    quality: u32,
-    bytes: Vec<usize>,
-    bpp: Vec<f64>,
-    coding_s: f64,
-    task_s: f64,
-    score: Score,
+pub(super) struct PointResult {
+    pub(super) codec: String,
+    pub(super) label: String,
+    pub(super) quality: u32,
+    pub(super) bytes: Vec<usize>,
+    pub(super) bpp: Vec<f64>,
+    pub(super) coding_s: f64,
+    pub(super) task_s: f64,
+    pub(super) score: Score,
 }
 
-fn new_score(task: TaskKind, with_truth: bool, with_agreement: bool) -> Score {
+pub(super) fn new_score(task: TaskKind, with_truth: bool, with_agreement: bool) -> Score {
     match task {
         TaskKind::Detection => Score::Detection(Vec::new()),
         TaskKind::Classification => Score::Classification {
@@ -259,7 +261,7 @@ fn wrong_output(decoder: &dyn TaskDecoder) -> CliError {
 
 /// Adds one image's result to the scores. `reference` is the segmentation of the
 /// uncompressed image (the agreement target), `truth` the VOC-mapped COCO masks.
-fn add_score(
+pub(super) fn add_score(
     score: &mut Score,
     item: &Item,
     out: TaskOutput,
@@ -300,7 +302,7 @@ fn add_score(
 }
 
 /// `(key, value)` columns of a finished rate point.
-fn score_columns(
+pub(super) fn score_columns(
     score: &Score,
     coco: Option<&CocoDataset>,
     ids: &[u64],
@@ -350,6 +352,16 @@ fn num(v: f64) -> Value {
 
 /// Runs `icm task-eval`.
 pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
+    if a.codec == "jpeg-ijg" {
+        return super::task_dct::eval(a);
+    }
+    if a.input_domain != "rgb" {
+        return Err(CliError::Usage(format!(
+            "--input-domain {} needs --codec jpeg-ijg (the DCT networks read JPEG \
+             coefficients of the 224x224 input crop)",
+            a.input_domain
+        )));
+    }
     let task: TaskKind = a.task.parse().map_err(CliError::Usage)?;
     let model_path = resolve_task_model(task, a.task_model.as_deref())?;
     let mut decoder = load_decoder(task, &model_path)?;
@@ -532,7 +544,17 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn to_json(
+/// The `name` of a results file: the codec, and for `jpeg-ijg` the input domain
+/// (`jpeg-ijg-dct24`).
+pub(super) fn results_name(a: &TaskEvalArgs) -> String {
+    if a.codec == "jpeg-ijg" {
+        format!("{}-{}", a.codec, a.input_domain)
+    } else {
+        a.codec.clone()
+    }
+}
+
+pub(super) fn to_json(
     a: &TaskEvalArgs,
     task: TaskKind,
     model_path: &Path,
@@ -577,7 +599,7 @@ fn to_json(
         _ => "",
     };
     json!({
-        "name": a.codec,
+        "name": results_name(a),
         "description": format!(
             "Task {} ({}; icm {}, {} images of {}{})",
             task.name(),
@@ -601,7 +623,11 @@ fn to_json(
     })
 }
 
-fn to_csv(results: &[PointResult], columns: &[Vec<(&'static str, f64)>], images: usize) -> String {
+pub(super) fn to_csv(
+    results: &[PointResult],
+    columns: &[Vec<(&'static str, f64)>],
+    images: usize,
+) -> String {
     let mut out = String::from("codec,label,quality,images,bpp");
     if let Some(first) = columns.first() {
         for (k, _) in first {
@@ -628,7 +654,7 @@ fn to_csv(results: &[PointResult], columns: &[Vec<(&'static str, f64)>], images:
     out
 }
 
-fn print_table(
+pub(super) fn print_table(
     results: &[PointResult],
     columns: &[Vec<(&'static str, f64)>],
     images: usize,
@@ -683,19 +709,47 @@ fn read_input(path: &Path, model_dir: &Path) -> Result<RgbImage, CliError> {
 /// Runs `icm task-run`.
 pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
     let task: TaskKind = a.task.parse().map_err(CliError::Usage)?;
-    let model_path = resolve_task_model(task, a.task_model.as_deref())?;
-    let img = read_input(&a.input, model_dir)?;
-    let mut decoder = load_decoder(task, &model_path)?;
-    let t = Instant::now();
-    let out = decoder.run(TaskInput::Pixels(&img))?;
-    let secs = t.elapsed().as_secs_f64();
+    let domain: InputDomain = a.input_domain.parse().map_err(CliError::Usage)?;
+    let (out, secs, (width, height), decoder_name, labels_dir) = if domain == InputDomain::Rgb {
+        let model_path = resolve_task_model(task, a.task_model.as_deref())?;
+        let img = read_input(&a.input, model_dir)?;
+        let mut decoder = load_decoder(task, &model_path)?;
+        let t = Instant::now();
+        let out = decoder.run(TaskInput::Pixels(&img))?;
+        let secs = t.elapsed().as_secs_f64();
+        let dir = model_path.parent().map(Path::to_path_buf);
+        let name = decoder.name().to_string();
+        (out, secs, (img.width, img.height), name, dir)
+    } else {
+        if task != TaskKind::Classification {
+            return Err(CliError::Usage(format!(
+                "--input-domain {}: only the classification task has DCT-domain networks",
+                domain.name()
+            )));
+        }
+        let model_path = resolve_dct_model(domain, a.task_model.as_deref())?;
+        let mut decoder = DctMobileNetV2::load(&model_path)?;
+        let bytes = read(&a.input)?;
+        // No pixel decoding: the coefficients go to the network (spec Annex B).
+        let coefs = decode_coefficients(&bytes, &DecodeOptions::default()).map_err(|source| {
+            CliError::Jpeg {
+                path: a.input.display().to_string(),
+                source,
+            }
+        })?;
+        let t = Instant::now();
+        let out = decoder.run(TaskInput::Dct(&coefs))?;
+        let secs = t.elapsed().as_secs_f64();
+        let dir = Some(default_task_model_dir().join("classification"));
+        let name = decoder.name().to_string();
+        (out, secs, (coefs.width, coefs.height), name, dir)
+    };
     let labels_file = match task {
         TaskKind::Detection => "coco80_labels.txt",
         TaskKind::Classification => "imagenet_labels_1001.txt",
         TaskKind::Segmentation => "pascal_voc_labels.txt",
     };
-    let labels = model_path
-        .parent()
+    let labels = labels_dir
         .and_then(|d| read_labels(&d.join(labels_file)))
         .unwrap_or_default();
     // Classification labels carry the background entry first.
@@ -726,7 +780,7 @@ pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
                 .take(5)
                 .map(|&i| json!({"class": i, "label": name(i), "score": s[i]}))
                 .collect();
-            json!({"task": task.name(), "top5": top})
+            json!({"task": task.name(), "input_domain": domain.name(), "top5": top})
         }
         TaskOutput::SegmentationMap(m) => {
             if let Some(p) = &a.output {
@@ -763,9 +817,9 @@ pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
     println!(
         "{}: {}x{}, {} ({:.3} s)",
         a.input.display(),
-        img.width,
-        img.height,
-        decoder.name(),
+        width,
+        height,
+        decoder_name,
         secs
     );
     match &out {

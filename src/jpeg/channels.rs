@@ -4,9 +4,9 @@
 //! output grid has one cell per 8x8 block of the full-resolution image, and a component
 //! with sampling factors H, V repeats its block (floor(i * V / Vmax), floor(j * H / Hmax))
 //! over the cells it covers (nearest-neighbour upsampling of the chroma blocks, as Xu et al.,
-//! "Learning in the Frequency Domain", CVPR 2020).
+//! "Learning in the Frequency Domain", CVPR 2020). [`SELECTED_24`] is the 24-channel
+//! selection of Annex B.3.
 
-use super::zigzag::NATURAL;
 use super::Coefficients;
 
 /// Memory order of the output tensor.
@@ -18,15 +18,23 @@ pub enum TensorLayout {
     Hwc,
 }
 
-/// The provisional 24-channel selection of Annex B.3: the 16 lowest-frequency luma
-/// channels in zig-zag order, then the 4 lowest of component 1 (Cb) and of component 2
-/// (Cr). With fewer components only those that exist (16 for grayscale).
-pub fn provisional_24(components: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = NATURAL[..16].to_vec();
-    for c in 1..components.min(3) {
-        out.extend(NATURAL[..4].iter().map(|&k| c * 64 + k));
-    }
-    out
+/// The 24-channel selection of spec Annex B.3, ascending: the channels whose learned gates
+/// (Xu et al., "Learning in the Frequency Domain") were open most often when a 192-channel
+/// stem of the shared MobileNetV2 was trained by distillation on JPEG qualities 10..95
+/// (`models/training/dct/`, `models/tasks/dct_gates.json`). Y: (u, v) = (0, 0..5),
+/// (1, 0..3), (2, 0..2), (3, 0..2), (4, 0..1); Cb and Cr: (0, 0), (0, 1), (1, 0).
+pub const SELECTED_24: [usize; 24] = [
+    0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 16, 17, 18, 24, 25, 26, 32, 33, 64, 65, 72, 128, 129, 136,
+];
+
+/// The Annex B.3 selection for a file with `components` components: [`SELECTED_24`], less
+/// the channels of components the file does not have (grayscale: its luma channels).
+pub fn selected_24(components: usize) -> Vec<usize> {
+    SELECTED_24
+        .iter()
+        .copied()
+        .filter(|&c| c / 64 < components)
+        .collect()
 }
 
 /// Parses a `--channels` value: `all`, `24` (Annex B.3), or a comma-separated list of
@@ -35,7 +43,7 @@ pub fn parse_channels(spec: &str, components: usize) -> Result<Vec<usize>, Strin
     let n = components * 64;
     match spec.trim() {
         "all" => return Ok((0..n).collect()),
-        "24" => return Ok(provisional_24(components)),
+        "24" => return Ok(selected_24(components)),
         _ => {}
     }
     let mut out = Vec::new();
@@ -195,12 +203,16 @@ mod tests {
 
     #[test]
     fn channel_lists() {
-        let s = provisional_24(3);
+        let s = selected_24(3);
         assert_eq!(s.len(), 24);
-        assert_eq!(&s[..4], &[0, 1, 8, 16]);
-        assert_eq!(&s[16..20], &[64, 65, 72, 80]);
-        assert_eq!(&s[20..], &[128, 129, 136, 144]);
-        assert_eq!(provisional_24(1).len(), 16);
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "ascending: {s:?}");
+        assert!(s.iter().all(|&c| c < 192));
+        let grey = selected_24(1);
+        assert_eq!(
+            grey,
+            s.iter().copied().filter(|&c| c < 64).collect::<Vec<_>>()
+        );
+        assert_eq!(parse_channels("24", 3).expect("24"), s);
         assert_eq!(parse_channels("all", 3).expect("all").len(), 192);
         assert_eq!(
             parse_channels("0-2,64", 3).expect("list"),

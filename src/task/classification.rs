@@ -16,10 +16,10 @@ pub const RESIZE: u32 = 256;
 /// Network outputs (background + 1000 classes).
 pub const OUTPUTS: usize = 1001;
 
-/// The `[1, 3, 224, 224]` input of one picture: shorter side resized to 256 (the longer one
-/// to `floor(long * 256 / short)`, as torchvision's `Resize(256)`), centre crop with the
-/// offset `round((side - 224) / 2)`, scaled to -1..1.
-pub fn preprocess(img: &RgbImage) -> Vec<f32> {
+/// The picture the network sees: shorter side resized to 256 (the longer one to
+/// `floor(long * 256 / short)`, as torchvision's `Resize(256)`), then the centre 224x224
+/// crop at the offset `round((side - 224) / 2)`.
+pub fn input_crop(img: &RgbImage) -> RgbImage {
     let (w, h) = (img.width.max(1), img.height.max(1));
     let (nw, nh) = if w <= h {
         (
@@ -37,16 +37,34 @@ pub fn preprocess(img: &RgbImage) -> Vec<f32> {
     let c = CROP as usize;
     let x0 = ((rw - c) as f64 / 2.0).round() as usize;
     let y0 = ((rh - c) as f64 / 2.0).round() as usize;
-    let mut t = vec![0f32; 3 * c * c];
+    let mut data = Vec::with_capacity(c * c * 3);
     for y in 0..c {
-        for x in 0..c {
-            let p = ((y0 + y) * rw + x0 + x) * 3;
-            for ch in 0..3 {
-                t[(ch * c + y) * c + x] = (f32::from(r.data[p + ch]) - 127.5) / 127.5;
-            }
+        let row = ((y0 + y) * rw + x0) * 3;
+        data.extend_from_slice(&r.data[row..row + c * 3]);
+    }
+    RgbImage {
+        width: CROP,
+        height: CROP,
+        data,
+    }
+}
+
+/// The `[1, 3, H, W]` network input of a picture taken as it is (no resize): RGB scaled
+/// to -1..1 by `(pixel - 127.5) / 127.5`, planar.
+pub fn normalise(img: &RgbImage) -> Vec<f32> {
+    let plane = img.width as usize * img.height as usize;
+    let mut t = vec![0f32; 3 * plane];
+    for (i, px) in img.data.chunks_exact(3).enumerate().take(plane) {
+        for (ch, &v) in px.iter().enumerate() {
+            t[ch * plane + i] = (f32::from(v) - 127.5) / 127.5;
         }
     }
     t
+}
+
+/// The `[1, 3, 224, 224]` input of one picture: [`input_crop`], then [`normalise`].
+pub fn preprocess(img: &RgbImage) -> Vec<f32> {
+    normalise(&input_crop(img))
 }
 
 /// The 1000 ImageNet class probabilities of the 1001 network outputs (background dropped,
@@ -78,6 +96,29 @@ impl MobileNetV2 {
     pub fn classify(&mut self, img: &RgbImage) -> Result<Vec<f32>, TaskError> {
         let c = CROP as usize;
         let (_, out) = self.model.run(&[1, 3, c, c], preprocess(img))?;
+        class_scores(&out)
+    }
+
+    /// The 1000 class probabilities of a picture that is already the network's 224x224
+    /// input crop ([`input_crop`]): no resize, only [`normalise`].
+    pub fn classify_crop(&mut self, crop: &RgbImage) -> Result<Vec<f32>, TaskError> {
+        if (crop.width, crop.height) != (CROP, CROP) {
+            return Err(TaskError::Output {
+                model: "mobilenet_v2".into(),
+                why: format!(
+                    "input crop is {}x{}, expected {CROP}x{CROP}",
+                    crop.width, crop.height
+                ),
+            });
+        }
+        self.run_input(normalise(crop))
+    }
+
+    /// The 1000 class probabilities of a `[1, 3, 224, 224]` network input (the
+    /// [`normalise`]d input crop).
+    pub fn run_input(&mut self, input: Vec<f32>) -> Result<Vec<f32>, TaskError> {
+        let c = CROP as usize;
+        let (_, out) = self.model.run(&[1, 3, c, c], input)?;
         class_scores(&out)
     }
 }
@@ -123,5 +164,24 @@ mod tests {
         let t = preprocess(&img);
         assert_eq!(t.len(), 3 * 224 * 224);
         assert!(t.iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn crop_then_normalise_is_planar() {
+        // 300x200: resized to 384x256, crop offset (80, 16).
+        let img = crate::testimage::synthetic(300, 200, 5);
+        let crop = input_crop(&img);
+        assert_eq!((crop.width, crop.height), (224, 224));
+        let t = normalise(&crop);
+        let plane = 224 * 224;
+        let (x, y) = (17usize, 101usize);
+        let p = (y * 224 + x) * 3;
+        for ch in 0..3 {
+            let want = (f32::from(crop.data[p + ch]) - 127.5) / 127.5;
+            assert_eq!(t[ch * plane + y * 224 + x], want);
+        }
+        let r = resize_bilinear(&img, 384, 256);
+        let q = ((16 + y) * 384 + 80 + x) * 3;
+        assert_eq!(&crop.data[p..p + 3], &r.data[q..q + 3]);
     }
 }

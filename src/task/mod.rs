@@ -1,5 +1,5 @@
-//! Plug-in task decoders: networks that read a decoded picture (or, later, the decoded
-//! latents or DCT coefficients) and return a detection, classification or segmentation
+//! Plug-in task decoders: networks that read a decoded picture, the decoded latents or the
+//! DCT coefficients of a JPEG file, and return a detection, classification or segmentation
 //! result, with the scoring that turns results into rate-task curves (`icm task-eval`).
 //!
 //! - [`TaskDecoder`]: the plug-in trait. A decoder declares the [`TaskInputKind`] it reads,
@@ -9,11 +9,14 @@
 //!   COCO), [`classification::MobileNetV2`] (ImageNet) and [`segmentation::DeepLabV3`]
 //!   (PASCAL VOC). They run on ONNX Runtime ([`runtime`], cargo feature `tasks`, on by
 //!   default) loaded at run time from `libonnxruntime.so`.
+//! - [`dct::DctMobileNetV2`]: the same classifier on JPEG DCT coefficients (spec Annex B),
+//!   its input stages replaced by a stem trained by distillation (`models/tasks/`).
 //! - Scoring in Rust: [`coco`] (pycocotools' COCOeval for boxes), [`scoring`] (top-k, mIoU).
 //! - [`rate`]: the codec side of an evaluation, one [`rate::RateCodec`] per rate point.
 
 pub mod classification;
 pub mod coco;
+pub mod dct;
 pub mod detection;
 pub mod imageops;
 pub mod rate;
@@ -60,6 +63,15 @@ pub enum TaskError {
          folder holding yolox_nano/, classification/ and segmentation/"
     )]
     ModelNotFound {
+        /// Model path.
+        path: String,
+    },
+    /// A composed DCT-domain classifier (`scripts/compose_dct_tasks.py`) is missing.
+    #[error(
+        "{path}: DCT-domain classifier not found; run scripts/setup_onnxruntime.sh (it \
+         composes models/tasks/ stems with ../shared's classifier), or give --task-model PATH"
+    )]
+    ComposedModelNotFound {
         /// Model path.
         path: String,
     },
@@ -175,7 +187,7 @@ pub enum TaskInputKind {
     Pixels,
     /// The decoded latents y^ (spec 10, normative and bit-exact).
     Latents,
-    /// DCT coefficients of a conventional codec (reserved for a later issue).
+    /// DCT coefficients of a JPEG file (spec Annex B), without pixel decoding.
     Dct,
 }
 
@@ -198,19 +210,11 @@ pub struct LatentTensor {
     pub image_height: u32,
 }
 
-/// DCT coefficients of a block-transform codec, reserved for a later issue (decoders that
-/// read a conventional codec's coefficients without the inverse transform).
-#[derive(Debug, Clone)]
-pub struct DctCoefficients {
-    /// Array shape, codec-defined (e.g. `(components, blocks_y, blocks_x, 64)`).
-    pub shape: Vec<usize>,
-    /// Quantised coefficients in that shape, row-major.
-    pub data: Vec<i32>,
-    /// Width of the coded picture in pixels.
-    pub image_width: u32,
-    /// Height of the coded picture in pixels.
-    pub image_height: u32,
-}
+/// DCT coefficients of a JPEG file as [`crate::jpeg::decode_coefficients`] gives them
+/// (spec Annex B.1): per component, the quantised coefficients and the quantisation table,
+/// without pixel decoding. A DCT-domain decoder arranges the channels it reads itself
+/// ([`crate::jpeg::channels::frequency_tensor`], Annex B.2 and B.3).
+pub type DctCoefficients = crate::jpeg::Coefficients;
 
 /// The input given to a task decoder.
 #[derive(Debug, Clone, Copy)]
@@ -219,7 +223,7 @@ pub enum TaskInput<'a> {
     Pixels(&'a RgbImage),
     /// Decoded latents.
     Latents(&'a LatentTensor),
-    /// DCT coefficients (reserved).
+    /// DCT coefficients of a JPEG file.
     Dct(&'a DctCoefficients),
 }
 

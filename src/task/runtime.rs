@@ -175,6 +175,12 @@ mod imp {
             })
         }
 
+        /// A custom metadata value of the model file (ONNX `metadata_props`), or `None`
+        /// when the key is absent or cannot be read.
+        pub fn metadata(&self, key: &str) -> Option<String> {
+            self.session.metadata().ok()?.custom(key)
+        }
+
         /// Runs the model on one float32 tensor; returns the first output's shape and data.
         pub fn run(
             &mut self,
@@ -225,6 +231,11 @@ mod imp {
         /// Always [`TaskError::FeatureDisabled`].
         pub fn load(_path: &Path) -> Result<Self, TaskError> {
             Err(TaskError::FeatureDisabled)
+        }
+
+        /// Always `None`.
+        pub fn metadata(&self, _key: &str) -> Option<String> {
+            None
         }
 
         /// Always [`TaskError::FeatureDisabled`].
