@@ -72,6 +72,12 @@ def to_yolox(x: torch.Tensor) -> torch.Tensor:
     return x[:, [2, 1, 0]] * 255.0
 
 
+def detect(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The detector's predictions for a batch of [0, 1] RGB pictures, one picture at a time:
+    the exported graph reshapes with a batch size of 1 built in."""
+    return torch.cat([teacher(to_yolox(x[i : i + 1])) for i in range(x.shape[0])])
+
+
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Detection distillation on [B, A, 85] predictions (x, y, log w, log h, objectness,
     80 class probabilities; probabilities after the sigmoid)."""
@@ -162,10 +168,10 @@ def main(argv=None) -> int:
                 break
             x = sampler.batch(args.batch)
             with torch.no_grad():
-                t_out = teacher(to_yolox(x))
+                t_out = detect(teacher, x)
             out = model(x)
             x_hat = out["x_hat"].clamp(0.0, 1.0)
-            s_out = teacher(to_yolox(x_hat))
+            s_out = detect(teacher, x_hat)
             r = rd_loss(out, x, lmbda)
             task = distill_loss(s_out, t_out)
             m, tk = float(r["mse"].detach()), float(task.detach())
