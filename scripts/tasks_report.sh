@@ -92,7 +92,7 @@ plot() { # PREFIX METRIC TITLE
 # Task BD-rates against VVC: pchip on each curve's upper envelope, and the cubic fit of
 # all points, as one JSON object per line.
 : >"$OUT/tasks-bdrate.jsonl"
-for pm in det:map det:map50 cls:top1 cls:top5 seg:miou seg:pixel_accuracy; do
+for pm in det:map det:map50 cls:top1 cls:top5 seg:miou seg:pixel_accuracy seg:miou_agreement; do
     p=${pm%%:*}
     m=${pm#*:}
     [ -s "$OUT/${p}_vvc.json" ] || continue
