@@ -10,8 +10,8 @@ picture at its own size. Cell (i, j) of the crop's grid covers crop pixels
 x' = (x0 + 16 j + 8) * W / nw - 0.5 in the coded picture (half-pixel mapping, as the
 bilinear resize), i.e. at u = (x' - 7.5) / 16 in units of y^ cells (cell k is centred on
 pixel 16 k + 7.5). The latent decoders sample y^ bilinearly at those 14x14 positions,
-clamped to the grid: for a picture that is already a 224x224 crop the positions are the
-cells 0..13 themselves.
+clamped to the grid: for a 256x256 picture (no resize, crop offset 16) the positions are
+the cells 1..14 themselves.
 
 This module reuses models/training/dct/ (onnx_torch, common): that folder goes on sys.path
 after this one.
@@ -40,7 +40,6 @@ from common import (  # noqa: E402  (models/training/dct/common.py)
     network_input,
     resize_bilinear,
 )
-from onnx_torch import find_logits, find_tensor  # noqa: E402
 
 ROOT = HERE.parents[2]
 # The float output of the 1x1 projection of MobileNetV2's first stride-16 block
@@ -189,6 +188,7 @@ def ort_teacher(path: str = DEFAULT_TEACHER, threads: int = 1):
     (session, cut name, logits name)."""
     import onnx
     import onnxruntime as ort
+    from onnx_torch import find_logits, find_tensor  # models/training/dct/onnx_torch.py
 
     m = onnx.load(path)
     cut, logits = find_tensor(m, CUT_SUFFIX, "Conv"), find_logits(m)
