@@ -220,14 +220,13 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What one `icm task-run` produced: the output, the network's seconds, the picture size
+/// (width, height), the decoder's name and the folder of the label file.
+pub type RunResult = (TaskOutput, f64, (u32, u32), String, Option<PathBuf>);
+
 /// `icm task-run --input-domain latents`: decodes an .icm stream to y^ only and runs the
-/// latent classifier. Returns the output, the network's seconds, the picture size, the
-/// decoder's name and the folder of the label file.
-pub fn run_one(
-    a: &TaskRunArgs,
-    task: TaskKind,
-    model_dir: &Path,
-) -> Result<(TaskOutput, f64, (u32, u32), String, Option<PathBuf>), CliError> {
+/// latent classifier.
+pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunResult, CliError> {
     if task != TaskKind::Classification {
         return Err(CliError::Usage(format!(
             "--input-domain latents: the {} task has no latent-domain decoder (classification has)",
