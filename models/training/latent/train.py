@@ -13,8 +13,10 @@ One stem serves all qualities: each batch mixes samples of every zoo model.
     python models/training/latent/train.py --cache .latent_cache --out models/training/latent/out/s1
 
 Resumable: OUT/ckpt.pt is written every --save-every steps and at the end of every epoch,
-and a run with the same OUT continues from it. --init CKPT starts from another run's
-weights, --init-stem FILE.onnx from an exported stem. Logs: one JSON line per minute and
+and a run with the same OUT continues from it (--feat-steps/--kl-steps fix the schedule
+when the cache grows between runs: --partial trains on the finished pictures of a cache
+still being built). --init CKPT starts from another run's weights, --init-stem FILE.onnx
+from an exported stem. Logs: one JSON line per minute and
 per epoch (val_feat; val_agree: top-1 agreement with the teacher on the held-out
 pictures, overall and per quality).
 """
@@ -35,12 +37,27 @@ from latent_common import CUT_CHANNELS, CUT_SUFFIX, DEFAULT_TEACHER
 from latent_stem import LatentStem, load_folded
 
 
-def load_cache(path: str) -> dict:
-    c = {"meta": json.load(open(os.path.join(path, "meta.json")))}
+def load_cache(path: str, partial: bool = False) -> dict:
+    """The arrays of a finished cache; with `partial`, of the pictures a cache still being
+    built has finished (progress.json), with the validation split it will have."""
+    meta_path = os.path.join(path, "meta.json")
+    if os.path.isfile(meta_path):
+        meta = json.load(open(meta_path))
+        done = len(meta["images"])
+    elif partial:
+        prog = json.load(open(os.path.join(path, "progress.json")))
+        done = prog["done"]
+        meta = {"val_images": list(range(0, prog["files"], 25)), "crops": prog["crops"],
+                "qualities": prog["qualities"], "partial": done}
+        print(f"{path}: partial cache, {done} of {prog['files']} pictures")
+    else:
+        raise SystemExit(f"{meta_path}: cache not finished (--partial uses what is done)")
+    c = {"meta": meta}
     for name in ("crop_feat", "crop_logits", "crop_image", "latents", "sample_crop", "sample_q"):
         c[name] = np.load(os.path.join(path, name + ".npy"), mmap_mode="r")
-    img_of_sample = np.asarray(c["crop_image"])[np.asarray(c["sample_crop"])]
-    val = np.isin(img_of_sample, c["meta"]["val_images"])
+    n = done * meta["crops"] * len(meta["qualities"])
+    img_of_sample = np.asarray(c["crop_image"])[np.asarray(c["sample_crop"][:n])]
+    val = np.isin(img_of_sample, meta["val_images"])
     c["train_idx"] = np.flatnonzero(~val)
     c["val_idx"] = np.flatnonzero(val)
     return c
@@ -93,6 +110,10 @@ def main() -> int:
     ap.add_argument("--teacher", default=DEFAULT_TEACHER)
     ap.add_argument("--feat-epochs", type=float, default=4)
     ap.add_argument("--kl-epochs", type=float, default=0)
+    ap.add_argument("--feat-steps", type=int, help="feature steps (instead of --feat-epochs)")
+    ap.add_argument("--kl-steps", type=int, help="KL steps (instead of --kl-epochs)")
+    ap.add_argument("--partial", action="store_true",
+                    help="train on the finished part of a cache still being built")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--kl-lr", type=float, default=5e-4)
@@ -107,15 +128,15 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
-    cache = load_cache(args.cache)
+    cache = load_cache(args.cache, args.partial)
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     ck_path = os.path.join(args.out, "ckpt.pt")
 
     stem = LatentStem(cache["latents"].shape[1])
     spe = max(1, len(cache["train_idx"]) // args.batch)
-    feat_steps = int(round(args.feat_epochs * spe))
-    kl_steps = int(round(args.kl_epochs * spe))
+    feat_steps = args.feat_steps if args.feat_steps is not None else int(round(args.feat_epochs * spe))
+    kl_steps = args.kl_steps if args.kl_steps is not None else int(round(args.kl_epochs * spe))
     total = feat_steps + kl_steps
     state = None
     if os.path.isfile(ck_path):
@@ -202,6 +223,8 @@ def main() -> int:
     stop = total if args.max_steps is None else min(total, step + args.max_steps)
     while step < stop:
         if pos + args.batch > len(perm):
+            if cache["meta"].get("partial") is not None:
+                cache = load_cache(args.cache, True)  # pictures finished since
             perm, pos = rng.permutation(cache["train_idx"]), 0
         x, f, lg, _ = batch(cache, perm[pos : pos + args.batch])
         pos += args.batch
