@@ -23,6 +23,10 @@ Dynamic loss weights, instead of a grid search over fixed weights:
   MSE keeps a small weight so the picture stays a picture (and PSNR is reported);
 - lambda, the rate-distortion trade-off, is that of the starting model unless given.
 
+--train-parts encoder trains g_a and h_a only: the decoder side (h_s, g_s, the entropy
+models) stays that of the starting model, so the machine model differs from it only in
+what the encoder chooses to code (fewer parameters to move on a short CPU budget).
+
 Checkpoints (ckpt_q<Q>.pt) are in train.py's format, so export.py and
 `icm model build` turn them into model files; the run resumes from its checkpoint.
 Log: losses_q<Q>.csv (step, loss, bpp, mse, psnr, task, beta, kappa, seconds).
@@ -72,6 +76,12 @@ def to_yolox(x: torch.Tensor) -> torch.Tensor:
     return x[:, [2, 1, 0]] * 255.0
 
 
+def detect(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The detector's predictions for a batch of [0, 1] RGB pictures, one picture at a time:
+    the exported graph reshapes with a batch size of 1 built in."""
+    return torch.cat([teacher(to_yolox(x[i : i + 1])) for i in range(x.shape[0])])
+
+
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Detection distillation on [B, A, 85] predictions (x, y, log w, log h, objectness,
     80 class probabilities; probabilities after the sigmoid)."""
@@ -97,6 +107,9 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--train-parts", choices=["all", "encoder"], default="all",
+                    help="all: the whole codec; encoder: g_a and h_a only (the decoder side, h_s, "
+                         "g_s and the entropy models, stays that of --init-model)")
     ap.add_argument("--beta-end", type=float, default=0.1)
     ap.add_argument("--beta-frac", type=float, default=0.5)
     ap.add_argument("--ema", type=float, default=0.98, help="decay of the loss averages behind kappa")
@@ -140,15 +153,19 @@ def main(argv=None) -> int:
     teacher = load_teacher(args.teacher, device)
     imgs = load_images(args.data, device, args.crop, args.max_images)
     sampler = CropSampler(imgs, args.crop, args.seed + done)
+    if args.train_parts == "encoder":
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(("g_a.", "h_a.")))
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     log(f"machine fine-tune q{args.quality} from {args.init_model}: lambda {lmbda}, {len(imgs)} images, "
-        f"batch {args.batch}, crop {args.crop}, steps {done}..{args.max_steps}")
+        f"batch {args.batch}, crop {args.crop}, steps {done}..{args.max_steps}, training {args.train_parts} "
+        f"({sum(p.numel() for p in model.parameters() if p.requires_grad)} parameters)")
 
     def meta():
         return {"quality": args.quality, "lambda": lmbda, "steps": base_steps + done,
                 "machine_steps": done, "parents": parents, "batch": args.batch, "crop": args.crop,
                 "lr": args.lr, "loss_ema": ema, "objective": "machine (YOLOX-Nano distillation)",
-                "beta_end": args.beta_end}
+                "beta_end": args.beta_end, "train_parts": args.train_parts}
 
     new_log = not os.path.exists(log_path)
     with open(log_path, "a", newline="") as f:
@@ -162,10 +179,10 @@ def main(argv=None) -> int:
                 break
             x = sampler.batch(args.batch)
             with torch.no_grad():
-                t_out = teacher(to_yolox(x))
+                t_out = detect(teacher, x)
             out = model(x)
             x_hat = out["x_hat"].clamp(0.0, 1.0)
-            s_out = teacher(to_yolox(x_hat))
+            s_out = detect(teacher, x_hat)
             r = rd_loss(out, x, lmbda)
             task = distill_loss(s_out, t_out)
             m, tk = float(r["mse"].detach()), float(task.detach())

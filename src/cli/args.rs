@@ -133,6 +133,10 @@ pub struct TaskEvalArgs {
     /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
     #[arg(long)]
     pub qualities: Option<String>,
+    /// Models for --codec icm instead of --qualities: names in the model directory (e.g.
+    /// icm-machine-q2) or model files, one rate point each.
+    #[arg(long = "model", num_args = 1.., conflicts_with = "qualities")]
+    pub models: Vec<String>,
     /// Rate parameters of a conventional codec, as `icm anchor --qps` (default: its ladder,
     /// QP 22..47 for vvc and hevc); for jpeg-ijg IJG qualities 1..100 (default
     /// 10,20,30,40,50,60,70,80,90,95).

@@ -383,15 +383,18 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     let with_latents = decoder.input_kind() == TaskInputKind::Latents;
     let codecs: Vec<Box<dyn RateCodec>> = match a.codec.as_str() {
         "none" => {
-            if a.qualities.is_some() {
-                return Err(CliError::Usage("--qualities needs --codec icm".into()));
+            if a.qualities.is_some() || !a.models.is_empty() {
+                return Err(CliError::Usage(
+                    "--qualities and --model need --codec icm".into(),
+                ));
             }
             vec![Box::new(Uncompressed)]
         }
         name if name != "icm" => {
-            if a.qualities.is_some() {
+            if a.qualities.is_some() || !a.models.is_empty() {
                 return Err(CliError::Usage(
-                    "--qualities needs --codec icm (conventional codecs take --qps)".into(),
+                    "--qualities and --model need --codec icm (conventional codecs take --qps)"
+                        .into(),
                 ));
             }
             let codec = AnchorCodec::parse(name)
@@ -414,13 +417,23 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             if a.qps.is_some() {
                 return Err(CliError::Usage("--qps needs a conventional --codec".into()));
             }
-            let qualities = parse_qualities(a.qualities.as_deref().unwrap_or("1..6"))?;
             let mut v: Vec<Box<dyn RateCodec>> = Vec::new();
-            for q in qualities {
-                let path = model::resolve_model(None, Some(q), model_dir)?;
+            if a.models.is_empty() {
+                for q in parse_qualities(a.qualities.as_deref().unwrap_or("1..6"))? {
+                    let path = model::resolve_model(None, Some(q), model_dir)?;
+                    v.push(Box::new(IcmCodec {
+                        model: Model::from_path(&path)?,
+                        quality: q,
+                        with_latents,
+                    }));
+                }
+            }
+            for spec in &a.models {
+                let path = model::resolve_model(Some(spec), None, model_dir)?;
+                let model = Model::from_path(&path)?;
                 v.push(Box::new(IcmCodec {
-                    model: Model::from_path(&path)?,
-                    quality: q,
+                    quality: model.quality,
+                    model,
                     with_latents,
                 }));
             }

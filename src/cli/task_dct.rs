@@ -63,9 +63,9 @@ pub fn eval(a: TaskEvalArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    if a.qualities.is_some() {
+    if a.qualities.is_some() || !a.models.is_empty() {
         return Err(CliError::Usage(
-            "--qualities needs --codec icm (jpeg-ijg takes --qps)".into(),
+            "--qualities and --model need --codec icm (jpeg-ijg takes --qps)".into(),
         ));
     }
     let domain: InputDomain = a.input_domain.parse().map_err(CliError::Usage)?;

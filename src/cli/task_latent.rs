@@ -82,7 +82,6 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             "--qps needs a conventional --codec (icm takes --qualities)".into(),
         ));
     }
-    let qualities = parse_qualities(a.qualities.as_deref().unwrap_or("1..6"))?;
     let latent_path = resolve_latent_model(a.task_model.as_deref())?;
     let mut latent_net = LatentMobileNetV2::load(&latent_path)?;
     let pixel_path = resolve_task_model(task, None)?;
@@ -97,10 +96,18 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             )))
         }
     };
+    // The rate points of `--codec icm`: zoo qualities, or the models of --model.
     let mut models = Vec::new();
-    for &q in &qualities {
-        let p = model::resolve_model(None, Some(q), model_dir)?;
-        models.push((q, Model::from_path(&p)?));
+    if a.models.is_empty() {
+        for q in parse_qualities(a.qualities.as_deref().unwrap_or("1..6"))? {
+            let p = model::resolve_model(None, Some(q), model_dir)?;
+            models.push((q, Model::from_path(&p)?));
+        }
+    }
+    for spec in &a.models {
+        let p = model::resolve_model(Some(spec), None, model_dir)?;
+        let m = Model::from_path(&p)?;
+        models.push((m.quality, m));
     }
     let mut data = load_dataset(task, &a)?;
     if let Some(n) = a.limit {
