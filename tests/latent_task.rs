@@ -312,11 +312,13 @@ fn latent_classifier_through_the_cli() {
         dec.iter().sum::<f64>() < rgb_dec.iter().sum::<f64>(),
         "{dec:?} {rgb_dec:?}"
     );
-    // Pixel decode-then-infer gets about 7 of 8 right at quality 6; the distilled stem
-    // fewer (docs/results/tasks.md) but far above chance (0.001): a wrong sampling grid
-    // or a broken composition gives none.
-    let top1 = col(&lat, "top1");
-    assert!(top1[1] * 8.0 >= 3.0, "latent top-1 {top1:?}");
+    // The shipped stem is weak (when it was shipped: 3 of these 16
+    // classifications right at top-1, 5 at top-5, against 12 for decode-then-infer) but far
+    // above chance (0.001 a picture; two hits of 16 by chance: about 1e-4): a wrong
+    // sampling grid or a broken composition gives none.
+    let hits = |key: &str| (col(&lat, key).iter().sum::<f64>() * 8.0).round();
+    assert!(hits("top1") >= 2.0, "latent top-1 {:?}", col(&lat, "top1"));
+    assert!(hits("top5") >= 3.0, "latent top-5 {:?}", col(&lat, "top5"));
     for key in ["top5", "infer_s", "rgb_infer_s", "task_time", "coding_time"] {
         assert_eq!(col(&lat, key).len(), 2, "{key}");
     }
