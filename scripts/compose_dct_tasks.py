@@ -45,11 +45,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def compose(classifier: onnx.ModelProto, stem: onnx.ModelProto, sources: dict) -> onnx.ModelProto:
+def compose(classifier: onnx.ModelProto, stem: onnx.ModelProto, sources: dict,
+            cut_suffix: str = CUT_SUFFIX, graph_name: str = "icm_dct_classifier") -> onnx.ModelProto:
+    """The stem's graph, its output `features` renamed to the classifier's tensor whose name
+    ends with `cut_suffix`, followed by every classifier node that tensor feeds (also used
+    by scripts/compose_latent_tasks.py, with the stride-16 cut)."""
     g = classifier.graph
-    cuts = [o for n in g.node for o in n.output if o.endswith(CUT_SUFFIX) and n.op_type == "Conv"]
+    cuts = [o for n in g.node for o in n.output if o.endswith(cut_suffix) and n.op_type == "Conv"]
     if len(cuts) != 1:
-        raise SystemExit(f"classifier: {len(cuts)} Conv outputs end with {CUT_SUFFIX}")
+        raise SystemExit(f"classifier: {len(cuts)} Conv outputs end with {cut_suffix}")
     cut = cuts[0]
     producer = {o: k for k, n in enumerate(g.node) for o in n.output}
     inits = {i.name: i for i in g.initializer}
@@ -84,7 +88,7 @@ def compose(classifier: onnx.ModelProto, stem: onnx.ModelProto, sources: dict) -
         stem_nodes.append(n2)
     graph = helper.make_graph(
         stem_nodes + tail,
-        "icm_dct_classifier",
+        graph_name,
         list(sg.input),
         list(g.output),
         list(sg.initializer) + tail_inits,

@@ -3,8 +3,8 @@
 # per bit rate of the icm zoo, VVC, HEVC and JPEG (and the uncompressed ceiling) for
 # detection (YOLOX-Nano, COCO subset), classification (MobileNetV2, ImageNet sample) and
 # segmentation (DeepLabV3, COCO subset with VOC-mapped masks), with task BD-rates against
-# VVC; and classification on JPEG DCT coefficients (192 and 24 channels) against decoding
-# the same JPEGs to RGB.
+# VVC; classification on JPEG DCT coefficients (192 and 24 channels) against decoding
+# the same JPEGs to RGB; and classification on icm latents against decode-then-infer.
 #
 #   scripts/tasks_report.sh [--reuse] [--tasks "detection classification segmentation"]
 #                           [--codecs "none icm vvc hevc jpeg"]
@@ -67,6 +67,17 @@ if [[ " $TASKS " == *" classification "* ]]; then
         "$ICM" task-eval --task classification --dataset "$INET" --codec jpeg-ijg --input-domain "$d" \
             -o "$json" --csv "$OUT/cls_jpeg_$d.csv"
     done
+fi
+
+# Classification on icm latents (issue 8): the zoo's streams classified from y^ without g_s,
+# against decode-then-infer on the same streams (needs the composed latent network).
+if [[ " $TASKS " == *" classification "* ]]; then
+    json="$OUT/cls_latent.json"
+    if [ "$REUSE" != 1 ] || [ ! -s "$json" ]; then
+        echo "== classification icm latents"
+        "$ICM" task-eval --task classification --dataset "$INET" --codec icm --input-domain latents \
+            -o "$json" --csv "$OUT/cls_latent.csv"
+    fi
 fi
 
 # Plots: accuracy against bpp, the uncompressed score as the ceiling.

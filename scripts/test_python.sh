@@ -17,8 +17,10 @@
 #      for a third, exported and built (needs ../shared's YOLOX-Nano).
 #   4. models/training/dct/ (the DCT-domain classifier stems) on 4 pictures, CPU, and the
 #      composition of the exported stem with ../shared's classifier.
+#   5. models/training/latent/ (the latent-domain classifier stem) on 3 pictures coded at
+#      two zoo qualities, CPU, and the composition of the exported stem.
 #
-# Steps 3 and 4 need ../shared/data/train (or $ICM_TRAIN_SRC), step 4 also ../shared's
+# Steps 3 to 5 need ../shared/data/train (or $ICM_TRAIN_SRC), steps 4 and 5 also ../shared's
 # classifier; without them the steps are skipped with a message, except when CI=true, where
 # that is a failure.
 # Ends with "python: N passed, M failed"; exits non-zero on any failure.
@@ -271,6 +273,38 @@ elif [ "${CI:-}" = true ]; then
     FAILED=$((FAILED + 1))
 else
     echo "python: SKIP the DCT stem smoke run: $CLASSIFIER not found"
+fi
+
+# ---------------------------------------------------------------------------- latent stem
+# models/training/latent/ end to end on 3 pictures (CPU, about 30 s): the cache (icm encode
+# and decode --latents at qualities 1 and 6, the teacher on the crops), feature and KL
+# steps, a resumed run, the export, a continuation from the export, and the composition.
+smoke_latent() {
+    local D="$TMP/latent" T=models/training/latent
+    "$PY" -c "import onnx, onnxruntime, torch"
+    cargo build --release --quiet --bin icm
+    ICM_BIN="$ICM_BIN" "$PY" "$T/build_cache.py" --src "$SRC" --out "$D/cache" --limit 3 --crops 2 \
+        --qualities 1,6 --val-every 2
+    [ "$(find "$D/cache/streams" -name '*.icm' | wc -l)" -eq 6 ]
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/s" --feat-steps 2 --kl-steps 2 --batch 2 \
+        --val-samples 4 --threads 2 --max-steps 3
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/s" --feat-steps 2 --kl-steps 2 --batch 2 \
+        --val-samples 4 --threads 2 | tee "$D/s.log"
+    grep -q "resuming .* at step 3" "$D/s.log" && grep -q '"phase": "kl"' "$D/s.log"
+    "$PY" "$T/export_latent_stem.py" --ckpt "$D/s/ckpt.pt" --out "$D/latent_cls_stem.onnx"
+    "$PY" "$T/train.py" --cache "$D/cache" --out "$D/s2" --init-stem "$D/latent_cls_stem.onnx" \
+        --feat-steps 1 --batch 2 --val-samples 0 | tee "$D/s2.log"
+    grep -q "initialised from exported stem" "$D/s2.log"
+    "$PY" scripts/compose_latent_tasks.py --stem "$D/latent_cls_stem.onnx" --out-dir "$D/composed" --check
+    [ -s "$D/composed/mobilenet_v2_latent.onnx" ]
+}
+if [ -f "$CLASSIFIER" ]; then
+    check latent_training smoke_latent
+elif [ "${CI:-}" = true ]; then
+    echo "python: FAIL latent_training: $CLASSIFIER not found (CI=true requires it)"
+    FAILED=$((FAILED + 1))
+else
+    echo "python: SKIP the latent stem smoke run: $CLASSIFIER not found"
 fi
 
 finish

@@ -14,6 +14,7 @@ mod plot;
 mod results;
 mod task;
 mod task_dct;
+mod task_latent;
 
 pub use args::Cli;
 pub use commands::run;

@@ -353,7 +353,21 @@ fn num(v: f64) -> Value {
 /// Runs `icm task-eval`.
 pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     if a.codec == "jpeg-ijg" {
+        if a.input_domain == "latents" {
+            return Err(CliError::Usage(
+                "--input-domain latents needs --codec icm (y^ of the icm zoo)".into(),
+            ));
+        }
         return super::task_dct::eval(a);
+    }
+    if a.input_domain == "latents" {
+        if a.codec != "icm" {
+            return Err(CliError::Usage(format!(
+                "--input-domain latents needs --codec icm, not {}",
+                a.codec
+            )));
+        }
+        return super::task_latent::eval(a, model_dir);
     }
     if a.input_domain != "rgb" {
         return Err(CliError::Usage(format!(
@@ -557,10 +571,10 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The `name` of a results file: the codec, and for `jpeg-ijg` the input domain
-/// (`jpeg-ijg-dct24`).
+/// The `name` of a results file: the codec, and for `jpeg-ijg` or a latent decoder the
+/// input domain (`jpeg-ijg-dct24`, `icm-latents`).
 pub(super) fn results_name(a: &TaskEvalArgs) -> String {
-    if a.codec == "jpeg-ijg" {
+    if a.codec == "jpeg-ijg" || a.input_domain == "latents" {
         format!("{}-{}", a.codec, a.input_domain)
     } else {
         a.codec.clone()
@@ -722,8 +736,15 @@ fn read_input(path: &Path, model_dir: &Path) -> Result<RgbImage, CliError> {
 /// Runs `icm task-run`.
 pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
     let task: TaskKind = a.task.parse().map_err(CliError::Usage)?;
-    let domain: InputDomain = a.input_domain.parse().map_err(CliError::Usage)?;
-    let (out, secs, (width, height), decoder_name, labels_dir) = if domain == InputDomain::Rgb {
+    let latents = a.input_domain == "latents";
+    let domain: InputDomain = if latents {
+        InputDomain::Rgb
+    } else {
+        a.input_domain.parse().map_err(CliError::Usage)?
+    };
+    let (out, secs, (width, height), decoder_name, labels_dir) = if latents {
+        super::task_latent::run_one(&a, task, model_dir)?
+    } else if domain == InputDomain::Rgb {
         let model_path = resolve_task_model(task, a.task_model.as_deref())?;
         let img = read_input(&a.input, model_dir)?;
         let mut decoder = load_decoder(task, &model_path)?;
@@ -793,7 +814,7 @@ pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
                 .take(5)
                 .map(|&i| json!({"class": i, "label": name(i), "score": s[i]}))
                 .collect();
-            json!({"task": task.name(), "input_domain": domain.name(), "top5": top})
+            json!({"task": task.name(), "input_domain": a.input_domain, "top5": top})
         }
         TaskOutput::SegmentationMap(m) => {
             if let Some(p) = &a.output {

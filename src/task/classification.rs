@@ -16,11 +16,25 @@ pub const RESIZE: u32 = 256;
 /// Network outputs (background + 1000 classes).
 pub const OUTPUTS: usize = 1001;
 
-/// The picture the network sees: shorter side resized to 256 (the longer one to
-/// `floor(long * 256 / short)`, as torchvision's `Resize(256)`), then the centre 224x224
-/// crop at the offset `round((side - 224) / 2)`.
-pub fn input_crop(img: &RgbImage) -> RgbImage {
-    let (w, h) = (img.width.max(1), img.height.max(1));
+/// Where [`input_crop`] takes the network's input from a `width` x `height` picture: the
+/// size it resizes the picture to and the offset of the 224x224 crop in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropGeometry {
+    /// Width after the resize (at least [`CROP`]).
+    pub width: u32,
+    /// Height after the resize (at least [`CROP`]).
+    pub height: u32,
+    /// Left column of the crop in the resized picture.
+    pub x0: u32,
+    /// Top row of the crop in the resized picture.
+    pub y0: u32,
+}
+
+/// The geometry of [`input_crop`] for a `width` x `height` picture: shorter side to 256,
+/// the longer to `floor(long * 256 / short)`, each at least 224, crop offset
+/// `round((side - 224) / 2)`.
+pub fn crop_geometry(width: u32, height: u32) -> CropGeometry {
+    let (w, h) = (width.max(1), height.max(1));
     let (nw, nh) = if w <= h {
         (
             RESIZE,
@@ -32,11 +46,24 @@ pub fn input_crop(img: &RgbImage) -> RgbImage {
             RESIZE,
         )
     };
-    let r = resize_bilinear(img, nw.max(CROP), nh.max(CROP));
-    let (rw, rh) = (r.width as usize, r.height as usize);
+    let (nw, nh) = (nw.max(CROP), nh.max(CROP));
+    CropGeometry {
+        width: nw,
+        height: nh,
+        x0: (f64::from(nw - CROP) / 2.0).round() as u32,
+        y0: (f64::from(nh - CROP) / 2.0).round() as u32,
+    }
+}
+
+/// The picture the network sees: shorter side resized to 256 (the longer one to
+/// `floor(long * 256 / short)`, as torchvision's `Resize(256)`), then the centre 224x224
+/// crop at the offset `round((side - 224) / 2)`.
+pub fn input_crop(img: &RgbImage) -> RgbImage {
+    let g = crop_geometry(img.width, img.height);
+    let r = resize_bilinear(img, g.width, g.height);
+    let rw = r.width as usize;
     let c = CROP as usize;
-    let x0 = ((rw - c) as f64 / 2.0).round() as usize;
-    let y0 = ((rh - c) as f64 / 2.0).round() as usize;
+    let (x0, y0) = (g.x0 as usize, g.y0 as usize);
     let mut data = Vec::with_capacity(c * c * 3);
     for y in 0..c {
         let row = ((y0 + y) * rw + x0) * 3;

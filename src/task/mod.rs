@@ -11,6 +11,8 @@
 //!   default) loaded at run time from `libonnxruntime.so`.
 //! - [`dct::DctMobileNetV2`]: the same classifier on JPEG DCT coefficients (spec Annex B),
 //!   its input stages replaced by a stem trained by distillation (`models/tasks/`).
+//! - [`latent::LatentMobileNetV2`]: the same classifier on the decoded latents y^, without
+//!   g_s, its stages before stride 16 replaced by a stem trained by distillation.
 //! - Scoring in Rust: [`coco`] (pycocotools' COCOeval for boxes), [`scoring`] (top-k, mIoU).
 //! - [`rate`]: the codec side of an evaluation, one [`rate::RateCodec`] per rate point.
 
@@ -19,6 +21,7 @@ pub mod coco;
 pub mod dct;
 pub mod detection;
 pub mod imageops;
+pub mod latent;
 pub mod rate;
 pub mod runtime;
 pub mod scoring;

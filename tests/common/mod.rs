@@ -42,3 +42,51 @@ pub fn imports(python: &std::path::Path, modules: &str) -> Result<(), String> {
 pub fn under_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
+
+/// The value of metadata key `key` in an ONNX file's bytes: the protobuf
+/// StringStringEntryProto {1: key, 2: value} follows the key's bytes; reads the value's
+/// length-delimited field.
+pub fn onnx_metadata(bytes: &[u8], key: &str) -> Option<String> {
+    let k = key.as_bytes();
+    let pos = bytes.windows(k.len()).position(|w| w == k)? + k.len();
+    if bytes.get(pos) != Some(&0x12) {
+        return None;
+    }
+    let (mut len, mut shift, mut i) = (0usize, 0, pos + 1);
+    loop {
+        let b = *bytes.get(i)?;
+        len |= usize::from(b & 0x7f) << shift;
+        i += 1;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    String::from_utf8(bytes.get(i..i + len)?.to_vec()).ok()
+}
+
+/// A little-endian .npy (v1.0, C order) of `descr` (`<i4`, `<f4`): shape and the raw
+/// 4-byte values.
+pub fn read_npy_4(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<[u8; 4]>) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&b[..6], b"\x93NUMPY", "{}", path.display());
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).expect("header");
+    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().expect("dim"))
+        .collect();
+    let values: Vec<[u8; 4]> = b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| [c[0], c[1], c[2], c[3]])
+        .collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (shape, values)
+}

@@ -1,0 +1,364 @@
+//! The latent-domain classifier (issue 8): a task decoder on y^ that never runs g_s.
+//!
+//! * `python_sampling_equals_rust`: y^ sampled at the classifier crop's cells by the
+//!   training code (models/training/latent/latent_common.py, through
+//!   tests/python/latent_sampling.py) equals `icm::task::latent::sample_crop` on the same
+//!   `icm decode --latents` output, and that output equals what the library decodes;
+//! * `shipped_latent_stem`: models/tasks/latent_cls_stem.onnx declares its input, cut and
+//!   grid;
+//! * `latent_classifier_through_the_cli`: scripts/compose_latent_tasks.py composes the
+//!   network into a temporary folder, `icm task-run --input-domain latents` classifies an
+//!   .icm stream, and `icm task-eval --codec icm --input-domain latents` scores the same
+//!   streams as `--codec icm` (same bitrates, same decode-then-infer accuracy) with fewer
+//!   multiply-adds on the latent path.
+//!
+//! Python (the project venv with numpy and Pillow; onnx and onnxruntime for the last), ONNX
+//! Runtime and ../shared are needed by the first and last; without them those tests print
+//! why and pass, except under `CI=true`, where that is a failure.
+
+mod common;
+
+use icm::codec;
+use icm::model::Model;
+use icm::task::latent::{sample_crop, GRID};
+use icm::task::rate::latent_tensor;
+use icm::task::LatentTensor;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+/// Skips the test with a message, or fails it under CI=true.
+fn cannot_run(why: &str) {
+    if common::under_ci() {
+        panic!("CI=true and the test cannot run: {why}");
+    }
+    println!("skipping: {why}");
+}
+
+fn python_with(modules: &str) -> Result<PathBuf, String> {
+    let py = common::venv_python();
+    common::imports(&py, modules)?;
+    Ok(py)
+}
+
+fn icm(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icm"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run icm")
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn write_png(path: &Path, img: &icm::codec::RgbImage) {
+    image::RgbImage::from_raw(img.width, img.height, img.data.clone())
+        .expect("buffer")
+        .save_with_format(path, image::ImageFormat::Png)
+        .expect("png");
+}
+
+#[test]
+fn python_sampling_equals_rust() {
+    let py = match python_with("numpy, PIL") {
+        Ok(p) => p,
+        Err(why) => return cannot_run(&why),
+    };
+    let dir = fresh_dir("latent_sampling");
+    let model = Model::from_path(&root().join("models/icm-psnr-q1.safetensors")).expect("model");
+    // Landscape, portrait (not multiples of 64: padded grids) and 256x256 (no resize).
+    for (w, h, seed) in [(300u32, 200u32, 1u64), (180, 330, 2), (256, 256, 3)] {
+        let name = format!("{w}x{h}");
+        let img = icm::testimage::synthetic(w, h, seed);
+        let png = dir.join(format!("{name}.png"));
+        write_png(&png, &img);
+        let stream = dir.join(format!("{name}.icm"));
+        let y_npy = dir.join(format!("{name}.y.npy"));
+        let out_npy = dir.join(format!("{name}.py.npy"));
+        ok(
+            &icm(&["encode", "-q", "1", s(&png), "-o", s(&stream)], &[]),
+            "encode",
+        );
+        ok(
+            &icm(&["decode", s(&stream), "--latents", s(&y_npy)], &[]),
+            "decode",
+        );
+        let out = Command::new(&py)
+            .arg(root().join("tests/python/latent_sampling.py"))
+            .args([s(&y_npy), &w.to_string(), &h.to_string(), s(&out_npy)])
+            .output()
+            .expect("python");
+        ok(&out, "latent_sampling.py");
+
+        // The CLI's y^ is the library's (what task-eval hands the decoder).
+        let bytes = std::fs::read(&stream).expect("stream");
+        let parsed = icm::container::parse(&bytes).expect("parse");
+        let lib = latent_tensor(
+            &parsed.header.tiling(),
+            &codec::decode_latents(&bytes, &model).expect("latents"),
+        );
+        let (shape, raw) = common::read_npy_4(&y_npy, "<i4");
+        let values: Vec<i32> = raw.iter().map(|b| i32::from_le_bytes(*b)).collect();
+        assert_eq!(shape, vec![lib.channels, lib.height, lib.width], "{name}");
+        assert_eq!(values, lib.data, "{name}");
+        assert_eq!(
+            (lib.height, lib.width),
+            (h.div_ceil(64) as usize * 4, w.div_ceil(64) as usize * 4)
+        );
+
+        let y = LatentTensor {
+            channels: shape[0],
+            height: shape[1],
+            width: shape[2],
+            data: values,
+            image_width: w,
+            image_height: h,
+        };
+        let rust = sample_crop(&y).expect("sample");
+        let (pshape, praw) = common::read_npy_4(&out_npy, "<f4");
+        assert_eq!(pshape, vec![y.channels, GRID, GRID], "{name}");
+        let python: Vec<f32> = praw.iter().map(|b| f32::from_le_bytes(*b)).collect();
+        assert!(python.iter().any(|&v| v != 0.0), "{name}: all zero");
+        let worst = rust
+            .iter()
+            .zip(&python)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "{name}: Rust and Python differ by {worst}");
+        if (w, h) == (256, 256) {
+            // No resize, crop offset 16: the cells 1..14, unchanged.
+            for c in [0, 100, 191] {
+                for (i, j) in [(0, 0), (5, 9), (13, 13)] {
+                    let want = y.data[(c * y.height + i + 1) * y.width + j + 1] as f32 / 256.0;
+                    assert_eq!(rust[(c * GRID + i) * GRID + j], want);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn shipped_latent_stem() {
+    let path = root().join("models/tasks/latent_cls_stem.onnx");
+    let bytes = std::fs::read(&path).expect("models/tasks/latent_cls_stem.onnx");
+    assert!(
+        bytes.len() < 2 << 20,
+        "{} bytes: a stem, not a network",
+        bytes.len()
+    );
+    let meta = |k: &str| common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
+    assert_eq!(meta("icm.input"), "latents");
+    assert_eq!(meta("icm.grid"), GRID.to_string());
+    assert_eq!(meta("icm.latent_channels"), "192");
+    assert!(meta("icm.cut").contains("expanded_conv_6/project"));
+    let training: serde_json::Value = serde_json::from_str(&meta("icm.training")).expect("json");
+    assert!(training["steps"].as_u64().unwrap_or(0) > 0, "{training}");
+}
+
+#[test]
+fn latent_classifier_through_the_cli() {
+    let shared = root().join("../shared");
+    let sample = shared.join("data/imagenet-val-sample");
+    if !cfg!(feature = "tasks") {
+        return println!("skipping: built without the `tasks` feature");
+    }
+    if !sample.join("labels.csv").is_file() {
+        return cannot_run(&format!("{} not present", sample.display()));
+    }
+    let py = match python_with("onnx, onnxruntime, numpy") {
+        Ok(p) => p,
+        Err(why) => return cannot_run(&why),
+    };
+    let dir = fresh_dir("latent_task_cli");
+    let cache = dir.join("tasks");
+    let out = Command::new(&py)
+        .arg(root().join("scripts/compose_latent_tasks.py"))
+        .arg("--out-dir")
+        .arg(&cache)
+        .arg("--check")
+        .output()
+        .expect("python");
+    ok(&out, "compose_latent_tasks.py");
+    let env = [("ICM_TASK_CACHE", cache.as_path())];
+
+    // task-run on an .icm stream of the first picture of labels.csv: y^ only, five sorted
+    // probabilities.
+    let labels = std::fs::read_to_string(sample.join("labels.csv")).expect("labels");
+    let first = labels
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .expect("first image");
+    let png = dir.join("first.png");
+    let img = icm::task::imageops::read_rgb(&sample.join(first)).expect("image");
+    write_png(&png, &img);
+    let stream = dir.join("first.icm");
+    ok(
+        &icm(&["encode", "-q", "4", s(&png), "-o", s(&stream)], &[]),
+        "encode",
+    );
+    let text = ok(
+        &icm(
+            &[
+                "task-run",
+                "--task",
+                "classification",
+                "--input-domain",
+                "latents",
+                "--json",
+                s(&stream),
+            ],
+            &env,
+        ),
+        "task-run",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(doc["input_domain"], "latents");
+    let scores: Vec<f64> = doc["top5"]
+        .as_array()
+        .expect("top5")
+        .iter()
+        .filter_map(|v| v["score"].as_f64())
+        .collect();
+    assert_eq!(scores.len(), 5, "{text}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{text}");
+    assert!(
+        scores[0] > 0.0 && scores.iter().sum::<f64>() <= 1.0 + 1e-6,
+        "{text}"
+    );
+
+    // task-eval on 8 pictures at qualities 1 and 6, latents against decode-then-infer, and
+    // the plain `--codec icm` run on the same pictures.
+    let eval = |domain: &str| -> serde_json::Value {
+        let json = dir.join(format!("eval-{domain}.json"));
+        let csv = dir.join(format!("eval-{domain}.csv"));
+        ok(
+            &icm(
+                &[
+                    "task-eval",
+                    "--task",
+                    "classification",
+                    "--dataset",
+                    s(&sample),
+                    "--codec",
+                    "icm",
+                    "--input-domain",
+                    domain,
+                    "--qualities",
+                    "1,6",
+                    "--limit",
+                    "8",
+                    "-o",
+                    s(&json),
+                    "--csv",
+                    s(&csv),
+                ],
+                &env,
+            ),
+            domain,
+        );
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse")
+    };
+    let lat = eval("latents");
+    let rgb = eval("rgb");
+    assert_eq!(lat["name"], "icm-latents");
+    let col = |doc: &serde_json::Value, key: &str| -> Vec<f64> {
+        doc["results"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key}"))
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .collect()
+    };
+    // The same streams: the same bitrates, and decode-then-infer scores as `--codec icm`.
+    assert_eq!(col(&lat, "bpp"), col(&rgb, "bpp"));
+    assert_eq!(col(&lat, "rgb_top1"), col(&rgb, "top1"));
+    assert_eq!(col(&lat, "rgb_top5"), col(&rgb, "top5"));
+    let bpp = col(&lat, "bpp");
+    assert!(0.0 < bpp[0] && bpp[0] < bpp[1], "{bpp:?}");
+    // The latent path skips g_s: far fewer multiply-adds, less decoding time.
+    let (macs, rgb_macs) = (col(&lat, "macs"), col(&lat, "rgb_macs"));
+    assert_eq!(macs.len(), 2);
+    for k in 0..2 {
+        assert!(
+            0.0 < macs[k] && 3.0 * macs[k] < rgb_macs[k],
+            "{macs:?} {rgb_macs:?}"
+        );
+    }
+    let (dec, rgb_dec) = (col(&lat, "decode_s"), col(&lat, "rgb_decode_s"));
+    assert!(
+        dec.iter().sum::<f64>() < rgb_dec.iter().sum::<f64>(),
+        "{dec:?} {rgb_dec:?}"
+    );
+    // The shipped stem is weak (when it was shipped: 3 of these 16
+    // classifications right at top-1, 5 at top-5, against 12 for decode-then-infer) but far
+    // above chance (0.001 a picture; two hits of 16 by chance: about 1e-4): a wrong
+    // sampling grid or a broken composition gives none.
+    let hits = |key: &str| (col(&lat, key).iter().sum::<f64>() * 8.0).round();
+    assert!(hits("top1") >= 2.0, "latent top-1 {:?}", col(&lat, "top1"));
+    assert!(hits("top5") >= 3.0, "latent top-5 {:?}", col(&lat, "top5"));
+    for key in ["top5", "infer_s", "rgb_infer_s", "task_time", "coding_time"] {
+        assert_eq!(col(&lat, key).len(), 2, "{key}");
+    }
+
+    // Usage errors: latents need icm streams.
+    for (args, want) in [
+        (
+            vec!["--codec", "jpeg-ijg", "--input-domain", "latents"],
+            "--codec icm",
+        ),
+        (
+            vec!["--codec", "none", "--input-domain", "latents"],
+            "--codec icm",
+        ),
+    ] {
+        let mut all = vec![
+            "task-eval",
+            "--task",
+            "classification",
+            "--dataset",
+            s(&sample),
+        ];
+        all.extend(args);
+        let out = icm(&all, &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+    }
+    let out = icm(
+        &[
+            "task-run",
+            "--task",
+            "classification",
+            "--input-domain",
+            "latents",
+            s(&png),
+        ],
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(".icm stream"), "{stderr}");
+}
