@@ -17,79 +17,19 @@
 
 mod common;
 
+use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
+
 use icm::jpeg::channels::SELECTED_24;
 use icm::task::classification::input_crop;
 use icm::task::dct::encode_jpeg;
 use icm::task::imageops::read_rgb;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
-/// Skips the test with a message, or fails it under CI=true.
-fn cannot_run(why: &str) {
-    if common::under_ci() {
-        panic!("CI=true and the test cannot run: {why}");
-    }
-    println!("skipping: {why}");
-}
-
-fn python_with(modules: &str) -> Result<PathBuf, String> {
-    let py = common::venv_python();
-    common::imports(&py, modules)?;
-    Ok(py)
-}
-
-fn icm(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icm"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run icm")
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
 
 /// A little-endian int32 .npy (v1.0, C order): shape and values.
 fn read_npy_i32(path: &Path) -> (Vec<usize>, Vec<i32>) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..6], b"\x93NUMPY", "{}", path.display());
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).expect("header");
-    assert!(header.contains("'descr': '<i4'"), "{header}");
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("dim"))
-        .collect();
-    let values: Vec<i32> = b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    assert_eq!(values.len(), shape.iter().product::<usize>());
-    (shape, values)
+    let (shape, raw) = common::read_npy_4(path, "<i4");
+    (shape, raw.into_iter().map(i32::from_le_bytes).collect())
 }
 
 #[test]
@@ -138,27 +78,6 @@ fn json_list(v: &[usize]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The value of metadata key `key` in an ONNX file: the protobuf StringStringEntryProto
-/// {1: key, 2: value} follows the key's bytes; read the value's length-delimited field.
-fn onnx_metadata(bytes: &[u8], key: &str) -> Option<String> {
-    let k = key.as_bytes();
-    let pos = bytes.windows(k.len()).position(|w| w == k)? + k.len();
-    if bytes.get(pos) != Some(&0x12) {
-        return None;
-    }
-    let (mut len, mut shift, mut i) = (0usize, 0, pos + 1);
-    loop {
-        let b = *bytes.get(i)?;
-        len |= usize::from(b & 0x7f) << shift;
-        i += 1;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    String::from_utf8(bytes.get(i..i + len)?.to_vec()).ok()
-}
-
 #[test]
 fn shipped_stems_read_the_annex_b3_channels() {
     let tasks = root().join("models/tasks");
@@ -167,10 +86,10 @@ fn shipped_stems_read_the_annex_b3_channels() {
         ("dct192_stem.onnx", (0..192).collect::<Vec<usize>>()),
     ] {
         let bytes = std::fs::read(tasks.join(file)).expect(file);
-        let got = onnx_metadata(&bytes, "icm.channels").expect("icm.channels");
+        let got = common::onnx_metadata(&bytes, "icm.channels").expect("icm.channels");
         assert_eq!(got, json_list(&want), "{file}");
         assert!(
-            onnx_metadata(&bytes, "icm.cut").is_some(),
+            common::onnx_metadata(&bytes, "icm.cut").is_some(),
             "{file}: icm.cut"
         );
     }

@@ -77,27 +77,8 @@ fn oracle_python() -> Result<PathBuf, String> {
 
 /// A little-endian integer .npy (v1.0, C order): shape and values.
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..6], b"\x93NUMPY", "{}", path.display());
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).expect("header");
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let descr = header
-        .split("'descr': '")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .expect("descr");
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("dim"))
-        .collect();
-    let data = &b[10 + hlen..];
-    let values: Vec<i64> = match descr {
+    let (descr, shape, data) = common::read_npy(path);
+    let values: Vec<i64> = match descr.as_str() {
         "<i2" => data
             .chunks_exact(2)
             .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))

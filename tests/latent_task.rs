@@ -18,56 +18,15 @@
 
 mod common;
 
+use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
+
 use icm::codec;
 use icm::model::Model;
 use icm::task::latent::{sample_crop, GRID};
 use icm::task::rate::latent_tensor;
 use icm::task::LatentTensor;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
-/// Skips the test with a message, or fails it under CI=true.
-fn cannot_run(why: &str) {
-    if common::under_ci() {
-        panic!("CI=true and the test cannot run: {why}");
-    }
-    println!("skipping: {why}");
-}
-
-fn python_with(modules: &str) -> Result<PathBuf, String> {
-    let py = common::venv_python();
-    common::imports(&py, modules)?;
-    Ok(py)
-}
-
-fn icm(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icm"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run icm")
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

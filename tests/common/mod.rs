@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests that call Python: where the project's virtual
-//! environment is, and the rule for a missing tool (skip locally, fail under `CI=true`).
+//! Helpers shared by the integration tests: where the project's virtual environment is,
+//! the rule for a missing tool (skip locally, fail under `CI=true`), running `icm`, and
+//! readers of .npy files and ONNX metadata.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -43,6 +44,54 @@ pub fn under_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
+/// The repository root.
+pub fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An empty folder `name` under cargo's temporary directory for integration tests.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+/// Skips the test with a message, or fails it under CI=true.
+pub fn cannot_run(why: &str) {
+    if under_ci() {
+        panic!("CI=true and the test cannot run: {why}");
+    }
+    println!("skipping: {why}");
+}
+
+/// The venv's interpreter when it imports `modules`, else why not.
+pub fn python_with(modules: &str) -> Result<PathBuf, String> {
+    let py = venv_python();
+    imports(&py, modules)?;
+    Ok(py)
+}
+
+/// Runs the `icm` binary with `args` and extra environment variables.
+pub fn icm(args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icm"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run icm")
+}
+
+/// Stdout of a run that must have succeeded (its stderr in the failure message).
+pub fn ok(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The value of metadata key `key` in an ONNX file's bytes: the protobuf
 /// StringStringEntryProto {1: key, 2: value} follows the key's bytes; reads the value's
 /// length-delimited field.
@@ -65,15 +114,20 @@ pub fn onnx_metadata(bytes: &[u8], key: &str) -> Option<String> {
     String::from_utf8(bytes.get(i..i + len)?.to_vec()).ok()
 }
 
-/// A little-endian .npy (v1.0, C order) of `descr` (`<i4`, `<f4`): shape and the raw
-/// 4-byte values.
-pub fn read_npy_4(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<[u8; 4]>) {
+/// A little-endian .npy (v1.0, C order): its dtype descr (`<i4`, `<f4`, `<i2`, ...), shape
+/// and raw data bytes.
+pub fn read_npy(path: &std::path::Path) -> (String, Vec<usize>, Vec<u8>) {
     let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(&b[..6], b"\x93NUMPY", "{}", path.display());
     let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = std::str::from_utf8(&b[10..10 + hlen]).expect("header");
-    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
     assert!(header.contains("'fortran_order': False"), "{header}");
+    let descr = header
+        .split("'descr': '")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("descr")
+        .to_string();
     let shape: Vec<usize> = header
         .split("'shape': (")
         .nth(1)
@@ -83,7 +137,14 @@ pub fn read_npy_4(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<[u8; 
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse().expect("dim"))
         .collect();
-    let values: Vec<[u8; 4]> = b[10 + hlen..]
+    (descr, shape, b[10 + hlen..].to_vec())
+}
+
+/// A .npy of 4-byte elements of dtype `descr` (`<i4`, `<f4`): shape and the raw values.
+pub fn read_npy_4(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<[u8; 4]>) {
+    let (d, shape, data) = read_npy(path);
+    assert_eq!(d, descr, "{}", path.display());
+    let values: Vec<[u8; 4]> = data
         .chunks_exact(4)
         .map(|c| [c[0], c[1], c[2], c[3]])
         .collect();
