@@ -557,18 +557,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             }
         }
     }
-    if let Some(path) = &a.output {
-        let doc = to_json(&a, task, &model_path, &results, &columns, n, total_s);
-        let mut text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-        text.push('\n');
-        write_atomic(path, text.as_bytes())?;
-    }
-    if let Some(path) = &a.csv {
-        write_atomic(path, to_csv(&results, &columns, n).as_bytes())?;
-    }
-    print_table(&results, &columns, n, total_s);
-    Ok(())
+    write_outputs(&a, task, &model_path, &results, &columns, n, total_s)
 }
 
 /// The `name` of a results file: the codec, and for `jpeg-ijg` or a latent decoder the
@@ -579,6 +568,31 @@ pub(super) fn results_name(a: &TaskEvalArgs) -> String {
     } else {
         a.codec.clone()
     }
+}
+
+/// Writes the results of `icm task-eval`: the JSON (`-o`) and CSV (`--csv`) files, each
+/// through a temporary file, and the table on stdout.
+pub(super) fn write_outputs(
+    a: &TaskEvalArgs,
+    task: TaskKind,
+    model_path: &Path,
+    results: &[PointResult],
+    columns: &[Vec<(&'static str, f64)>],
+    images: usize,
+    total_s: f64,
+) -> Result<(), CliError> {
+    if let Some(path) = &a.output {
+        let doc = to_json(a, task, model_path, results, columns, images, total_s);
+        let mut text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(path) = &a.csv {
+        write_atomic(path, to_csv(results, columns, images).as_bytes())?;
+    }
+    print_table(results, columns, images, total_s);
+    Ok(())
 }
 
 pub(super) fn to_json(

@@ -12,11 +12,10 @@
 
 use super::args::TaskEvalArgs;
 use super::error::CliError;
-use super::io::write_atomic;
 use super::results::progress_bar;
 use super::task::{
-    add_score, dataset_error, load_dataset, new_score, print_table, results_name, score_columns,
-    to_csv, to_json, PointResult,
+    add_score, dataset_error, load_dataset, new_score, results_name, score_columns, write_outputs,
+    PointResult,
 };
 use icm::jpeg::{decode_coefficients, DecodeOptions};
 use icm::task::classification::{input_crop, normalise, MobileNetV2, CROP};
@@ -182,18 +181,7 @@ pub fn eval(a: TaskEvalArgs) -> Result<(), CliError> {
             c
         })
         .collect();
-    if let Some(path) = &a.output {
-        let doc = to_json(&a, task, &model_path, &results, &columns, n, total_s);
-        let mut text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-        text.push('\n');
-        write_atomic(path, text.as_bytes())?;
-    }
-    if let Some(path) = &a.csv {
-        write_atomic(path, to_csv(&results, &columns, n).as_bytes())?;
-    }
-    print_table(&results, &columns, n, total_s);
-    Ok(())
+    write_outputs(&a, task, &model_path, &results, &columns, n, total_s)
 }
 
 #[cfg(test)]

@@ -18,11 +18,10 @@
 use super::args::{TaskEvalArgs, TaskRunArgs};
 use super::error::CliError;
 use super::eval::parse_qualities;
-use super::io::{read, write_atomic};
+use super::io::read;
 use super::results::progress_bar;
 use super::task::{
-    add_score, dataset_error, load_dataset, new_score, print_table, score_columns, to_csv, to_json,
-    PointResult,
+    add_score, dataset_error, load_dataset, new_score, score_columns, write_outputs, PointResult,
 };
 use icm::codec::{self, EncodeOptions};
 use icm::container;
@@ -213,18 +212,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             c
         })
         .collect();
-    if let Some(path) = &a.output {
-        let doc = to_json(&a, task, &latent_path, &latent, &columns, n, total_s);
-        let mut text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-        text.push('\n');
-        write_atomic(path, text.as_bytes())?;
-    }
-    if let Some(path) = &a.csv {
-        write_atomic(path, to_csv(&latent, &columns, n).as_bytes())?;
-    }
-    print_table(&latent, &columns, n, total_s);
-    Ok(())
+    write_outputs(&a, task, &latent_path, &latent, &columns, n, total_s)
 }
 
 /// What one `icm task-run` produced: the output, the network's seconds, the picture size
