@@ -97,39 +97,20 @@ fn shipped_stems_read_the_annex_b3_channels() {
 
 #[test]
 fn dct_classifier_through_the_cli() {
-    let shared = root().join("../shared");
-    let sample = shared.join("data/imagenet-val-sample");
-    if !cfg!(feature = "tasks") {
-        return println!("skipping: built without the `tasks` feature");
-    }
-    if !sample.join("labels.csv").is_file() {
-        return cannot_run(&format!("{} not present", sample.display()));
-    }
-    let py = match python_with("onnx, onnxruntime, numpy") {
-        Ok(p) => p,
-        Err(why) => return cannot_run(&why),
+    let Some(common::ComposedClassifier {
+        sample,
+        dir,
+        cache,
+        first,
+    }) = common::composed_classifier("compose_dct_tasks.py", "dct_task_cli")
+    else {
+        return;
     };
-    let dir = fresh_dir("dct_task_cli");
-    let cache = dir.join("tasks");
-    let out = Command::new(&py)
-        .arg(root().join("scripts/compose_dct_tasks.py"))
-        .arg("--out-dir")
-        .arg(&cache)
-        .arg("--check")
-        .output()
-        .expect("python");
-    ok(&out, "compose_dct_tasks.py");
     let env = [("ICM_TASK_CACHE", cache.as_path())];
 
     // task-run on the first image of labels.csv as the evaluation codes it: the 224x224
     // input crop, JPEG quality 90; the three domains give five sorted probabilities each.
-    let labels = std::fs::read_to_string(sample.join("labels.csv")).expect("labels");
-    let first = labels
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split(',').next())
-        .expect("first image");
-    let crop = input_crop(&read_rgb(&sample.join(first)).expect("image"));
+    let crop = input_crop(&read_rgb(&first).expect("image"));
     let jpg = dir.join("first.q90.jpg");
     std::fs::write(&jpg, encode_jpeg(&crop, 90).expect("encode")).expect("write");
     for domain in ["rgb", "dct192", "dct24"] {

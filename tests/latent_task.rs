@@ -138,40 +138,21 @@ fn shipped_latent_stem() {
 
 #[test]
 fn latent_classifier_through_the_cli() {
-    let shared = root().join("../shared");
-    let sample = shared.join("data/imagenet-val-sample");
-    if !cfg!(feature = "tasks") {
-        return println!("skipping: built without the `tasks` feature");
-    }
-    if !sample.join("labels.csv").is_file() {
-        return cannot_run(&format!("{} not present", sample.display()));
-    }
-    let py = match python_with("onnx, onnxruntime, numpy") {
-        Ok(p) => p,
-        Err(why) => return cannot_run(&why),
+    let Some(common::ComposedClassifier {
+        sample,
+        dir,
+        cache,
+        first,
+    }) = common::composed_classifier("compose_latent_tasks.py", "latent_task_cli")
+    else {
+        return;
     };
-    let dir = fresh_dir("latent_task_cli");
-    let cache = dir.join("tasks");
-    let out = Command::new(&py)
-        .arg(root().join("scripts/compose_latent_tasks.py"))
-        .arg("--out-dir")
-        .arg(&cache)
-        .arg("--check")
-        .output()
-        .expect("python");
-    ok(&out, "compose_latent_tasks.py");
     let env = [("ICM_TASK_CACHE", cache.as_path())];
 
     // task-run on an .icm stream of the first picture of labels.csv: y^ only, five sorted
     // probabilities.
-    let labels = std::fs::read_to_string(sample.join("labels.csv")).expect("labels");
-    let first = labels
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split(',').next())
-        .expect("first image");
     let png = dir.join("first.png");
-    let img = icm::task::imageops::read_rgb(&sample.join(first)).expect("image");
+    let img = icm::task::imageops::read_rgb(&first).expect("image");
     write_png(&png, &img);
     let stream = dir.join("first.icm");
     ok(

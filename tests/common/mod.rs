@@ -92,6 +92,60 @@ pub fn ok(out: &std::process::Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What a CLI test of a composed classifier needs: the ImageNet sample of `../shared`, a
+/// fresh folder, and in its `tasks/` subfolder the networks `script` (a composer in
+/// `scripts/`) made with `--check`; `first` is the first picture of `labels.csv`.
+pub struct ComposedClassifier {
+    pub sample: PathBuf,
+    pub dir: PathBuf,
+    pub cache: PathBuf,
+    pub first: PathBuf,
+}
+
+/// Sets up [`ComposedClassifier`], or `None` after saying why the test cannot run (a
+/// failure under CI=true; a plain skip when built without the `tasks` feature).
+pub fn composed_classifier(script: &str, dir_name: &str) -> Option<ComposedClassifier> {
+    let sample = root().join("../shared/data/imagenet-val-sample");
+    if !cfg!(feature = "tasks") {
+        println!("skipping: built without the `tasks` feature");
+        return None;
+    }
+    if !sample.join("labels.csv").is_file() {
+        cannot_run(&format!("{} not present", sample.display()));
+        return None;
+    }
+    let py = match python_with("onnx, onnxruntime, numpy") {
+        Ok(p) => p,
+        Err(why) => {
+            cannot_run(&why);
+            return None;
+        }
+    };
+    let dir = fresh_dir(dir_name);
+    let cache = dir.join("tasks");
+    let out = Command::new(&py)
+        .arg(root().join("scripts").join(script))
+        .arg("--out-dir")
+        .arg(&cache)
+        .arg("--check")
+        .output()
+        .expect("python");
+    ok(&out, script);
+    let labels = std::fs::read_to_string(sample.join("labels.csv")).expect("labels");
+    let first = labels
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .expect("first image");
+    let first = sample.join(first);
+    Some(ComposedClassifier {
+        sample,
+        dir,
+        cache,
+        first,
+    })
+}
+
 /// The value of metadata key `key` in an ONNX file's bytes: the protobuf
 /// StringStringEntryProto {1: key, 2: value} follows the key's bytes; reads the value's
 /// length-delimited field.
