@@ -3,9 +3,10 @@
 scripts/kodak_report.sh makes. Formatting only: every figure comes from those files."""
 import json
 import os
-import platform
 import subprocess
 import sys
+
+from report_common import cpu
 
 out = sys.argv[1] if len(sys.argv) > 1 else "docs/results"
 
@@ -13,17 +14,6 @@ out = sys.argv[1] if len(sys.argv) > 1 else "docs/results"
 def load(name):
     with open(os.path.join(out, name)) as f:
         return json.load(f)
-
-
-def cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def fmt(v, spec):

@@ -5,8 +5,9 @@ only: every figure comes from those files."""
 import datetime
 import json
 import os
-import platform
 import sys
+
+from report_common import cpu
 
 out = sys.argv[1] if len(sys.argv) > 1 else "docs/results"
 
@@ -17,17 +18,6 @@ def load(name):
         return None
     with open(path) as f:
         return json.load(f)
-
-
-def cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 CODECS = [
