@@ -25,21 +25,24 @@ from onnx_torch import CUT_SUFFIX
 OPSET = 11
 
 
-def stem_model(channels, mean, inv_std, layers, meta: dict) -> onnx.ModelProto:
-    c = len(channels)
+def stem_graph(input_name: str, channels: int, out_channels: int, mean, inv_std, layers,
+               graph_name: str, producer: str, meta: dict) -> onnx.ModelProto:
+    """A folded stem as a plain opset-11 graph: input `input_name` (N, channels, rows, cols),
+    normalised per channel, the convolutions of `layers` (name, weight, bias, groups, relu6,
+    residual "save"/"add"/None), output `features` (N, out_channels, rows, cols); `meta` as
+    metadata. Shared by the DCT and the latent stems (models/training/latent)."""
     inits = [
-        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, c, 1, 1), "stem.mean"),
-        numpy_helper.from_array(np.asarray(inv_std, np.float32).reshape(1, c, 1, 1), "stem.inv_std"),
+        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, channels, 1, 1), "stem.mean"),
+        numpy_helper.from_array(np.asarray(inv_std, np.float32).reshape(1, channels, 1, 1), "stem.inv_std"),
         numpy_helper.from_array(np.array(0.0, np.float32), "stem.zero"),
         numpy_helper.from_array(np.array(6.0, np.float32), "stem.six"),
     ]
     nodes = [
-        helper.make_node("Sub", ["dct", "stem.mean"], ["stem.centred"]),
+        helper.make_node("Sub", [input_name, "stem.mean"], ["stem.centred"]),
         helper.make_node("Mul", ["stem.centred", "stem.inv_std"], ["stem.x"]),
     ]
-    x = "stem.x"
-    saved = None
-    for k, (name, w, b, groups, relu6, residual) in enumerate(layers):
+    x, saved = "stem.x", None
+    for name, w, b, groups, relu6, residual in layers:
         if residual == "save":
             saved = x
         inits += [
@@ -48,32 +51,25 @@ def stem_model(channels, mean, inv_std, layers, meta: dict) -> onnx.ModelProto:
         ]
         ks = int(w.shape[2])
         y = f"stem.{name}"
-        nodes.append(
-            helper.make_node(
-                "Conv", [x, f"stem.{name}.weight", f"stem.{name}.bias"], [y],
-                kernel_shape=[ks, ks], pads=[ks // 2] * 4, strides=[1, 1], group=int(groups),
-            )
-        )
+        nodes.append(helper.make_node(
+            "Conv", [x, f"stem.{name}.weight", f"stem.{name}.bias"], [y],
+            kernel_shape=[ks, ks], pads=[ks // 2] * 4, strides=[1, 1], group=int(groups)))
         x = y
         if relu6:
             nodes.append(helper.make_node("Clip", [x, "stem.zero", "stem.six"], [x + ".relu6"]))
-            x = x + ".relu6"
+            x += ".relu6"
         if residual == "add":
             nodes.append(helper.make_node("Add", [x, saved], [x + ".add"]))
-            x = x + ".add"
+            x += ".add"
     nodes.append(helper.make_node("Identity", [x], ["features"]))
     graph = helper.make_graph(
-        nodes, "icm_dct_stem",
-        [helper.make_tensor_value_info("dct", TensorProto.FLOAT, ["N", c, "rows", "cols"])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 32, "rows", "cols"])],
+        nodes, graph_name,
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", channels, "rows", "cols"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", out_channels, "rows", "cols"])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="icm models/training/dct/export_stem.py")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
     model.ir_version = 7
-    meta = dict(meta)
-    meta["icm.channels"] = json.dumps([int(v) for v in channels])
-    meta["icm.cut"] = CUT_SUFFIX
     for k, v in meta.items():
         p = model.metadata_props.add()
         p.key, p.value = k, str(v)
@@ -81,8 +77,16 @@ def stem_model(channels, mean, inv_std, layers, meta: dict) -> onnx.ModelProto:
     return model
 
 
-def read_stem(path: str):
-    """(channels, mean, inv_std, {layer: (weight, bias)}, metadata) of a stem file."""
+def stem_model(channels, mean, inv_std, layers, meta: dict) -> onnx.ModelProto:
+    meta = dict(meta)
+    meta["icm.channels"] = json.dumps([int(v) for v in channels])
+    meta["icm.cut"] = CUT_SUFFIX
+    return stem_graph("dct", len(channels), 32, mean, inv_std, layers, "icm_dct_stem",
+                      "icm models/training/dct/export_stem.py", meta)
+
+
+def read_stem_file(path: str):
+    """(mean, inv_std, {layer: (weight, bias)}, metadata) of a stem file of stem_graph."""
     m = onnx.load(path)
     meta = {p.key: p.value for p in m.metadata_props}
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
@@ -91,8 +95,13 @@ def read_stem(path: str):
         if n.op_type == "Conv":
             name = n.input[1][len("stem."):-len(".weight")]
             folded[name] = (inits[n.input[1]], inits[n.input[2]])
-    channels = json.loads(meta["icm.channels"])
-    return channels, inits["stem.mean"].reshape(-1), inits["stem.inv_std"].reshape(-1), folded, meta
+    return inits["stem.mean"].reshape(-1), inits["stem.inv_std"].reshape(-1), folded, meta
+
+
+def read_stem(path: str):
+    """(channels, mean, inv_std, {layer: (weight, bias)}, metadata) of a stem file."""
+    mean, inv_std, folded, meta = read_stem_file(path)
+    return json.loads(meta["icm.channels"]), mean, inv_std, folded, meta
 
 
 def save_atomic(model: onnx.ModelProto, path: str):

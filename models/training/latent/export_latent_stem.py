@@ -21,85 +21,28 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from latent_common import CUT_CHANNELS, CUT_SUFFIX, GRID, LATENT_CHANNELS
+from export_stem import read_stem_file, save_atomic, stem_graph  # models/training/dct/export_stem.py
 
-OPSET = 11
 INPUT = "latents"
 
 
 def stem_model(mean, inv_std, layers, meta: dict, channels: int = LATENT_CHANNELS,
                out_channels: int = CUT_CHANNELS) -> onnx.ModelProto:
-    inits = [
-        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, channels, 1, 1), "stem.mean"),
-        numpy_helper.from_array(np.asarray(inv_std, np.float32).reshape(1, channels, 1, 1), "stem.inv_std"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "stem.zero"),
-        numpy_helper.from_array(np.array(6.0, np.float32), "stem.six"),
-    ]
-    nodes = [
-        helper.make_node("Sub", [INPUT, "stem.mean"], ["stem.centred"]),
-        helper.make_node("Mul", ["stem.centred", "stem.inv_std"], ["stem.x"]),
-    ]
-    x, saved = "stem.x", None
-    for name, w, b, groups, relu6, residual in layers:
-        if residual == "save":
-            saved = x
-        inits += [
-            numpy_helper.from_array(w.astype(np.float32), f"stem.{name}.weight"),
-            numpy_helper.from_array(b.astype(np.float32), f"stem.{name}.bias"),
-        ]
-        ks = int(w.shape[2])
-        y = f"stem.{name}"
-        nodes.append(helper.make_node(
-            "Conv", [x, f"stem.{name}.weight", f"stem.{name}.bias"], [y],
-            kernel_shape=[ks, ks], pads=[ks // 2] * 4, strides=[1, 1], group=int(groups)))
-        x = y
-        if relu6:
-            nodes.append(helper.make_node("Clip", [x, "stem.zero", "stem.six"], [x + ".relu6"]))
-            x += ".relu6"
-        if residual == "add":
-            nodes.append(helper.make_node("Add", [x, saved], [x + ".add"]))
-            x += ".add"
-    nodes.append(helper.make_node("Identity", [x], ["features"]))
-    graph = helper.make_graph(
-        nodes, "icm_latent_stem",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", channels, "rows", "cols"])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", out_channels, "rows", "cols"])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="icm models/training/latent/export_latent_stem.py")
-    model.ir_version = 7
     meta = dict(meta)
     meta.update({"icm.input": INPUT, "icm.cut": CUT_SUFFIX, "icm.grid": str(GRID),
                  "icm.latent_channels": str(channels)})
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, str(v)
-    onnx.checker.check_model(model)
-    return model
+    return stem_graph(INPUT, channels, out_channels, mean, inv_std, layers, "icm_latent_stem",
+                      "icm models/training/latent/export_latent_stem.py", meta)
 
 
 def read_stem(path: str):
     """(mean, inv_std, {layer: (weight, bias)}, metadata) of a stem file."""
-    m = onnx.load(path)
-    meta = {p.key: p.value for p in m.metadata_props}
+    mean, inv_std, folded, meta = read_stem_file(path)
     if meta.get("icm.input") != INPUT:
         raise SystemExit(f"{path}: not a latent stem (metadata icm.input is {meta.get('icm.input')!r})")
-    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    folded = {}
-    for n in m.graph.node:
-        if n.op_type == "Conv":
-            name = n.input[1][len("stem."):-len(".weight")]
-            folded[name] = (inits[n.input[1]], inits[n.input[2]])
-    return inits["stem.mean"].reshape(-1), inits["stem.inv_std"].reshape(-1), folded, meta
-
-
-def save_atomic(model: onnx.ModelProto, path: str):
-    tmp = path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    return mean, inv_std, folded, meta
 
 
 def main() -> int:
