@@ -57,14 +57,43 @@ from train import CropSampler, load_ckpt, load_images, load_model_file, log, sav
 DEFAULT_TEACHER = os.path.join(HERE, "..", "..", "..", "shared", "models", "yolox_nano", "yolox_nano.onnx")
 
 
-def load_teacher(path: str, device: torch.device) -> torch.nn.Module:
-    """YOLOX-Nano as a frozen PyTorch module (input BGR 0..255, output [B, A, 85])."""
+def neck_outputs(model) -> list:
+    """Names of YOLOX's three neck (PAN) outputs, strides 8, 16 and 32: the inputs of the
+    head branch of each level (five convolutions back from head.cls_preds.<k>)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    names = []
+    for k in range(3):
+        preds = [n for n in model.graph.node if f"head.cls_preds.{k}.weight" in n.input]
+        if len(preds) != 1:
+            raise SystemExit(f"teacher: no unique head.cls_preds.{k} convolution (not a YOLOX export?)")
+        tensor, convs = preds[0].input[0], 0
+        while True:
+            node = producer.get(tensor)
+            if node is None:
+                raise SystemExit(f"teacher: level {k} head does not reach the neck")
+            if node.op_type == "Conv":
+                convs += 1
+                if convs == 5:
+                    names.append(node.input[0])
+                    break
+            tensor = node.input[0]
+    return names
+
+
+def load_teacher(path: str, device: torch.device, features: bool) -> torch.nn.Module:
+    """YOLOX-Nano as a frozen PyTorch module, input BGR 0..255. features=False: the whole
+    detector, output [B, A, 85] (batch 1: the export reshapes with it built in);
+    features=True: the backbone and neck only (onnx.utils.Extractor), output the three
+    neck feature maps (any batch, any size divisible by 32)."""
     import onnx
     from onnx2torch import convert
 
+    graph = onnx.load(path)
+    if features:
+        graph = onnx.utils.Extractor(graph).extract_model([graph.graph.input[0].name], neck_outputs(graph))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = convert(onnx.load(path))
+        net = convert(graph)
     net.eval().to(device)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -80,6 +109,22 @@ def detect(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The detector's predictions for a batch of [0, 1] RGB pictures, one picture at a time:
     the exported graph reshapes with a batch size of 1 built in."""
     return torch.cat([teacher(to_yolox(x[i : i + 1])) for i in range(x.shape[0])])
+
+
+def neck_features(teacher: torch.nn.Module, x: torch.Tensor, scale: float) -> list:
+    """The neck's feature maps of a batch of [0, 1] RGB pictures, resized by `scale` (to a
+    multiple of 32) first, as the evaluation letterbox shrinks COCO pictures to 416."""
+    side = max(32, int(round(x.shape[-1] * scale / 32)) * 32)
+    if side != x.shape[-1]:
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", align_corners=False,
+                                            antialias=scale < 1.0)
+    return list(teacher(to_yolox(x)))
+
+
+def feature_loss(student: list, teacher: list) -> torch.Tensor:
+    """Mean over the three levels of the squared feature error relative to the teacher's
+    feature energy (so each stride counts alike, whatever its activation scale)."""
+    return sum(((s - t) ** 2).mean() / t.pow(2).mean().clamp_min(1e-6) for s, t in zip(student, teacher)) / len(teacher)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -101,6 +146,12 @@ def parse_args(argv=None):
     ap.add_argument("--lambda", dest="lmbda", type=float, default=None,
                     help="rate-distortion trade-off (default: the starting model's)")
     ap.add_argument("--teacher", default=DEFAULT_TEACHER, help="YOLOX-Nano ONNX file")
+    ap.add_argument("--task-loss", choices=["features", "outputs"], default="features",
+                    help="features: relative squared error of the three neck feature maps; outputs: "
+                         "distillation of the detector's predictions (box, objectness, classes)")
+    ap.add_argument("--det-scale", type=float, default=0.65,
+                    help="resize crops by this before the detector (features only): the evaluation "
+                         "letterbox shrinks a 640x480 COCO picture to 416x312")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "machine"))
     ap.add_argument("--max-steps", type=int, default=600)
     ap.add_argument("--max-seconds", type=float, default=0, help="also stop after this long (0: no limit)")
@@ -150,7 +201,7 @@ def main(argv=None) -> int:
         ema = ck.get("loss_ema")
         log(f"resumed {ckpt_path} at machine step {done}")
     model.to(device).train()
-    teacher = load_teacher(args.teacher, device)
+    teacher = load_teacher(args.teacher, device, args.task_loss == "features")
     imgs = load_images(args.data, device, args.crop, args.max_images)
     sampler = CropSampler(imgs, args.crop, args.seed + done)
     if args.train_parts == "encoder":
@@ -164,7 +215,8 @@ def main(argv=None) -> int:
     def meta():
         return {"quality": args.quality, "lambda": lmbda, "steps": base_steps + done,
                 "machine_steps": done, "parents": parents, "batch": args.batch, "crop": args.crop,
-                "lr": args.lr, "loss_ema": ema, "objective": "machine (YOLOX-Nano distillation)",
+                "lr": args.lr, "loss_ema": ema, "objective": f"machine (YOLOX-Nano {args.task_loss} distillation)",
+                "task_loss": args.task_loss, "det_scale": args.det_scale,
                 "beta_end": args.beta_end, "train_parts": args.train_parts}
 
     new_log = not os.path.exists(log_path)
@@ -178,13 +230,17 @@ def main(argv=None) -> int:
             if args.max_seconds and time.time() - t0 > args.max_seconds:
                 break
             x = sampler.batch(args.batch)
-            with torch.no_grad():
-                t_out = detect(teacher, x)
             out = model(x)
             x_hat = out["x_hat"].clamp(0.0, 1.0)
-            s_out = detect(teacher, x_hat)
             r = rd_loss(out, x, lmbda)
-            task = distill_loss(s_out, t_out)
+            if args.task_loss == "features":
+                with torch.no_grad():
+                    t_out = neck_features(teacher, x, args.det_scale)
+                task = feature_loss(neck_features(teacher, x_hat, args.det_scale), t_out)
+            else:
+                with torch.no_grad():
+                    t_out = detect(teacher, x)
+                task = distill_loss(detect(teacher, x_hat), t_out)
             m, tk = float(r["mse"].detach()), float(task.detach())
             ema = (m, tk) if ema is None else (
                 args.ema * ema[0] + (1 - args.ema) * m, args.ema * ema[1] + (1 - args.ema) * tk)
