@@ -14,7 +14,8 @@
 #      `cargo run --release -- model build`, `icm encode` + `icm decode` with the built model,
 #      and the model file loaded back into PyTorch (train.py's load_model_file) against the
 #      export; train_machine.py (the machine fine-tune) from icm-psnr-q1 for 2 steps, resumed
-#      for a third, one step with --task-loss outputs, exported and built (needs ../shared's YOLOX-Nano).
+#      for a third, one step with --task-loss outputs, one with --whole --train-parts
+#      synthesis, exported and built (needs ../shared's YOLOX-Nano).
 #   4. models/training/dct/ (the DCT-domain classifier stems) on 4 pictures, CPU, and the
 #      composition of the exported stem with ../shared's classifier.
 #   5. models/training/latent/ (the latent-domain classifier stem) on 3 pictures coded at
@@ -217,7 +218,8 @@ check model_file_roundtrip model_file_roundtrip
 # ---------------------------------------------------------------------------- machine zoo
 # models/training/train_machine.py (machine fine-tune with YOLOX-Nano distillation) from
 # icm-psnr-q1 on the smoke pictures: 2 steps, a resumed third (neck-feature loss), one step
-# of the output-distillation loss, the export and the model build of the checkpoint. Needs ../shared's YOLOX-Nano and onnx2torch.
+# of the output-distillation loss, one step on whole letterboxed pictures training g_s only
+# (nothing else may move), the export and the model build of the checkpoint. Needs ../shared's YOLOX-Nano and onnx2torch.
 DETECTOR="$ROOT/../shared/models/yolox_nano/yolox_nano.onnx"
 smoke_machine() {
     local D="$W/machine"
@@ -231,6 +233,20 @@ smoke_machine() {
     "$PY" models/training/train_machine.py --data "$W/train" --init-model models/icm-psnr-q1.safetensors \
         --quality 1 --max-steps 1 --batch 2 --crop 64 --device cpu --threads 2 --task-loss outputs --out "$D/outputs"
     [ -s "$D/outputs/ckpt_q1.pt" ]
+    "$PY" models/training/train_machine.py --data "$W/train" --init-model models/icm-psnr-q1.safetensors \
+        --quality 1 --max-steps 1 --batch 1 --whole --train-parts synthesis --device cpu --threads 2 --out "$D/whole"
+    "$PY" - "$D/whole/ckpt_q1.pt" models/icm-psnr-q1.safetensors <<'PYEOF'
+import sys
+import torch
+sys.path.insert(0, "models/training")
+from model import IcmHyperprior
+from train import load_model_file
+ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)["state_dict"]
+start = IcmHyperprior()
+load_model_file(sys.argv[2], start)
+moved = {k.split(".")[0] for k, v in start.state_dict().items() if v.is_floating_point() and not torch.equal(v, ck[k])}
+assert moved == {"g_s"}, f"--train-parts synthesis changed {sorted(moved)}"
+PYEOF
     "$PY" models/training/export.py --ckpt "$D/ckpt_q1.pt" --out "$D/export.safetensors" --data "$W/train" --crops 8
     "${ICM[@]}" model build "$D/export.safetensors" -o "$D/M.safetensors" --name smoke-machine
     [ -s "$D/M.safetensors" ]

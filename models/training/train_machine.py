@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Fine-tune an icm model for machines (the icm-machine-* zoo).
 
-Starts from a shipped PSNR model file and trains the whole codec (g_a, h_a, the entropy
-models, h_s, g_s) with
+Starts from a shipped PSNR model file and trains the codec (all of it, or the parts that
+--train-parts names) with
 
     L = R + lambda * ( beta(t) * 255^2 * MSE + (1 - beta(t)) * kappa(t) * L_task )
 
 R: bits per pixel (noise proxy, as train.py); MSE: on [0, 1] RGB; L_task: distillation
 of the frozen YOLOX-Nano detector (../shared/models/yolox_nano, turned into a PyTorch
-module by onnx2torch): its predictions on the reconstruction against its predictions on
-the original picture (training pictures have no labels). Per anchor point: squared error
-of the box regression weighted by the teacher's objectness, plus binary cross-entropy of
-objectness and class probabilities against the teacher's.
+module by onnx2torch) on the reconstruction against the original picture (training
+pictures have no labels):
+- --task-loss features (default): relative squared error of the three neck feature maps
+  (strides 8, 16, 32), each divided by the teacher's feature energy;
+- --task-loss outputs: per anchor point, squared error of the box regression weighted by
+  the teacher's objectness, plus binary cross-entropy of objectness and class
+  probabilities against the teacher's.
+The detector sees crops resized by --det-scale, or with --whole whole pictures scaled by
+--det-scale into its grey 416x416 letterbox canvas.
 
 Dynamic loss weights, instead of a grid search over fixed weights:
 - kappa(t) = 255^2 * EMA(MSE) / EMA(L_task) puts the task loss on the scale of the
@@ -25,7 +30,9 @@ Dynamic loss weights, instead of a grid search over fixed weights:
 
 --train-parts encoder trains g_a and h_a only: the decoder side (h_s, g_s, the entropy
 models) stays that of the starting model, so the machine model differs from it only in
-what the encoder chooses to code (fewer parameters to move on a short CPU budget).
+what the encoder chooses to code (fewer parameters to move on a short CPU budget);
+--train-parts synthesis trains g_s only: every bitstream stays that of the starting model,
+so accuracy is compared at exactly the same rate.
 
 Checkpoints (ckpt_q<Q>.pt) are in train.py's format, so export.py and
 `icm model build` turn them into model files; the run resumes from its checkpoint.
@@ -121,6 +128,40 @@ def neck_features(teacher: torch.nn.Module, x: torch.Tensor, scale: float) -> li
     return list(teacher(to_yolox(x)))
 
 
+def letterbox(x: torch.Tensor, scale=None, side: int = 416) -> torch.Tensor:
+    """The detector's pre-processing (MODEL.md), differentiable: scale the [0, 1] picture so
+    that its longer side is `side` (scale None) or by `scale` (at most that much), bilinear
+    without anti-aliasing as OpenCV's resize, and place it at the top-left of a side x side
+    canvas of grey 114. The evaluation scales a 640x480 COCO picture by 0.65; training
+    pictures are smaller, so train_machine.py scales them by that typical factor."""
+    h, w = x.shape[-2:]
+    r = min(side / h, side / w) if scale is None else min(scale, side / h, side / w)
+    nh, nw = max(1, int(h * r)), max(1, int(w * r))
+    y = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
+    return torch.nn.functional.pad(y, (0, side - nw, 0, side - nh), value=114.0 / 255.0)
+
+
+class WholeSampler:
+    """Whole training pictures (cut to a multiple of 64 a side, as the codec needs, at a
+    random offset; random horizontal flips), one [1, 3, H, W] tensor each."""
+
+    def __init__(self, imgs, seed: int):
+        self.imgs = imgs
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> list:
+        out = []
+        for i in self.rng.integers(0, len(self.imgs), n):
+            im = self.imgs[i]
+            _, H, W = im.shape
+            h, w = H // 64 * 64, W // 64 * 64
+            t = int(self.rng.integers(0, H - h + 1))
+            l = int(self.rng.integers(0, W - w + 1))
+            p = im[None, :, t : t + h, l : l + w]
+            out.append((p.flip(-1) if self.rng.random() < 0.5 else p).float().div(255.0))
+        return out
+
+
 def feature_loss(student: list, teacher: list) -> torch.Tensor:
     """Mean over the three levels of the squared feature error relative to the teacher's
     feature energy (so each stride counts alike, whatever its activation scale)."""
@@ -149,8 +190,11 @@ def parse_args(argv=None):
     ap.add_argument("--task-loss", choices=["features", "outputs"], default="features",
                     help="features: relative squared error of the three neck feature maps; outputs: "
                          "distillation of the detector's predictions (box, objectness, classes)")
+    ap.add_argument("--whole", action="store_true",
+                    help="train on whole pictures letterboxed into the detector's 416x416 canvas, "
+                         "scaled by --det-scale (--crop unused)")
     ap.add_argument("--det-scale", type=float, default=0.65,
-                    help="resize crops by this before the detector (features only): the evaluation "
+                    help="resize pictures by this before the detector (crops: features only): the evaluation "
                          "letterbox shrinks a 640x480 COCO picture to 416x312")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "machine"))
     ap.add_argument("--max-steps", type=int, default=600)
@@ -158,9 +202,10 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--train-parts", choices=["all", "encoder"], default="all",
+    ap.add_argument("--train-parts", choices=["all", "encoder", "synthesis"], default="all",
                     help="all: the whole codec; encoder: g_a and h_a only (the decoder side, h_s, "
-                         "g_s and the entropy models, stays that of --init-model)")
+                         "g_s and the entropy models, stays that of --init-model); synthesis: g_s "
+                         "only (the bitstream of every picture stays that of --init-model)")
     ap.add_argument("--beta-end", type=float, default=0.1)
     ap.add_argument("--beta-frac", type=float, default=0.5)
     ap.add_argument("--ema", type=float, default=0.98, help="decay of the loss averages behind kappa")
@@ -172,6 +217,41 @@ def parse_args(argv=None):
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
+
+
+def crop_terms(model, teacher, x, lmbda, args):
+    """Rate-distortion terms and task loss of a batch of crops."""
+    out = model(x)
+    x_hat = out["x_hat"].clamp(0.0, 1.0)
+    r = rd_loss(out, x, lmbda)
+    if args.task_loss == "features":
+        with torch.no_grad():
+            t_out = neck_features(teacher, x, args.det_scale)
+        return r, feature_loss(neck_features(teacher, x_hat, args.det_scale), t_out)
+    with torch.no_grad():
+        t_out = detect(teacher, x)
+    return r, distill_loss(detect(teacher, x_hat), t_out)
+
+
+def whole_terms(model, teacher, pictures, lmbda, args):
+    """The same for whole pictures of different sizes: each coded alone, letterboxed for
+    the detector; bpp, MSE and task loss averaged over the pictures."""
+    rs, tasks = [], []
+    for x in pictures:
+        out = model(x)
+        x_hat = out["x_hat"].clamp(0.0, 1.0)
+        rs.append(rd_loss(out, x, lmbda))
+        x_lb, x_hat_lb = letterbox(x, args.det_scale), letterbox(x_hat, args.det_scale)
+        if args.task_loss == "features":
+            with torch.no_grad():
+                t_out = list(teacher(to_yolox(x_lb)))
+            tasks.append(feature_loss(list(teacher(to_yolox(x_hat_lb))), t_out))
+        else:
+            with torch.no_grad():
+                t_out = detect(teacher, x_lb)
+            tasks.append(distill_loss(detect(teacher, x_hat_lb), t_out))
+    r = {k: sum(d[k] for d in rs) / len(rs) for k in ("bpp", "mse")}
+    return r, sum(tasks) / len(tasks)
 
 
 def beta_at(step: int, total: int, end: float, frac: float) -> float:
@@ -203,10 +283,11 @@ def main(argv=None) -> int:
     model.to(device).train()
     teacher = load_teacher(args.teacher, device, args.task_loss == "features")
     imgs = load_images(args.data, device, args.crop, args.max_images)
-    sampler = CropSampler(imgs, args.crop, args.seed + done)
-    if args.train_parts == "encoder":
+    sampler = WholeSampler(imgs, args.seed + done) if args.whole else CropSampler(imgs, args.crop, args.seed + done)
+    if args.train_parts != "all":
+        trained = ("g_a.", "h_a.") if args.train_parts == "encoder" else ("g_s.",)
         for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(("g_a.", "h_a.")))
+            p.requires_grad_(name.startswith(trained))
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     log(f"machine fine-tune q{args.quality} from {args.init_model}: lambda {lmbda}, {len(imgs)} images, "
         f"batch {args.batch}, crop {args.crop}, steps {done}..{args.max_steps}, training {args.train_parts} "
@@ -229,18 +310,10 @@ def main(argv=None) -> int:
         while done < args.max_steps:
             if args.max_seconds and time.time() - t0 > args.max_seconds:
                 break
-            x = sampler.batch(args.batch)
-            out = model(x)
-            x_hat = out["x_hat"].clamp(0.0, 1.0)
-            r = rd_loss(out, x, lmbda)
-            if args.task_loss == "features":
-                with torch.no_grad():
-                    t_out = neck_features(teacher, x, args.det_scale)
-                task = feature_loss(neck_features(teacher, x_hat, args.det_scale), t_out)
+            if args.whole:
+                r, task = whole_terms(model, teacher, sampler.batch(args.batch), lmbda, args)
             else:
-                with torch.no_grad():
-                    t_out = detect(teacher, x)
-                task = distill_loss(detect(teacher, x_hat), t_out)
+                r, task = crop_terms(model, teacher, sampler.batch(args.batch), lmbda, args)
             m, tk = float(r["mse"].detach()), float(task.detach())
             ema = (m, tk) if ema is None else (
                 args.ema * ema[0] + (1 - args.ema) * m, args.ema * ema[1] + (1 - args.ema) * tk)
