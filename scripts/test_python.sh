@@ -219,7 +219,8 @@ check model_file_roundtrip model_file_roundtrip
 # models/training/train_machine.py (machine fine-tune with YOLOX-Nano distillation) from
 # icm-psnr-q1 on the smoke pictures: 2 steps, a resumed third (neck-feature loss), one step
 # of the output-distillation loss, one step on whole letterboxed pictures training g_s only
-# (nothing else may move), the export and the model build of the checkpoint. Needs ../shared's YOLOX-Nano and onnx2torch.
+# (nothing else may move), the export and the model build of the checkpoint, and
+# probe_features.py on the built model. Needs ../shared's YOLOX-Nano and onnx2torch.
 DETECTOR="$ROOT/../shared/models/yolox_nano/yolox_nano.onnx"
 smoke_machine() {
     local D="$W/machine"
@@ -250,6 +251,9 @@ PYEOF
     "$PY" models/training/export.py --ckpt "$D/ckpt_q1.pt" --out "$D/export.safetensors" --data "$W/train" --crops 8
     "${ICM[@]}" model build "$D/export.safetensors" -o "$D/M.safetensors" --name smoke-machine
     [ -s "$D/M.safetensors" ]
+    "$PY" models/training/probe_features.py --models models/icm-psnr-q1.safetensors "$D/M.safetensors" \
+        --images "$(find "$W/train" -name "*.jpg" | sort | head -1)" --icm "$ICM_BIN" | tee "$D/probe.log"
+    [ "$(grep -c 'feature loss' "$D/probe.log")" -eq 2 ]
 }
 if [ -f "$DETECTOR" ]; then
     check machine_training smoke_machine
