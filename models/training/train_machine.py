@@ -192,7 +192,7 @@ def parse_args(argv=None):
                          "distillation of the detector's predictions (box, objectness, classes)")
     ap.add_argument("--whole", action="store_true",
                     help="train on whole pictures letterboxed into the detector's 416x416 canvas, "
-                         "scaled by --det-scale (--crop unused)")
+                         "scaled by --det-scale (--crop unused; pictures of at least 64x64)")
     ap.add_argument("--det-scale", type=float, default=0.65,
                     help="resize pictures by this before the detector (crops: features only): the evaluation "
                          "letterbox shrinks a 640x480 COCO picture to 416x312")
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
         log(f"resumed {ckpt_path} at machine step {done}")
     model.to(device).train()
     teacher = load_teacher(args.teacher, device, args.task_loss == "features")
-    imgs = load_images(args.data, device, args.crop, args.max_images)
+    imgs = load_images(args.data, device, 64 if args.whole else args.crop, args.max_images)
     sampler = WholeSampler(imgs, args.seed + done) if args.whole else CropSampler(imgs, args.crop, args.seed + done)
     if args.train_parts != "all":
         trained = ("g_a.", "h_a.") if args.train_parts == "encoder" else ("g_s.",)
