@@ -141,15 +141,17 @@ def frequency_tensor(jpeg, channels=None) -> np.ndarray:
     return np.ascontiguousarray(t)
 
 
-def ort_teacher(path: str = DEFAULT_TEACHER, threads: int = 2):
+def ort_teacher(path: str = DEFAULT_TEACHER, threads: int = 2, find_cut=None):
     """onnxruntime session of the classifier with two more outputs: the cut tensor (float,
-    before its quantisation) and the dequantised logits. Returns (session, cut, logits)."""
+    before its quantisation) and the dequantised logits. `find_cut(model)` names the cut
+    (default: the DCT stems' stride-8 cut, onnx_torch.find_cut). Returns (session, cut,
+    logits)."""
     import onnx
     import onnxruntime as ort
-    from onnx_torch import find_cut, find_logits
+    import onnx_torch
 
     m = onnx.load(path)
-    cut, logits = find_cut(m), find_logits(m)
+    cut, logits = (find_cut or onnx_torch.find_cut)(m), onnx_torch.find_logits(m)
     for name in (cut, logits):
         m.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     so = ort.SessionOptions()
@@ -157,3 +159,24 @@ def ort_teacher(path: str = DEFAULT_TEACHER, threads: int = 2):
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     return sess, cut, logits
+
+
+def input_stats(cache, rng, key: str, n: int, chunk: int, std_floor: float):
+    """Per-channel mean and std (plus `std_floor`) of the stem inputs `cache[key]`, and
+    per-channel variance of the teacher's cut tensor, over n training samples read `chunk`
+    at a time (the DCT and latent trainers)."""
+    idx = np.sort(rng.choice(cache["train_idx"], min(n, len(cache["train_idx"])), replace=False))
+    s1, s2 = np.zeros(cache[key].shape[1]), np.zeros(cache[key].shape[1])
+    f1, f2 = np.zeros(cache["crop_feat"].shape[1]), np.zeros(cache["crop_feat"].shape[1])
+    for k in range(0, len(idx), chunk):
+        b = idx[k : k + chunk]
+        x = np.asarray(cache[key][b], dtype=np.float64)
+        s1 += x.mean(axis=(0, 2, 3)) * len(b)
+        s2 += (x ** 2).mean(axis=(0, 2, 3)) * len(b)
+        f = np.asarray(cache["crop_feat"][np.asarray(cache["sample_crop"][b])], dtype=np.float64)
+        f1 += f.mean(axis=(0, 2, 3)) * len(b)
+        f2 += (f ** 2).mean(axis=(0, 2, 3)) * len(b)
+    mean = s1 / len(idx)
+    std = np.sqrt(np.maximum(s2 / len(idx) - mean ** 2, 0)) + std_floor
+    fvar = np.maximum(f2 / len(idx) - (f1 / len(idx)) ** 2, 1e-4)
+    return mean, std, fvar

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import DEFAULT_TEACHER
+from common import DEFAULT_TEACHER, input_stats
 from stem import Stem, load_folded
 
 
@@ -69,25 +69,8 @@ def batch(cache, idx, channels, device="cpu"):
 
 
 def stats(cache, rng, n=1000):
-    """Per-channel mean and std of the 192 inputs, per-channel variance of the teacher's cut
-    tensor, over n training samples."""
-    idx = np.sort(rng.choice(cache["train_idx"], min(n, len(cache["train_idx"])), replace=False))
-    s1 = np.zeros(192)
-    s2 = np.zeros(192)
-    f1 = np.zeros(32)
-    f2 = np.zeros(32)
-    for k in range(0, len(idx), 100):
-        b = idx[k : k + 100]
-        x = np.asarray(cache["dct"][b], dtype=np.float64)
-        s1 += x.mean(axis=(0, 2, 3)) * len(b)
-        s2 += (x ** 2).mean(axis=(0, 2, 3)) * len(b)
-        f = np.asarray(cache["crop_feat"][np.asarray(cache["sample_crop"][b])], dtype=np.float64)
-        f1 += f.mean(axis=(0, 2, 3)) * len(b)
-        f2 += (f ** 2).mean(axis=(0, 2, 3)) * len(b)
-    mean = s1 / len(idx)
-    std = np.sqrt(np.maximum(s2 / len(idx) - mean ** 2, 0)) + 1.0
-    fvar = np.maximum(f2 / len(idx) - (f1 / len(idx)) ** 2, 1e-4)
-    return mean, std, fvar
+    """Input normalisation and cut-tensor variance over n training samples."""
+    return input_stats(cache, rng, "dct", n, 100, 1.0)
 
 
 def init_from(stem: Stem, ck_path: str, cache=None):

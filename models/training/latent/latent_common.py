@@ -40,6 +40,7 @@ from common import (  # noqa: E402  (models/training/dct/common.py)
     network_input,
     resize_bilinear,
 )
+from common import ort_teacher as dct_ort_teacher  # noqa: E402
 
 ROOT = HERE.parents[2]
 # The float output of the 1x1 projection of MobileNetV2's first stride-16 block
@@ -186,16 +187,6 @@ def ort_teacher(path: str = DEFAULT_TEACHER, threads: int = 1):
     """onnxruntime session of the classifier with two more outputs: the stride-16 cut
     tensor (float, before its quantisation) and the dequantised logits. Returns
     (session, cut name, logits name)."""
-    import onnx
-    import onnxruntime as ort
-    from onnx_torch import find_logits, find_tensor  # models/training/dct/onnx_torch.py
+    from onnx_torch import find_tensor  # models/training/dct/onnx_torch.py
 
-    m = onnx.load(path)
-    cut, logits = find_tensor(m, CUT_SUFFIX, "Conv"), find_logits(m)
-    for name in (cut, logits):
-        m.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess, cut, logits
+    return dct_ort_teacher(path, threads, lambda m: find_tensor(m, CUT_SUFFIX, "Conv"))

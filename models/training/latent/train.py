@@ -33,7 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latent_common import CUT_CHANNELS, CUT_SUFFIX, DEFAULT_TEACHER
+from latent_common import CUT_SUFFIX, DEFAULT_TEACHER
+from common import input_stats  # noqa: E402  (models/training/dct/common.py, on sys.path via latent_common)
 from latent_stem import LatentStem, load_folded
 
 
@@ -73,24 +74,8 @@ def batch(cache, idx):
 
 
 def stats(cache, rng, n=2000):
-    """Per-channel mean and std of the inputs, per-channel variance of the teacher's cut
-    tensor, over n training samples."""
-    idx = np.sort(rng.choice(cache["train_idx"], min(n, len(cache["train_idx"])), replace=False))
-    c = cache["latents"].shape[1]
-    s1, s2 = np.zeros(c), np.zeros(c)
-    f1, f2 = np.zeros(CUT_CHANNELS), np.zeros(CUT_CHANNELS)
-    for k in range(0, len(idx), 200):
-        b = idx[k : k + 200]
-        x = np.asarray(cache["latents"][b], dtype=np.float64)
-        s1 += x.mean(axis=(0, 2, 3)) * len(b)
-        s2 += (x ** 2).mean(axis=(0, 2, 3)) * len(b)
-        f = np.asarray(cache["crop_feat"][np.asarray(cache["sample_crop"][b])], dtype=np.float64)
-        f1 += f.mean(axis=(0, 2, 3)) * len(b)
-        f2 += (f ** 2).mean(axis=(0, 2, 3)) * len(b)
-    mean = s1 / len(idx)
-    std = np.sqrt(np.maximum(s2 / len(idx) - mean ** 2, 0)) + 0.05
-    fvar = np.maximum(f2 / len(idx) - (f1 / len(idx)) ** 2, 1e-4)
-    return mean, std, fvar
+    """Input normalisation and cut-tensor variance over n training samples."""
+    return input_stats(cache, rng, "latents", n, 200, 0.05)
 
 
 def init_from_stem(stem: LatentStem, path: str):
