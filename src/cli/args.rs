@@ -98,14 +98,15 @@ decoding (composed networks from scripts/setup_onnxruntime.sh). bpp is of the 22
 JPEG; input_bytes is the float32 tensor given to the network; task_s is decode_s (JPEG to
 that tensor) plus infer_s (the network).
 
-Latent-domain classification (issue 8): `--codec icm --input-domain latents` codes each
-whole picture with the zoo models (the streams of `--codec icm`) and runs two decoders on
-every stream: decode-then-infer (full decode, g_s included, then the pixel classifier) and
-the latent classifier on y^ (entropy decoding and h_s only, no g_s; a composed network from
-scripts/setup_onnxruntime.sh). top1/top5, decode_s, infer_s and macs are of the latent
-path, rgb_top1, rgb_top5, rgb_decode_s, rgb_infer_s and rgb_macs of decode-then-infer;
-macs counts g_s (its convolutions and GDNs on the picture's tiles) and the classifier
-(from its graph, recorded at composition).
+Latent-domain classification and detection (issue 8): `--codec icm --input-domain latents`
+codes each whole picture with the zoo models (the streams of `--codec icm`) and runs two
+decoders on every stream: decode-then-infer (full decode, g_s included, then the pixel
+network) and the latent network on y^ (entropy decoding and h_s only, no g_s; composed
+networks from scripts/setup_onnxruntime.sh). top1/top5 (map/map50), decode_s, infer_s and
+macs are of the latent path, rgb_top1, rgb_top5 (rgb_map, rgb_map50), rgb_decode_s,
+rgb_infer_s and rgb_macs of decode-then-infer; rgb_macs counts g_s (its convolutions and
+GDNs on the picture's tiles) and the pixel network (from its graph, recorded at
+composition).
 
 Needs ONNX Runtime: scripts/setup_onnxruntime.sh installs it into the project venv, where
 icm finds it; ORT_DYLIB_PATH overrides.";
@@ -181,7 +182,8 @@ pub struct TaskRunArgs {
     /// coefficients without pixel decoding: dct192 (all channels) or dct24 (the 24 of spec
     /// Annex B.3). The DCT networks were trained on 224x224 JPEGs of the network's input
     /// crop (shorter side 256, centre 224); other sizes run on their whole block grid.
-    /// latents: an .icm stream decoded to y^ only (no g_s), read by the latent classifier.
+    /// latents: an .icm stream decoded to y^ only (no g_s), read by the latent classifier
+    /// or detector.
     #[arg(long, default_value = "rgb", value_parser = ["rgb", "dct192", "dct24", "latents"])]
     pub input_domain: String,
     /// The task network's ONNX file (default: the built-in one for --task).

@@ -30,7 +30,7 @@ use std::time::Instant;
 pub(super) struct Item {
     pub(super) path: PathBuf,
     /// COCO image id (detection).
-    image_id: u64,
+    pub(super) image_id: u64,
     /// ImageNet class (classification).
     class: usize,
 }
@@ -818,7 +818,8 @@ pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
                            "score": d.score, "bbox": d.bbox})
                 })
                 .collect();
-            json!({"task": task.name(), "detections": shown, "candidates": dets.len()})
+            json!({"task": task.name(), "input_domain": a.input_domain, "detections": shown,
+                   "candidates": dets.len()})
         }
         TaskOutput::ClassScores(s) => {
             let mut idx: Vec<usize> = (0..s.len()).collect();

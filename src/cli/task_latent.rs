@@ -1,5 +1,6 @@
 //! `icm task-eval --codec icm --input-domain latents` and `icm task-run --input-domain
-//! latents`: the classifier on the decoded latents y^, without g_s (issue 8).
+//! latents`: the classifier and the detector on the decoded latents y^, without g_s
+//! (issue 8).
 //!
 //! The evaluation codes every whole picture with each zoo model (the streams of
 //! `--codec icm`, so the same bitrates) and decodes each stream twice:
@@ -7,12 +8,13 @@
 //!   then the pixel classifier through the plug-in interface;
 //! - latents (`top1`, `top5`, `decode_s`, `infer_s`, `macs`): [`codec::decode_latents`]
 //!   (entropy decoding and h_s, spec 3 steps 1-4), y^ placed as `icm decode --latents`
-//!   writes it, then [`LatentMobileNetV2`] through the plug-in interface.
+//!   writes it, then [`LatentMobileNetV2`] or [`LatentYolox`] through the plug-in
+//!   interface.
 //!
 //! `decode_s` is the time from stream to what the task decoder reads (the picture, or y^);
 //! `infer_s` the task decoder's run (its pre-processing and network); `task_s` their sum
 //! for the latent path. `macs` per picture: g_s ([`transform_macs`] on each tile's y^) plus
-//! the pixel classifier, against the composed latent network; both networks' counts come
+//! the pixel network, against the composed latent network; both networks' counts come
 //! from their graphs (`scripts/compose_latent_tasks.py` records them).
 
 use super::args::{TaskEvalArgs, TaskRunArgs};
@@ -26,13 +28,13 @@ use super::task::{
 use icm::codec::{self, EncodeOptions};
 use icm::container;
 use icm::model::{self, Model};
-use icm::task::classification::MobileNetV2;
 use icm::task::imageops::read_rgb;
-use icm::task::latent::{resolve_latent_model, transform_macs, LatentMobileNetV2};
+use icm::task::latent::{resolve_latent_model, transform_macs, LatentMobileNetV2, CLASSIFIER_FILE};
+use icm::task::latent_detection::{LatentYolox, DETECTOR_FILE};
 use icm::task::rate::latent_tensor;
 use icm::task::{
-    default_task_model_dir, resolve_task_model, LatentTensor, TaskDecoder, TaskInput, TaskKind,
-    TaskOutput,
+    default_task_model_dir, load_decoder, resolve_task_model, LatentTensor, TaskDecoder, TaskInput,
+    TaskKind, TaskOutput,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -59,6 +61,50 @@ fn synthesis_macs(model: &Model, latents: &codec::Latents) -> u64 {
         .sum()
 }
 
+/// The latent network of a task and its multiply-adds per picture, and the same for the
+/// shared pixel network it replaces (without g_s), as the composition recorded them.
+struct Networks {
+    latent: Box<dyn TaskDecoder>,
+    latent_path: PathBuf,
+    latent_macs: Option<u64>,
+    pixel_macs: Option<u64>,
+}
+
+fn no_latent_decoder(task: TaskKind) -> CliError {
+    CliError::Usage(format!(
+        "--input-domain latents: the {} task has no latent-domain decoder (classification \
+         and detection have)",
+        task.name()
+    ))
+}
+
+/// Loads the latent network of `task`: `explicit`, else the composed one.
+fn latent_network(task: TaskKind, explicit: Option<&Path>) -> Result<Networks, CliError> {
+    Ok(match task {
+        TaskKind::Classification => {
+            let latent_path = resolve_latent_model(CLASSIFIER_FILE, explicit)?;
+            let net = LatentMobileNetV2::load(&latent_path)?;
+            Networks {
+                latent_macs: net.macs(),
+                pixel_macs: net.classifier_macs(),
+                latent: Box::new(net),
+                latent_path,
+            }
+        }
+        TaskKind::Detection => {
+            let latent_path = resolve_latent_model(DETECTOR_FILE, explicit)?;
+            let net = LatentYolox::load(&latent_path)?;
+            Networks {
+                latent_macs: net.macs(),
+                pixel_macs: net.detector_macs(),
+                latent: Box::new(net),
+                latent_path,
+            }
+        }
+        TaskKind::Segmentation => return Err(no_latent_decoder(task)),
+    })
+}
+
 /// Per rate point, sums over pictures of one path's times and multiply-adds.
 #[derive(Default, Clone, Copy)]
 struct PathCost {
@@ -70,27 +116,20 @@ struct PathCost {
 /// Runs the evaluation.
 pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     let task: TaskKind = a.task.parse().map_err(CliError::Usage)?;
-    if task != TaskKind::Classification {
-        return Err(CliError::Usage(format!(
-            "--input-domain latents: the {} task has no latent-domain decoder (classification has)",
-            task.name()
-        )));
-    }
     if a.qps.is_some() {
         return Err(CliError::Usage(
             "--qps needs a conventional --codec (icm takes --qualities)".into(),
         ));
     }
-    let latent_path = resolve_latent_model(a.task_model.as_deref())?;
-    let mut latent_net = LatentMobileNetV2::load(&latent_path)?;
-    let pixel_path = resolve_task_model(task, None)?;
-    let mut pixel_net = MobileNetV2::load(&pixel_path)?;
-    let (latent_macs, pixel_macs) = match (latent_net.macs(), latent_net.classifier_macs()) {
+    let nets = latent_network(task, a.task_model.as_deref())?;
+    let (mut latent_net, latent_path) = (nets.latent, nets.latent_path);
+    let mut pixel_net = load_decoder(task, &resolve_task_model(task, None)?)?;
+    let (latent_macs, pixel_macs) = match (nets.latent_macs, nets.pixel_macs) {
         (Some(l), Some(p)) => (l as f64, p as f64),
         _ => {
             return Err(CliError::Usage(format!(
-                "{}: no icm.macs / icm.classifier_macs metadata; compose it again with \
-                 scripts/compose_latent_tasks.py",
+                "{}: no icm.macs metadata of the latent and the pixel network; compose it \
+                 again with scripts/compose_latent_tasks.py",
                 latent_path.display()
             )))
         }
@@ -166,7 +205,14 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             let out = pixel_net.run(TaskInput::Pixels(&decoded.image))?;
             pix_cost.infer_s += t.elapsed().as_secs_f64();
             pix_cost.macs += synthesis_macs(m, &decoded.latents) as f64 + pixel_macs;
-            add_score(&mut pixel_scores[k], item, out, None, None, &pixel_net)?;
+            add_score(
+                &mut pixel_scores[k],
+                item,
+                out,
+                None,
+                None,
+                pixel_net.as_ref(),
+            )?;
 
             // Latents, no g_s.
             let t = Instant::now();
@@ -179,7 +225,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
             lat_cost.infer_s += it;
             lat_cost.macs += latent_macs;
             r.task_s += dt + it;
-            add_score(&mut r.score, item, out, None, None, &latent_net)?;
+            add_score(&mut r.score, item, out, None, None, latent_net.as_ref())?;
             bar.inc(1);
         }
     }
@@ -187,20 +233,23 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
     let total_s = start_all.elapsed().as_secs_f64();
     let n = data.items.len();
     let per = |v: f64| v / n as f64;
+    let ids: Vec<u64> = data.items.iter().map(|i| i.image_id).collect();
     let columns: Vec<Vec<(&'static str, f64)>> = latent
         .iter()
         .zip(&pixel_scores)
         .zip(&cost)
         .map(|((r, ps), (lc, pc))| {
-            let mut c = score_columns(&r.score, None, &[]);
+            let mut c = score_columns(&r.score, data.coco.as_ref(), &ids);
             c.push(("decode_s", per(lc.decode_s)));
             c.push(("infer_s", per(lc.infer_s)));
             c.push(("macs", per(lc.macs)));
-            for (key, v) in score_columns(ps, None, &[]) {
+            for (key, v) in score_columns(ps, data.coco.as_ref(), &ids) {
                 c.push((
                     match key {
                         "top1" => "rgb_top1",
                         "top5" => "rgb_top5",
+                        "map" => "rgb_map",
+                        "map50" => "rgb_map50",
                         _ => "rgb_score",
                     },
                     v,
@@ -220,13 +269,10 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
 pub type RunResult = (TaskOutput, f64, (u32, u32), String, Option<PathBuf>);
 
 /// `icm task-run --input-domain latents`: decodes an .icm stream to y^ only and runs the
-/// latent classifier.
+/// latent classifier or detector.
 pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunResult, CliError> {
-    if task != TaskKind::Classification {
-        return Err(CliError::Usage(format!(
-            "--input-domain latents: the {} task has no latent-domain decoder (classification has)",
-            task.name()
-        )));
+    if task == TaskKind::Segmentation {
+        return Err(no_latent_decoder(task));
     }
     let shown = a.input.display().to_string();
     let bytes = read(&a.input)?;
@@ -241,14 +287,17 @@ pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunR
     })?;
     let m = model::resolve_model(Some(&stream.header.model_name), None, model_dir)?;
     let model = Model::from_path(&m)?;
-    let net_path = resolve_latent_model(a.task_model.as_deref())?;
-    let mut net = LatentMobileNetV2::load(&net_path)?;
+    let mut net = latent_network(task, a.task_model.as_deref())?.latent;
     // No g_s: only the latents are decoded (spec 3 steps 1-4).
     let y = stream_latents(&bytes, &model, &shown)?;
     let t = Instant::now();
     let out = net.run(TaskInput::Latents(&y))?;
     let secs = t.elapsed().as_secs_f64();
-    let dir = Some(default_task_model_dir().join("classification"));
+    let sub = match task {
+        TaskKind::Detection => "yolox_nano",
+        _ => "classification",
+    };
+    let dir = Some(default_task_model_dir().join(sub));
     Ok((
         out,
         secs,

@@ -44,8 +44,9 @@ pub fn sample_positions(size: u32, resized: u32, offset: u32, n: usize) -> Vec<f
         .collect()
 }
 
-/// Bilinear taps of a position on a grid of `cells`: (i0, i1, fraction of i1).
-fn taps(pos: f64, cells: usize) -> (usize, usize, f64) {
+/// Bilinear taps of a position on a grid of `cells`, clamped to it: (i0, i1, fraction of
+/// i1).
+fn bilinear_taps(pos: f64, cells: usize) -> (usize, usize, f64) {
     let last = cells.saturating_sub(1);
     let p = pos.clamp(0.0, last as f64);
     let i0 = (p.floor() as usize).min(last);
@@ -56,6 +57,16 @@ fn taps(pos: f64, cells: usize) -> (usize, usize, f64) {
 /// coded picture (module documentation): `(channels, 14, 14)` float32, CHW. Weights and
 /// sums in f64, rounded once to f32 (as `models/training/latent/latent_common.py`).
 pub fn sample_crop(l: &LatentTensor) -> Result<Vec<f32>, TaskError> {
+    let g = crop_geometry(l.image_width, l.image_height);
+    let u = sample_positions(l.image_width, g.width, g.x0, GRID);
+    let v = sample_positions(l.image_height, g.height, g.y0, GRID);
+    sample_grid(l, &u, &v)
+}
+
+/// y^ / 256 sampled bilinearly at positions `u` (columns) x `v` (rows), in units of y^
+/// cells and clamped to the grid: `(channels, v.len(), u.len())` float32, CHW, each value
+/// computed in f64 and rounded once. Fails on a tensor whose data does not match its shape.
+pub(crate) fn sample_grid(l: &LatentTensor, u: &[f64], v: &[f64]) -> Result<Vec<f32>, TaskError> {
     let (c, rows, cols) = (l.channels, l.height, l.width);
     if rows == 0 || cols == 0 || c == 0 || l.data.len() != c * rows * cols {
         return Err(TaskError::Output {
@@ -66,12 +77,9 @@ pub fn sample_crop(l: &LatentTensor) -> Result<Vec<f32>, TaskError> {
             ),
         });
     }
-    let g = crop_geometry(l.image_width, l.image_height);
-    let u = sample_positions(l.image_width, g.width, g.x0, GRID);
-    let v = sample_positions(l.image_height, g.height, g.y0, GRID);
-    let tx: Vec<_> = u.iter().map(|&p| taps(p, cols)).collect();
-    let ty: Vec<_> = v.iter().map(|&p| taps(p, rows)).collect();
-    let mut out = Vec::with_capacity(c * GRID * GRID);
+    let tx: Vec<_> = u.iter().map(|&p| bilinear_taps(p, cols)).collect();
+    let ty: Vec<_> = v.iter().map(|&p| bilinear_taps(p, rows)).collect();
+    let mut out = Vec::with_capacity(c * u.len() * v.len());
     for plane in l.data.chunks_exact(rows * cols) {
         let at = |y: usize, x: usize| f64::from(plane[y * cols + x]) / FRAC;
         for &(y0, y1, fy) in &ty {
@@ -85,14 +93,12 @@ pub fn sample_crop(l: &LatentTensor) -> Result<Vec<f32>, TaskError> {
     Ok(out)
 }
 
-/// The composed latent classifier: `explicit` when given, else [`CLASSIFIER_FILE`] in
+/// A composed latent-domain network: `explicit` when given, else `file`
+/// ([`CLASSIFIER_FILE`], [`super::latent_detection::DETECTOR_FILE`]) in
 /// [`composed_model_dir`]. Fails with [`TaskError::ComposedModelNotFound`] when it is not
 /// a file.
-pub fn resolve_latent_model(explicit: Option<&Path>) -> Result<PathBuf, TaskError> {
-    let path = explicit.map_or_else(
-        || composed_model_dir().join(CLASSIFIER_FILE),
-        Path::to_path_buf,
-    );
+pub fn resolve_latent_model(file: &str, explicit: Option<&Path>) -> Result<PathBuf, TaskError> {
+    let path = explicit.map_or_else(|| composed_model_dir().join(file), Path::to_path_buf);
     if path.is_file() {
         Ok(path)
     } else {

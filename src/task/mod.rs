@@ -13,6 +13,8 @@
 //!   its input stages replaced by a stem trained by distillation (`models/tasks/`).
 //! - [`latent::LatentMobileNetV2`]: the same classifier on the decoded latents y^, without
 //!   g_s, its stages before stride 16 replaced by a stem trained by distillation.
+//! - [`latent_detection::LatentYolox`]: YOLOX-Nano on y^, its backbone replaced by a stem
+//!   that feeds the neck at strides 8, 16 and 32.
 //! - Scoring in Rust: [`coco`] (pycocotools' COCOeval for boxes), [`scoring`] (top-k, mIoU).
 //! - [`rate`]: the codec side of an evaluation, one [`rate::RateCodec`] per rate point.
 
@@ -22,6 +24,7 @@ pub mod dct;
 pub mod detection;
 pub mod imageops;
 pub mod latent;
+pub mod latent_detection;
 pub mod rate;
 pub mod runtime;
 pub mod scoring;
@@ -69,10 +72,12 @@ pub enum TaskError {
         /// Model path.
         path: String,
     },
-    /// A composed DCT-domain classifier (`scripts/compose_dct_tasks.py`) is missing.
+    /// A composed DCT- or latent-domain network (`scripts/compose_dct_tasks.py`,
+    /// `scripts/compose_latent_tasks.py`) is missing.
     #[error(
-        "{path}: DCT-domain classifier not found; run scripts/setup_onnxruntime.sh (it \
-         composes models/tasks/ stems with ../shared's classifier), or give --task-model PATH"
+        "{path}: composed task network not found; run scripts/setup_onnxruntime.sh (it \
+         composes the stems of models/tasks/ with ../shared's networks), or give \
+         --task-model PATH"
     )]
     ComposedModelNotFound {
         /// Model path.
