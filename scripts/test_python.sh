@@ -20,9 +20,11 @@
 #      composition of the exported stem with ../shared's classifier.
 #   5. models/training/latent/ (the latent-domain classifier stem) on 3 pictures coded at
 #      two zoo qualities, CPU, and the composition of the exported stem.
+#   6. models/training/latent/ detection stem on 3 pictures coded at the six zoo qualities,
+#      CPU, and the composition of the exported stem with ../shared's YOLOX-Nano.
 #
-# Steps 3 to 5 need ../shared/data/train (or $ICM_TRAIN_SRC), steps 4 and 5 also ../shared's
-# classifier; without them the steps are skipped with a message, except when CI=true, where
+# Steps 3 to 6 need ../shared/data/train (or $ICM_TRAIN_SRC), steps 4 and 5 also ../shared's
+# classifier, step 6 its detector; without them the steps are skipped with a message, except when CI=true, where
 # that is a failure.
 # Ends with "python: N passed, M failed"; exits non-zero on any failure.
 # ICM_KEEP_TMP=1 keeps the temporary folder.
@@ -328,6 +330,38 @@ elif [ "${CI:-}" = true ]; then
     FAILED=$((FAILED + 1))
 else
     echo "python: SKIP the latent stem smoke run: $CLASSIFIER not found"
+fi
+
+# ------------------------------------------------------------------ latent detection stem
+# models/training/latent/ detection scripts end to end on 3 pictures (CPU, about 30 s):
+# the cache (6 codings and 2 letterbox scales a picture, YOLOX-Nano's backbone on each),
+# 3 steps, a resumed fourth, a step with the head loss from that checkpoint, the export (checked against PyTorch) and the composition with
+# the detector's neck and head (run on random input).
+smoke_latent_det() {
+    local D="$TMP/latent_det" T=models/training/latent
+    "$PY" -c "import onnx, onnxruntime, torch"
+    cargo build --release --quiet --bin icm
+    ICM_BIN="$ICM_BIN" "$PY" "$T/build_det_cache.py" --src "$SRC" --out "$D/cache" --limit 3
+    [ "$(find "$D/cache/streams" -name '*.icm' | wc -l)" -eq 18 ]
+    "$PY" "$T/train_det.py" --cache "$D/cache" --out "$D/s" --steps 4 --batch 2 --val-every 2 \
+        --val-samples 2 --threads 2 --max-steps 3
+    "$PY" "$T/train_det.py" --cache "$D/cache" --out "$D/s" --steps 4 --batch 2 --val-every 2 \
+        --val-samples 2 --threads 2 | tee "$D/s.log"
+    grep -q "resuming .* at step 3" "$D/s.log" && grep -q '"val_dark5"' "$D/s.log"
+    "$PY" "$T/train_det.py" --cache "$D/cache" --out "$D/h" --init "$D/s/ckpt.pt" --head-weight 1 \
+        --steps 1 --batch 2 --val-every 1 --val-samples 2 --threads 2 | tee "$D/h.log"
+    grep -q "initialised from" "$D/h.log" && grep -q '"val_head_box"' "$D/h.log"
+    "$PY" "$T/export_det_stem.py" --ckpt "$D/s/ckpt.pt" --out "$D/latent_det_stem.onnx"
+    "$PY" scripts/compose_latent_tasks.py --stems "$D/latent_det_stem.onnx" --out-dir "$D/composed" --check
+    [ -s "$D/composed/yolox_nano_latent.onnx" ]
+}
+if [ -f "$DETECTOR" ]; then
+    check latent_det_training smoke_latent_det
+elif [ "${CI:-}" = true ]; then
+    echo "python: FAIL latent_det_training: $DETECTOR not found (CI=true requires it)"
+    FAILED=$((FAILED + 1))
+else
+    echo "python: SKIP the latent detection stem smoke run: $DETECTOR not found"
 fi
 
 finish

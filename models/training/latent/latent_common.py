@@ -57,7 +57,7 @@ __all__ = [
     "CROP", "DEFAULT_TEACHER", "RESIZE", "list_images", "load_rgb", "network_input",
     "resize_bilinear", "CUT_SUFFIX", "CUT_CHANNELS", "GRID", "LATENT_CHANNELS", "FRAC",
     "QUALITIES", "centre_geometry", "random_geometry", "crop_of", "sample_positions",
-    "sample_latents", "icm_binary", "code_latents", "stream_latents", "ort_teacher",
+    "sample_grid", "sample_latents", "icm_binary", "code_latents", "stream_latents", "ort_teacher",
 ]
 
 
@@ -114,6 +114,19 @@ def _taps(pos: np.ndarray, cells: int):
     return i0, i1, f
 
 
+def sample_grid(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """y^ (C, rows, cols) / 256 sampled bilinearly at positions u (columns) x v (rows), in
+    units of y^ cells and clamped to the grid: float64 (C, len(v), len(u)) (as
+    src/task/latent.rs sample_grid)."""
+    c, rows, cols = y.shape
+    x_0, x_1, fx = _taps(u, cols)
+    y_0, y_1, fy = _taps(v, rows)
+    a = np.asarray(y, dtype=np.float64) / FRAC
+    top = a[:, y_0][:, :, x_0] * (1 - fx) + a[:, y_0][:, :, x_1] * fx
+    bot = a[:, y_1][:, :, x_0] * (1 - fx) + a[:, y_1][:, :, x_1] * fx
+    return top * (1 - fy)[None, :, None] + bot * fy[None, :, None]
+
+
 def sample_latents(y: np.ndarray, width: int, height: int,
                    geom: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """y^ (C, rows, cols) (int32 fixed point or float in the same units) sampled bilinearly
@@ -121,16 +134,9 @@ def sample_latents(y: np.ndarray, width: int, height: int,
     width x height picture: (C, 14, 14) float32 in units of 1 (y^ / 256). Weights and sums
     in float64, then rounded to float32 (src/task/latent.rs computes the same)."""
     nw, nh, x0, y0 = geom if geom is not None else centre_geometry(width, height)
-    c, rows, cols = y.shape
     u = sample_positions(width, nw, x0)
     v = sample_positions(height, nh, y0)
-    x_0, x_1, fx = _taps(u, cols)
-    y_0, y_1, fy = _taps(v, rows)
-    a = np.asarray(y, dtype=np.float64) / FRAC
-    top = a[:, y_0][:, :, x_0] * (1 - fx) + a[:, y_0][:, :, x_1] * fx
-    bot = a[:, y_1][:, :, x_0] * (1 - fx) + a[:, y_1][:, :, x_1] * fx
-    out = top * (1 - fy)[None, :, None] + bot * fy[None, :, None]
-    return out.astype(np.float32)
+    return sample_grid(y, u, v).astype(np.float32)
 
 
 def icm_binary() -> str:
