@@ -7,9 +7,10 @@
 #   onnxruntime/capi/libonnxruntime.so.1.32.0), pycocotools (reference for the Rust COCO
 #   mAP test), numpy, onnx
 #   composes the DCT-domain classifiers (scripts/compose_dct_tasks.py: the stems of
-#   models/tasks/ joined to ../shared's MobileNetV2) and the latent-domain classifier
-#   (scripts/compose_latent_tasks.py) in ${ICM_TASK_CACHE:-~/.cache/icm/tasks} when
-#   ../shared (or $ICM_TASK_MODELS) has the classifier; a no-op when up to date
+#   models/tasks/ joined to ../shared's MobileNetV2) and the latent-domain classifier and
+#   detector (scripts/compose_latent_tasks.py, with ../shared's MobileNetV2 and YOLOX-Nano)
+#   in ${ICM_TASK_CACHE:-~/.cache/icm/tasks} when ../shared (or $ICM_TASK_MODELS) has the
+#   networks; a no-op when up to date
 #
 # icm finds the library by itself in that venv; to use another one, set
 # ORT_DYLIB_PATH=/path/to/libonnxruntime.so. The `ort` crate (rc.15, API 31) needs
@@ -50,7 +51,7 @@ fi
 rc=0
 "$VENV/bin/python" scripts/compose_latent_tasks.py $([ "$QUIET" = 1 ] && echo --quiet) || rc=$?
 if [ "$rc" = 2 ]; then
-    log "latent-domain classifier not composed (no shared classifier)"
+    log "latent-domain networks not all composed (a shared network is missing)"
 elif [ "$rc" != 0 ]; then
     echo "setup_onnxruntime: scripts/compose_latent_tasks.py failed" >&2
     exit 1
