@@ -4,7 +4,8 @@
 # detection (YOLOX-Nano, COCO subset), classification (MobileNetV2, ImageNet sample) and
 # segmentation (DeepLabV3, COCO subset with VOC-mapped masks), with task BD-rates against
 # VVC; classification on JPEG DCT coefficients (192 and 24 channels) against decoding
-# the same JPEGs to RGB; and classification on icm latents against decode-then-infer.
+# the same JPEGs to RGB; and classification and detection on icm latents against
+# decode-then-infer.
 #
 #   scripts/tasks_report.sh [--reuse] [--tasks "detection classification segmentation"]
 #                           [--codecs "none icm vvc hevc jpeg"]
@@ -80,16 +81,27 @@ if [[ " $TASKS " == *" classification "* ]]; then
     fi
 fi
 
+# Detection on icm latents (issue 8): the zoo's streams of the COCO pictures, YOLOX-Nano's
+# neck and head fed by the latent stem, against decode-then-infer on the same streams.
+if [[ " $TASKS " == *" detection "* ]]; then
+    json="$OUT/det_latent.json"
+    if [ "$REUSE" != 1 ] || [ ! -s "$json" ]; then
+        echo "== detection icm latents"
+        "$ICM" task-eval --task detection --dataset "$COCO" --codec icm --input-domain latents \
+            -o "$json" --csv "$OUT/det_latent.csv"
+    fi
+fi
+
 # Plots: accuracy against bpp, the uncompressed score as the ceiling.
 ceiling() { # FILE METRIC
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][sys.argv[2]][0])' "$1" "$2"
 }
 plot() { # PREFIX METRIC TITLE
     local p=$1 m=$2 files=() labels=()
-    for codec in icm vvc hevc jpeg; do
+    for codec in icm vvc hevc jpeg latent; do
         [ -s "$OUT/${p}_$codec.json" ] || continue
         files+=("$OUT/${p}_$codec.json")
-        labels+=("$codec")
+        labels+=("$([ "$codec" = latent ] && echo "icm latents (no g_s)" || echo "$codec")")
     done
     local ceil=()
     [ -s "$OUT/${p}_none.json" ] && ceil=(--ceiling "$(ceiling "$OUT/${p}_none.json" "$m"):uncompressed")
