@@ -51,6 +51,96 @@ fn write_png(path: &Path, img: &icm::codec::RgbImage) {
         .expect("png");
 }
 
+/// Codes a synthetic `w` x `h` picture at zoo quality `quality`, decodes its latents with
+/// the CLI (`icm decode --latents`) and samples them with tests/python/latent_sampling.py
+/// (`extra`: its options): the stream, y^, and the Python output's shape and values.
+fn code_and_sample(
+    py: &Path,
+    dir: &Path,
+    w: u32,
+    h: u32,
+    seed: u64,
+    quality: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, LatentTensor, (Vec<usize>, Vec<f32>)) {
+    let name = format!("{w}x{h}");
+    let img = icm::testimage::synthetic(w, h, seed);
+    let png = dir.join(format!("{name}.png"));
+    write_png(&png, &img);
+    let stream = dir.join(format!("{name}.icm"));
+    let y_npy = dir.join(format!("{name}.y.npy"));
+    let out_npy = dir.join(format!("{name}.py.npy"));
+    let encode = ["encode", "-q", quality, s(&png), "-o", s(&stream)];
+    ok(&icm(&encode, &[]), "encode");
+    ok(
+        &icm(&["decode", s(&stream), "--latents", s(&y_npy)], &[]),
+        "decode",
+    );
+    let out = Command::new(py)
+        .arg(root().join("tests/python/latent_sampling.py"))
+        .args(extra)
+        .args([s(&y_npy), &w.to_string(), &h.to_string(), s(&out_npy)])
+        .output()
+        .expect("python");
+    ok(&out, "latent_sampling.py");
+    let (shape, raw) = common::read_npy_4(&y_npy, "<i4");
+    let y = LatentTensor {
+        channels: shape[0],
+        height: shape[1],
+        width: shape[2],
+        data: raw.iter().map(|b| i32::from_le_bytes(*b)).collect(),
+        image_width: w,
+        image_height: h,
+    };
+    let (pshape, praw) = common::read_npy_4(&out_npy, "<f4");
+    let python = praw.iter().map(|b| f32::from_le_bytes(*b)).collect();
+    (stream, y, (pshape, python))
+}
+
+/// `icm task-eval --task TASK --codec icm --input-domain DOMAIN` on the first 8 pictures of
+/// `dataset` at qualities 1 and 6; the JSON results (also written as CSV).
+fn eval_both(
+    task: &str,
+    dataset: &Path,
+    dir: &Path,
+    env: &[(&str, &Path)],
+    domain: &str,
+) -> serde_json::Value {
+    let json = dir.join(format!("eval-{domain}.json"));
+    let csv = dir.join(format!("eval-{domain}.csv"));
+    let args = [
+        "task-eval",
+        "--task",
+        task,
+        "--dataset",
+        s(dataset),
+        "--codec",
+        "icm",
+        "--input-domain",
+        domain,
+        "--qualities",
+        "1,6",
+        "--limit",
+        "8",
+        "-o",
+        s(&json),
+        "--csv",
+        s(&csv),
+    ];
+    ok(&icm(&args, env), domain);
+    serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse")
+}
+
+/// Column `key` of an evaluation's results.
+fn col(doc: &serde_json::Value, key: &str) -> Vec<f64> {
+    doc["results"][key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key}"))
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect()
+}
+
 #[test]
 fn python_sampling_equals_rust() {
     let py = match python_with("numpy, PIL") {
@@ -62,27 +152,7 @@ fn python_sampling_equals_rust() {
     // Landscape, portrait (not multiples of 64: padded grids) and 256x256 (no resize).
     for (w, h, seed) in [(300u32, 200u32, 1u64), (180, 330, 2), (256, 256, 3)] {
         let name = format!("{w}x{h}");
-        let img = icm::testimage::synthetic(w, h, seed);
-        let png = dir.join(format!("{name}.png"));
-        write_png(&png, &img);
-        let stream = dir.join(format!("{name}.icm"));
-        let y_npy = dir.join(format!("{name}.y.npy"));
-        let out_npy = dir.join(format!("{name}.py.npy"));
-        ok(
-            &icm(&["encode", "-q", "1", s(&png), "-o", s(&stream)], &[]),
-            "encode",
-        );
-        ok(
-            &icm(&["decode", s(&stream), "--latents", s(&y_npy)], &[]),
-            "decode",
-        );
-        let out = Command::new(&py)
-            .arg(root().join("tests/python/latent_sampling.py"))
-            .args([s(&y_npy), &w.to_string(), &h.to_string(), s(&out_npy)])
-            .output()
-            .expect("python");
-        ok(&out, "latent_sampling.py");
-
+        let (stream, y, (pshape, python)) = code_and_sample(&py, &dir, w, h, seed, "1", &[]);
         // The CLI's y^ is the library's (what task-eval hands the decoder).
         let bytes = std::fs::read(&stream).expect("stream");
         let parsed = icm::container::parse(&bytes).expect("parse");
@@ -90,27 +160,19 @@ fn python_sampling_equals_rust() {
             &parsed.header.tiling(),
             &codec::decode_latents(&bytes, &model).expect("latents"),
         );
-        let (shape, raw) = common::read_npy_4(&y_npy, "<i4");
-        let values: Vec<i32> = raw.iter().map(|b| i32::from_le_bytes(*b)).collect();
-        assert_eq!(shape, vec![lib.channels, lib.height, lib.width], "{name}");
-        assert_eq!(values, lib.data, "{name}");
+        assert_eq!(
+            (y.channels, y.height, y.width),
+            (lib.channels, lib.height, lib.width),
+            "{name}"
+        );
+        assert_eq!(y.data, lib.data, "{name}");
         assert_eq!(
             (lib.height, lib.width),
             (h.div_ceil(64) as usize * 4, w.div_ceil(64) as usize * 4)
         );
 
-        let y = LatentTensor {
-            channels: shape[0],
-            height: shape[1],
-            width: shape[2],
-            data: values,
-            image_width: w,
-            image_height: h,
-        };
         let rust = sample_crop(&y).expect("sample");
-        let (pshape, praw) = common::read_npy_4(&out_npy, "<f4");
         assert_eq!(pshape, vec![y.channels, GRID, GRID], "{name}");
-        let python: Vec<f32> = praw.iter().map(|b| f32::from_le_bytes(*b)).collect();
         assert!(python.iter().any(|&v| v != 0.0), "{name}: all zero");
         let worst = rust
             .iter()
@@ -146,41 +208,11 @@ fn python_det_sampling_equals_rust() {
         (416, 416, 4),
     ] {
         let name = format!("{w}x{h}");
-        let img = icm::testimage::synthetic(w, h, seed);
-        let png = dir.join(format!("{name}.png"));
-        write_png(&png, &img);
-        let stream = dir.join(format!("{name}.icm"));
-        let y_npy = dir.join(format!("{name}.y.npy"));
-        let out_npy = dir.join(format!("{name}.py.npy"));
-        ok(
-            &icm(&["encode", "-q", "2", s(&png), "-o", s(&stream)], &[]),
-            "encode",
-        );
-        ok(
-            &icm(&["decode", s(&stream), "--latents", s(&y_npy)], &[]),
-            "decode",
-        );
-        let out = Command::new(&py)
-            .arg(root().join("tests/python/latent_sampling.py"))
-            .arg("--detection")
-            .args([s(&y_npy), &w.to_string(), &h.to_string(), s(&out_npy)])
-            .output()
-            .expect("python");
-        ok(&out, "latent_sampling.py --detection");
-        let (shape, raw) = common::read_npy_4(&y_npy, "<i4");
-        let y = LatentTensor {
-            channels: shape[0],
-            height: shape[1],
-            width: shape[2],
-            data: raw.iter().map(|b| i32::from_le_bytes(*b)).collect(),
-            image_width: w,
-            image_height: h,
-        };
+        let (_, y, (pshape, python)) =
+            code_and_sample(&py, &dir, w, h, seed, "2", &["--detection"]);
         let (rust, _) = sample_letterbox(&y).expect("sample");
         let g = latent_detection::GRID;
-        let (pshape, praw) = common::read_npy_4(&out_npy, "<f4");
         assert_eq!(pshape, vec![y.channels + 1, g, g], "{name}");
-        let python: Vec<f32> = praw.iter().map(|b| f32::from_le_bytes(*b)).collect();
         let worst = rust
             .iter()
             .zip(&python)
@@ -196,41 +228,37 @@ fn python_det_sampling_equals_rust() {
     }
 }
 
-#[test]
-fn shipped_latent_det_stem() {
-    let path = root().join("models/tasks/latent_det_stem.onnx");
-    let bytes = std::fs::read(&path).expect("models/tasks/latent_det_stem.onnx");
+/// Reads a stem of models/tasks/, checks what both latent stems declare (a stem-sized file,
+/// input `latents` of 192 channels on a `grid` x `grid` grid, a training record with steps)
+/// and returns its metadata lookup.
+fn shipped_stem(file: &str, max_bytes: usize, grid: usize) -> impl Fn(&str) -> String {
+    let path = root().join("models/tasks").join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
-        bytes.len() < 8 << 20,
-        "{} bytes: a stem, not a network",
+        bytes.len() < max_bytes,
+        "{file}: {} bytes: a stem, not a network",
         bytes.len()
     );
-    let meta = |k: &str| common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
+    let meta = move |k: &str| common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
     assert_eq!(meta("icm.input"), "latents");
-    assert_eq!(meta("icm.task"), "detection");
-    assert_eq!(meta("icm.grid"), latent_detection::GRID.to_string());
+    assert_eq!(meta("icm.grid"), grid.to_string());
     assert_eq!(meta("icm.latent_channels"), "192");
-    assert_eq!(meta("icm.cuts").split(',').count(), 3);
     let training: serde_json::Value = serde_json::from_str(&meta("icm.training")).expect("json");
     assert!(training["steps"].as_u64().unwrap_or(0) > 0, "{training}");
+    meta
+}
+
+#[test]
+fn shipped_latent_det_stem() {
+    let meta = shipped_stem("latent_det_stem.onnx", 8 << 20, latent_detection::GRID);
+    assert_eq!(meta("icm.task"), "detection");
+    assert_eq!(meta("icm.cuts").split(',').count(), 3);
 }
 
 #[test]
 fn shipped_latent_stem() {
-    let path = root().join("models/tasks/latent_cls_stem.onnx");
-    let bytes = std::fs::read(&path).expect("models/tasks/latent_cls_stem.onnx");
-    assert!(
-        bytes.len() < 2 << 20,
-        "{} bytes: a stem, not a network",
-        bytes.len()
-    );
-    let meta = |k: &str| common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
-    assert_eq!(meta("icm.input"), "latents");
-    assert_eq!(meta("icm.grid"), GRID.to_string());
-    assert_eq!(meta("icm.latent_channels"), "192");
+    let meta = shipped_stem("latent_cls_stem.onnx", 2 << 20, GRID);
     assert!(meta("icm.cut").contains("expanded_conv_6/project"));
-    let training: serde_json::Value = serde_json::from_str(&meta("icm.training")).expect("json");
-    assert!(training["steps"].as_u64().unwrap_or(0) > 0, "{training}");
 }
 
 #[test]
@@ -288,47 +316,9 @@ fn latent_classifier_through_the_cli() {
 
     // task-eval on 8 pictures at qualities 1 and 6, latents against decode-then-infer, and
     // the plain `--codec icm` run on the same pictures.
-    let eval = |domain: &str| -> serde_json::Value {
-        let json = dir.join(format!("eval-{domain}.json"));
-        let csv = dir.join(format!("eval-{domain}.csv"));
-        ok(
-            &icm(
-                &[
-                    "task-eval",
-                    "--task",
-                    "classification",
-                    "--dataset",
-                    s(&sample),
-                    "--codec",
-                    "icm",
-                    "--input-domain",
-                    domain,
-                    "--qualities",
-                    "1,6",
-                    "--limit",
-                    "8",
-                    "-o",
-                    s(&json),
-                    "--csv",
-                    s(&csv),
-                ],
-                &env,
-            ),
-            domain,
-        );
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse")
-    };
-    let lat = eval("latents");
-    let rgb = eval("rgb");
+    let lat = eval_both("classification", &sample, &dir, &env, "latents");
+    let rgb = eval_both("classification", &sample, &dir, &env, "rgb");
     assert_eq!(lat["name"], "icm-latents");
-    let col = |doc: &serde_json::Value, key: &str| -> Vec<f64> {
-        doc["results"][key]
-            .as_array()
-            .unwrap_or_else(|| panic!("no {key}"))
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect()
-    };
     // The same streams: the same bitrates, and decode-then-infer scores as `--codec icm`.
     assert_eq!(col(&lat, "bpp"), col(&rgb, "bpp"));
     assert_eq!(col(&lat, "rgb_top1"), col(&rgb, "top1"));
@@ -464,43 +454,8 @@ fn latent_detector_through_the_cli() {
 
     // task-eval on 8 COCO pictures at qualities 1 and 6, latents against decode-then-infer,
     // and the plain `--codec icm` run on the same pictures.
-    let eval = |domain: &str| -> serde_json::Value {
-        let json = dir.join(format!("eval-{domain}.json"));
-        ok(
-            &icm(
-                &[
-                    "task-eval",
-                    "--task",
-                    "detection",
-                    "--dataset",
-                    s(&coco),
-                    "--codec",
-                    "icm",
-                    "--input-domain",
-                    domain,
-                    "--qualities",
-                    "1,6",
-                    "--limit",
-                    "8",
-                    "-o",
-                    s(&json),
-                ],
-                &env,
-            ),
-            domain,
-        );
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse")
-    };
-    let lat = eval("latents");
-    let rgb = eval("rgb");
-    let col = |doc: &serde_json::Value, key: &str| -> Vec<f64> {
-        doc["results"][key]
-            .as_array()
-            .unwrap_or_else(|| panic!("no {key}"))
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect()
-    };
+    let lat = eval_both("detection", &coco, &dir, &env, "latents");
+    let rgb = eval_both("detection", &coco, &dir, &env, "rgb");
     assert_eq!(col(&lat, "bpp"), col(&rgb, "bpp"));
     assert_eq!(col(&lat, "rgb_map"), col(&rgb, "map"));
     let (macs, rgb_macs) = (col(&lat, "macs"), col(&lat, "rgb_macs"));

@@ -108,6 +108,58 @@ pub fn resolve_latent_model(file: &str, explicit: Option<&Path>) -> Result<PathB
     }
 }
 
+/// What the latent-domain decoders read of a composed network's metadata (written by
+/// `scripts/compose_latent_tasks.py`).
+pub(crate) struct ComposedMeta {
+    /// Channels of y^ the network reads (`icm.latent_channels`, default 192).
+    pub channels: usize,
+    /// Multiply-adds of the composed network on its input grid (`icm.macs`).
+    pub macs: Option<u64>,
+    /// Multiply-adds of the shared pixel network it stands for (`shared_macs_key`).
+    pub shared_macs: Option<u64>,
+}
+
+impl ComposedMeta {
+    /// Checks `icm.input` (`latents`) and `icm.task` (`task`; a classifier may omit it) and
+    /// reads the numbers.
+    pub(crate) fn read(
+        model: &OnnxModel,
+        path: &Path,
+        task: &str,
+        shared_macs_key: &str,
+    ) -> Result<Self, TaskError> {
+        let bad = |why: String| TaskError::Model {
+            path: path.display().to_string(),
+            why,
+        };
+        let (input, declared) = (model.metadata("icm.input"), model.metadata("icm.task"));
+        let task_ok = declared
+            .as_deref()
+            .map_or(task == "classification", |t| t == task);
+        if input.as_deref() != Some("latents") || !task_ok {
+            return Err(bad(format!(
+                "metadata icm.input = {input:?}, icm.task = {declared:?}: not a latent-domain \
+                 {task} network made by scripts/compose_latent_tasks.py"
+            )));
+        }
+        let number = |key: &str| -> Result<Option<u64>, TaskError> {
+            model
+                .metadata(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|e| bad(format!("metadata {key} = {v:?}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(Self {
+            channels: number("icm.latent_channels")?.unwrap_or(192) as usize,
+            macs: number("icm.macs")?,
+            shared_macs: number(shared_macs_key)?,
+        })
+    }
+}
+
 /// The classifier on y^ (a composed model, see the module documentation).
 pub struct LatentMobileNetV2 {
     model: OnnxModel,
@@ -122,38 +174,13 @@ impl LatentMobileNetV2 {
     /// multiply-adds recorded by `scripts/compose_latent_tasks.py`.
     pub fn load(path: &Path) -> Result<Self, TaskError> {
         let model = OnnxModel::load(path)?;
-        let bad = |why: String| TaskError::Model {
-            path: path.display().to_string(),
-            why,
-        };
-        match model.metadata("icm.input").as_deref() {
-            Some("latents") => {}
-            other => {
-                return Err(bad(format!(
-                    "metadata icm.input is {other:?}, not \"latents\": not a latent classifier \
-                     made by scripts/compose_latent_tasks.py"
-                )))
-            }
-        }
-        let number = |key: &str| -> Result<Option<u64>, TaskError> {
-            model
-                .metadata(key)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|e| bad(format!("metadata {key} = {v:?}: {e}")))
-                })
-                .transpose()
-        };
-        let channels = number("icm.latent_channels")?.unwrap_or(192) as usize;
-        let macs = number("icm.macs")?;
-        let classifier_macs = number("icm.classifier_macs")?;
+        let meta = ComposedMeta::read(&model, path, "classification", "icm.classifier_macs")?;
         Ok(Self {
             model,
             name: "mobilenet_v2_latent".into(),
-            channels,
-            macs,
-            classifier_macs,
+            channels: meta.channels,
+            macs: meta.macs,
+            classifier_macs: meta.shared_macs,
         })
     }
 
@@ -248,22 +275,7 @@ pub fn transform_macs(t: &Sequential, rows: usize, cols: usize) -> u64 {
 mod tests {
     use super::*;
 
-    fn tensor(c: usize, rows: usize, cols: usize, w: u32, h: u32) -> LatentTensor {
-        let data = (0..c * rows * cols)
-            .map(|i| {
-                let (ch, y, x) = (i / (rows * cols), (i / cols) % rows, i % cols);
-                ((ch * 1000 + y * 37 + x * 5) as i32) * 256 + 128
-            })
-            .collect();
-        LatentTensor {
-            channels: c,
-            height: rows,
-            width: cols,
-            data,
-            image_width: w,
-            image_height: h,
-        }
-    }
+    use super::super::test_tensor as tensor;
 
     #[test]
     fn synthesis_macs_of_the_zoo() {

@@ -20,7 +20,7 @@
 //! cells with no share (the grey padding).
 
 use super::detection::{decode_grid, nms_classwise, INPUT_SIZE, NMS_IOU, SCORE_THRESHOLD};
-use super::latent::{sample_grid, sample_positions};
+use super::latent::{sample_grid, sample_positions, ComposedMeta};
 use super::runtime::OnnxModel;
 use super::{
     Detection, LatentTensor, TaskDecoder, TaskError, TaskInput, TaskInputKind, TaskKind, TaskOutput,
@@ -94,36 +94,13 @@ impl LatentYolox {
     /// `scripts/compose_latent_tasks.py`.
     pub fn load(path: &Path) -> Result<Self, TaskError> {
         let model = OnnxModel::load(path)?;
-        let bad = |why: String| TaskError::Model {
-            path: path.display().to_string(),
-            why,
-        };
-        let (input, task) = (model.metadata("icm.input"), model.metadata("icm.task"));
-        if input.as_deref() != Some("latents") || task.as_deref() != Some("detection") {
-            return Err(bad(format!(
-                "metadata icm.input = {input:?}, icm.task = {task:?}: not a latent detector \
-                 made by scripts/compose_latent_tasks.py"
-            )));
-        }
-        let number = |key: &str| -> Result<Option<u64>, TaskError> {
-            model
-                .metadata(key)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|e| bad(format!("metadata {key} = {v:?}: {e}")))
-                })
-                .transpose()
-        };
-        let channels = number("icm.latent_channels")?.unwrap_or(192) as usize;
-        let macs = number("icm.macs")?;
-        let detector_macs = number("icm.detector_macs")?;
+        let meta = ComposedMeta::read(&model, path, "detection", "icm.detector_macs")?;
         Ok(Self {
             model,
             name: "yolox_nano_latent".into(),
-            channels,
-            macs,
-            detector_macs,
+            channels: meta.channels,
+            macs: meta.macs,
+            detector_macs: meta.shared_macs,
             score_threshold: SCORE_THRESHOLD,
             nms_iou: NMS_IOU,
         })
@@ -183,22 +160,7 @@ impl TaskDecoder for LatentYolox {
 mod tests {
     use super::*;
 
-    fn tensor(c: usize, rows: usize, cols: usize, w: u32, h: u32) -> LatentTensor {
-        let data = (0..c * rows * cols)
-            .map(|i| {
-                let (ch, y, x) = (i / (rows * cols), (i / cols) % rows, i % cols);
-                ((ch * 1000 + y * 37 + x * 5) as i32) * 256 + 128
-            })
-            .collect();
-        LatentTensor {
-            channels: c,
-            height: rows,
-            width: cols,
-            data,
-            image_width: w,
-            image_height: h,
-        }
-    }
+    use super::super::test_tensor as tensor;
 
     #[test]
     fn geometry_is_the_pixel_letterbox() {

@@ -351,3 +351,24 @@ pub fn read_labels(path: &Path) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(path).ok()?;
     Some(text.lines().map(|l| l.trim().to_string()).collect())
 }
+
+/// A y^ tensor for unit tests: channel c, row y, column x holds
+/// `(1000 c + 37 y + 5 x) * 256 + 128` (a plane linear in rows and columns, with a half
+/// in the fixed-point fraction).
+#[cfg(test)]
+pub(crate) fn test_tensor(c: usize, rows: usize, cols: usize, w: u32, h: u32) -> LatentTensor {
+    let data = (0..c * rows * cols)
+        .map(|i| {
+            let (ch, y, x) = (i / (rows * cols), (i / cols) % rows, i % cols);
+            ((ch * 1000 + y * 37 + x * 5) as i32) * 256 + 128
+        })
+        .collect();
+    LatentTensor {
+        channels: c,
+        height: rows,
+        width: cols,
+        data,
+        image_width: w,
+        image_height: h,
+    }
+}
