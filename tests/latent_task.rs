@@ -221,7 +221,7 @@ fn python_det_sampling_equals_rust() {
         assert!(worst <= 1e-6, "{name}: Rust and Python differ by {worst}");
         // The coverage channel: full cells inside the scaled picture, none beyond it.
         let cov = &rust[y.channels * g * g..];
-        let (_, nw, nh) = latent_detection::letterbox_geometry(w, h);
+        let (_, nw, nh) = icm::task::detection::letterbox_geometry(w, h);
         assert_eq!(cov[0], 1.0, "{name}");
         let full = (nw / 16) as usize * (nh / 16) as usize;
         assert_eq!(cov.iter().filter(|&&v| v == 1.0).count(), full, "{name}");

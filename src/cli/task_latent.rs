@@ -271,9 +271,7 @@ pub type RunResult = (TaskOutput, f64, (u32, u32), String, Option<PathBuf>);
 /// `icm task-run --input-domain latents`: decodes an .icm stream to y^ only and runs the
 /// latent classifier or detector.
 pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunResult, CliError> {
-    if task == TaskKind::Segmentation {
-        return Err(no_latent_decoder(task));
-    }
+    let mut net = latent_network(task, a.task_model.as_deref())?.latent;
     let shown = a.input.display().to_string();
     let bytes = read(&a.input)?;
     if !bytes.starts_with(&container::MAGIC) {
@@ -287,7 +285,6 @@ pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunR
     })?;
     let m = model::resolve_model(Some(&stream.header.model_name), None, model_dir)?;
     let model = Model::from_path(&m)?;
-    let mut net = latent_network(task, a.task_model.as_deref())?.latent;
     // No g_s: only the latents are decoded (spec 3 steps 1-4).
     let y = stream_latents(&bytes, &model, &shown)?;
     let t = Instant::now();

@@ -37,16 +37,23 @@ pub struct Letterbox {
     pub ratio: f32,
 }
 
+/// The letterbox's scale and scaled size for a `width x height` picture: `(r, nw, nh)`,
+/// `r = min(416 / h, 416 / w)` in f64 (as the reference, Python, computes it, so that
+/// `floor(w r)` agrees), `nw = floor(w r)`, `nh = floor(h r)`, each clamped to 1..416.
+pub fn letterbox_geometry(width: u32, height: u32) -> (f64, u32, u32) {
+    let r = (f64::from(INPUT_SIZE) / f64::from(height.max(1)))
+        .min(f64::from(INPUT_SIZE) / f64::from(width.max(1)));
+    let nw = ((f64::from(width) * r) as u32).clamp(1, INPUT_SIZE);
+    let nh = ((f64::from(height) * r) as u32).clamp(1, INPUT_SIZE);
+    (r, nw, nh)
+}
+
 /// Letterbox as MODEL.md gives it: scale `r = min(416/h, 416/w)`, bilinear resize to
 /// `(floor(w*r), floor(h*r))` (OpenCV-style, [`resize_bilinear`]), placed at the top-left
 /// of a 416x416 canvas filled with 114, BGR channel order, no normalisation.
 pub fn letterbox(img: &RgbImage) -> Letterbox {
     let s = INPUT_SIZE as usize;
-    // In f64 as the reference (Python) computes it, so that floor(w * r) agrees.
-    let r = (f64::from(INPUT_SIZE) / f64::from(img.height))
-        .min(f64::from(INPUT_SIZE) / f64::from(img.width));
-    let nw = ((f64::from(img.width) * r) as u32).clamp(1, INPUT_SIZE);
-    let nh = ((f64::from(img.height) * r) as u32).clamp(1, INPUT_SIZE);
+    let (r, nw, nh) = letterbox_geometry(img.width, img.height);
     let resized = resize_bilinear(img, nw, nh);
     let mut tensor = vec![f32::from(PAD_VALUE); 3 * s * s];
     let (nw, nh) = (nw as usize, nh as usize);

@@ -19,7 +19,9 @@
 //! `clamp((nw - 16 j) / 16, 0, 1)` times the same for rows, is a 193rd channel; y^ is 0 on
 //! cells with no share (the grey padding).
 
-use super::detection::{decode_grid, nms_classwise, INPUT_SIZE, NMS_IOU, SCORE_THRESHOLD};
+use super::detection::{
+    decode_grid, letterbox_geometry, nms_classwise, INPUT_SIZE, NMS_IOU, SCORE_THRESHOLD,
+};
 use super::latent::{sample_grid, sample_positions, ComposedMeta};
 use super::runtime::OnnxModel;
 use super::{
@@ -31,16 +33,6 @@ use std::path::Path;
 pub const GRID: usize = INPUT_SIZE as usize / 16;
 /// The composed detector in [`super::dct::composed_model_dir`].
 pub const DETECTOR_FILE: &str = "yolox_nano_latent.onnx";
-
-/// The letterbox scale and size of a `width x height` picture, as
-/// [`super::detection::letterbox`] computes them: `(r, nw, nh)`.
-pub fn letterbox_geometry(width: u32, height: u32) -> (f64, u32, u32) {
-    let r = (f64::from(INPUT_SIZE) / f64::from(height.max(1)))
-        .min(f64::from(INPUT_SIZE) / f64::from(width.max(1)));
-    let nw = ((f64::from(width) * r) as u32).clamp(1, INPUT_SIZE);
-    let nh = ((f64::from(height) * r) as u32).clamp(1, INPUT_SIZE);
-    (r, nw, nh)
-}
 
 /// Share of each of the [`GRID`] canvas cells along one axis inside a scaled side of
 /// `resized` pixels: `clamp((resized - 16 j) / 16, 0, 1)`.
