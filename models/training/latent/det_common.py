@@ -18,10 +18,6 @@ to the grid, and set to 0 on cells with no share; then the product of the two sh
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from latent_common import LATENT_CHANNELS, ROOT, sample_grid, sample_positions
@@ -103,16 +99,10 @@ def ort_backbone(path: str = DEFAULT_DETECTOR, threads: int = 2):
     model = onnx.load(path)
     check_cuts(model)
     sub = Extractor(model).extract_model([model.graph.input[0].name], list(CUTS))
-    fd, tmp = tempfile.mkstemp(suffix=".onnx")
-    os.close(fd)
-    try:
-        onnx.save(sub, tmp)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        return ort.InferenceSession(tmp, so, providers=["CPUExecutionProvider"])
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(sub.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
 def head_levels(model) -> list[str]:

@@ -74,8 +74,11 @@ def macs(stem: nn.Module, rows: int, cols: int) -> int:
 
     hs = [m.register_forward_hook(hook) for m in stem.modules()
           if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    was_training = stem.training
+    stem.eval()  # a forward in training mode would move the batch norms' running statistics
     with torch.no_grad():
         stem(torch.zeros(1, stem.mean.shape[0], rows, cols))
+    stem.train(was_training)
     for h in hs:
         h.remove()
     return total

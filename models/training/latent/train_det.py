@@ -36,7 +36,7 @@ import time
 import numpy as np
 import torch
 
-from det_common import CUT_NAMES, DEFAULT_DETECTOR
+from det_common import CUT_NAMES, DEFAULT_DETECTOR, DET_GRID
 from det_stem import DetStem, macs
 
 VAL_EVERY_PICTURE = 25
@@ -52,21 +52,21 @@ def load_cache(path: str, partial: bool) -> dict:
     m = prog["done"] * g
     if prog["done"] < prog["pictures"] and not partial:
         raise SystemExit(f"{path}: {prog['done']} of {prog['pictures']} pictures done (--partial?)")
-    arrays = {k: np.load(os.path.join(path, f"{k}.npy"), mmap_mode="r")
-              for k in ("x", "bpp", *CUT_NAMES)}
+    arrays = {k: np.load(os.path.join(path, f"{k}.npy"), mmap_mode="r") for k in ("x", *CUT_NAMES)}
     pic = np.arange(m) // g
     idx = np.arange(m)
-    return {**arrays, "meta": prog, "m": m,
+    return {**arrays,
             "train_idx": idx[pic % VAL_EVERY_PICTURE != 0],
             "val_idx": idx[pic % VAL_EVERY_PICTURE == 0]}
 
 
 def batch(cache, idx, qidx):
+    """Stem inputs (sample idx[k] coded at quality index qidx[k]) and the three targets."""
     order = np.argsort(idx)  # memmap reads in file order
     idx, qidx = np.asarray(idx)[order], np.asarray(qidx)[order]
     x = torch.from_numpy(np.stack([cache["x"][i, q] for i, q in zip(idx, qidx)]).astype(np.float32))
     ts = [torch.from_numpy(cache[k][idx].astype(np.float32)) for k in CUT_NAMES]
-    return x, ts, qidx
+    return x, ts
 
 
 def stats(cache, rng, n=400):
@@ -137,6 +137,7 @@ def main() -> int:
                 conv.weight.mul_(0.01)
                 conv.bias.copy_(torch.from_numpy(fm).float())
     fvar_t = [torch.from_numpy(np.asarray(v)).float()[None, :, None, None] for v in fvar]
+    stem_macs = macs(stem, DET_GRID, DET_GRID)
 
     def lr_at(s):
         warm = min(1.0, (s + 1) / 100)
@@ -174,7 +175,7 @@ def main() -> int:
               "fvar": [np.asarray(v) for v in fvar], "args": vars(args),
               "summary": {"steps": step, "batch": args.batch, "final": final,
                           "samples": int(len(cache["train_idx"])), "qualities": n_q,
-                          "macs": macs(stem, 26, 26), "last": log[-1] if log else None}}
+                          "macs": stem_macs, "last": log[-1] if log else None}}
         torch.save(ck, ck_path + ".tmp")
         os.replace(ck_path + ".tmp", ck_path)
 
@@ -187,7 +188,7 @@ def main() -> int:
             for q in range(n_q):
                 for k in range(0, len(vi), 24):
                     ids = vi[k : k + 24]
-                    x, ts, _ = batch(cache, ids, np.full(len(ids), q))
+                    x, ts = batch(cache, ids, np.full(len(ids), q))
                     outs = stem(x)
                     ls = [float(v) for v in losses(outs, ts)]
                     per_map += np.asarray(ls) * len(ids)
@@ -216,7 +217,7 @@ def main() -> int:
             perm, pos = rng.permutation(cache["train_idx"]), 0
         ids = perm[pos : pos + args.batch]
         pos += args.batch
-        x, ts, _ = batch(cache, ids, rng.integers(0, n_q, size=len(ids)))
+        x, ts = batch(cache, ids, rng.integers(0, n_q, size=len(ids)))
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         outs = stem(x)
