@@ -4,11 +4,9 @@
 # libwebp), into the project's virtual environment ${ICM_VENV:-~/.cache/icm-venv}.
 # Prints the path of the ffmpeg executable. A no-op of a second when already installed.
 set -euo pipefail
-VENV=${ICM_VENV:-$HOME/.cache/icm-venv}
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
+. "$(dirname "$0")/lib/venv.sh"
+ensure_venv
 if ! "$VENV/bin/python" -c "import imageio_ffmpeg" 2>/dev/null; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "imageio-ffmpeg==0.8.1" >&2
+    venv_install "imageio-ffmpeg==0.8.1"
 fi
 "$VENV/bin/python" -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"

@@ -18,17 +18,14 @@
 # Usage: scripts/setup_onnxruntime.sh [--quiet]   (prints only the path with --quiet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${ICM_VENV:-$HOME/.cache/icm-venv}
+. scripts/lib/venv.sh
 log() { [ "${1:-}" = "" ] || [ "$QUIET" = 1 ] || echo "$@" >&2; }
 QUIET=0
 [ "${1:-}" = "--quiet" ] && QUIET=1
 
-if [ ! -x "$VENV/bin/python" ]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-fi
+ensure_venv
 log "installing scripts/task_requirements.txt into $VENV"
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r scripts/task_requirements.txt >&2
+venv_install -r scripts/task_requirements.txt
 LIB=$("$VENV/bin/python" - <<'PY'
 import glob, os, onnxruntime
 capi = os.path.join(os.path.dirname(onnxruntime.__file__), "capi")

@@ -1,24 +1,21 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: Rust unit, integration and property tests (debug build), the
-# determinism vectors again in a release build, and the training recipe's smoke run when
-# its Python environment can be set up. Usage: scripts/test.sh
+# Runs the whole test suite: the set-up (scripts/setup_test_env.sh), Rust unit, integration
+# and property tests (debug build), the determinism vectors again in a release build, and
+# the training recipe's smoke runs (scripts/test_python.sh). Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The anchor test (tests/anchor.rs) runs a real ffmpeg with libvvenc: install the PyPI
-# wheel imageio-ffmpeg into the project venv (a no-op when present).
-if ! scripts/setup_ffmpeg.sh >/dev/null; then
-    echo "test.sh: could not install imageio-ffmpeg; the anchor test will be skipped (or fail under CI=true)"
-fi
-# ONNX Runtime and pycocotools for the task-decoder tests (tests/task_*.rs) in the project
-# venv; icm finds the library there. Outside CI a failed install only makes those tests skip.
-if ORT_LIB=$(scripts/setup_onnxruntime.sh --quiet); then
+# Every Python package and tool a test uses is installed here, before any test runs (the
+# first time about 5 GiB and several minutes; see scripts/setup_test_env.sh). Under CI a
+# failed set-up fails the run; elsewhere the tests that need what is missing skip.
+if ORT_LIB=$(scripts/setup_test_env.sh); then
     echo "test: ONNX Runtime at $ORT_LIB"
+    export ICM_TEST_ENV_READY=1
 elif [ "${CI:-}" = true ]; then
-    echo "test: scripts/setup_onnxruntime.sh failed (CI=true)" >&2
+    echo "test: scripts/setup_test_env.sh failed (CI=true)" >&2
     exit 1
 else
-    echo "test: warning: scripts/setup_onnxruntime.sh failed; task tests will skip" >&2
+    echo "test: warning: scripts/setup_test_env.sh failed; the tests that need Python packages, ffmpeg or ONNX Runtime will skip" >&2
 fi
 
 cargo test --all-targets

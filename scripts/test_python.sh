@@ -2,11 +2,9 @@
 # The Python part of the test suite (called by scripts/test.sh): the training recipe in
 # models/training/ end to end on CPU, and the consistency of the shipped model zoo.
 #
-#   1. a venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with models/training/requirements.txt
-#      and tests/python/requirements.txt (created on first use; torch from PyPI is the large
-#      CUDA build, a few GiB; a no-op of a few seconds once satisfied). The second file is
-#      the jpeglib oracle of tests/jpeg_dct.rs, which installs it itself when cargo test
-#      runs before this script.
+#   1. the venv at ${ICM_VENV:-$HOME/.cache/icm-venv} with every requirement of the tests,
+#      installed by scripts/setup_test_env.sh (which scripts/test.sh runs first; a no-op of a
+#      few seconds once satisfied; torch from PyPI is the large CUDA build, a few GiB).
 #   2. models/training/make_manifest.py --check (models/MANIFEST.json matches the files)
 #   3. in a temporary folder: prepare_data.py on 4 images of ../shared/data/train, train.py
 #      from scratch for 2 steps on CPU (64x64 crops), train.py --init-model from the shipped
@@ -31,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=${ICM_VENV:-$HOME/.cache/icm-venv}
+. scripts/lib/venv.sh
 SRC=${ICM_TRAIN_SRC:-$ROOT/../shared/data/train}
 T_ALL=$(date +%s)
 
@@ -77,19 +75,15 @@ finish() {
 
 # ---------------------------------------------------------------------------- venv
 setup_venv() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        echo "creating $VENV"
-        python3 -m venv "$VENV"
-    fi
     local t0=$(date +%s)
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r models/training/requirements.txt \
-        -r tests/python/requirements.txt
+    # scripts/test.sh has run it already (ICM_TEST_ENV_READY=1)
+    [ "${ICM_TEST_ENV_READY:-}" = 1 ] || scripts/setup_test_env.sh >/dev/null
     echo $(($(date +%s) - t0)) >"$TMP/pip_seconds"
     "$VENV/bin/python" -c "import torch, torchvision, compressai, pytorch_msssim, numpy, PIL, safetensors, matplotlib; \
 print('torch', torch.__version__, 'compressai', compressai.__version__, 'numpy', numpy.__version__)"
 }
 check venv setup_venv
-echo "python: venv $VENV: pip install -r models/training/requirements.txt took $(cat "$TMP/pip_seconds" 2>/dev/null || echo '?') s"
+echo "python: venv $VENV: scripts/setup_test_env.sh took $(cat "$TMP/pip_seconds" 2>/dev/null || echo '?') s"
 if [ "$FAILED" -ne 0 ]; then
     finish
 fi

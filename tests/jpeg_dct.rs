@@ -6,9 +6,10 @@
 //!   libjpeg-turbo 2.1 and mozjpeg 4 of the PyPI `jpeglib` (sampling factors up to 4x1,
 //!   mixed per component, progressive scripts), and libjpeg's coefficients of each
 //!   (`jpeglib.read_dct`); every coefficient and quantisation value must be equal.
-//!   Python is `${ICM_VENV:-$HOME/.cache/icm-venv}/bin/python`: the venv is created if
-//!   missing and `tests/python/requirements.txt` installed into it if `jpeglib` cannot be
-//!   imported. When that fails the test prints why and passes, except with `CI=true`.
+//!   Python is `${ICM_VENV:-$HOME/.cache/icm-venv}/bin/python` with
+//!   `tests/python/requirements.txt`, installed by `scripts/setup_test_env.sh` (which
+//!   `scripts/test.sh` runs before the tests). Without it the test prints why and passes,
+//!   except with `CI=true`.
 //! * the `icm dct` command on a JPEG made with the `image` crate's encoder;
 //! * proptest: random bytes, truncations and mutations of valid JPEGs (the `image` crate's
 //!   baseline files and the progressive, restart and grayscale seeds of
@@ -20,7 +21,7 @@ mod common;
 use icm::jpeg::channels::{frequency_tensor, TensorLayout};
 use icm::jpeg::{decode_coefficients, Coefficients, DecodeOptions, JpegError, Process};
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn root() -> &'static Path {
@@ -32,48 +33,6 @@ fn decode(bytes: &[u8]) -> Result<Coefficients, JpegError> {
 }
 
 // ------------------------------------------------------------------ Python oracle
-
-fn runs(cmd: &mut Command) -> Result<(), String> {
-    match cmd.output() {
-        Err(e) => Err(format!("{cmd:?}: {e}")),
-        Ok(o) if !o.status.success() => Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Ok(_) => Ok(()),
-    }
-}
-
-/// The venv's python with jpeglib, Pillow and numpy, set up if needed.
-fn oracle_python() -> Result<PathBuf, String> {
-    let venv = common::venv_dir();
-    let py = common::venv_python();
-    if !py.exists() {
-        runs(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    let check = || runs(Command::new(&py).args(["-c", "import jpeglib, PIL, numpy"]));
-    if check().is_err() {
-        let req = root().join("tests/python/requirements.txt");
-        runs(
-            Command::new(&py)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "-q",
-                    "-r",
-                ])
-                .arg(&req),
-        )?;
-        check()?;
-    }
-    Ok(py)
-}
 
 /// A little-endian integer .npy (v1.0, C order): shape and values.
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
@@ -95,13 +54,10 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
 
 #[test]
 fn matches_libjpeg_on_oracle_files() {
-    let py = match oracle_python() {
+    let py = match common::python_with("jpeglib, PIL, numpy") {
         Ok(p) => p,
         Err(why) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("CI=true and the jpeglib oracle cannot run: {why}");
-            }
-            println!("skipping the libjpeg comparison: {why}");
+            common::cannot_run(&format!("the jpeglib oracle: {why}"));
             return;
         }
     };

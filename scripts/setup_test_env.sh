@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the test suite (scripts/test.sh) needs before any test runs, so that no
+# test depends on another having installed something first:
+#
+#   1. the project venv ${ICM_VENV:-~/.cache/icm-venv} (python3 -m venv; on Debian/Ubuntu
+#      python3-venv is installed with apt-get when missing and this runs as root)
+#   2. one pip install of every Python requirement of the tests (about 5 GiB on disk, 3-8
+#      minutes the first time, a few seconds once satisfied):
+#        scripts/task_requirements.txt   onnxruntime (the library icm loads), pycocotools,
+#                                        onnx: task-decoder tests, network composition
+#        tests/python/requirements.txt   jpeglib, Pillow: the libjpeg oracle of the DCT tests
+#        models/training/requirements.txt  torch (the PyPI CUDA build, most of the size),
+#                                        compressai, ...: the training recipe's smoke runs
+#   3. scripts/setup_ffmpeg.sh: the imageio-ffmpeg wheel (ffmpeg with libvvenc, 80 MB)
+#   4. scripts/setup_onnxruntime.sh: composes the DCT- and latent-domain task networks from
+#      ../shared's networks into ${ICM_TASK_CACHE:-~/.cache/icm/tasks}
+#
+# Prints the ONNX Runtime library path on its last line. Exits non-zero when a step fails.
+# Usage: scripts/setup_test_env.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/venv.sh
+
+step() { echo "setup: $*" >&2; }
+t0=$(date +%s)
+ensure_venv
+step "pip install of the test requirements into $VENV (first time: about 5 GiB, several minutes)"
+venv_install -r scripts/task_requirements.txt -r tests/python/requirements.txt \
+    -r models/training/requirements.txt
+step "ffmpeg: $(scripts/setup_ffmpeg.sh)"
+lib=$(scripts/setup_onnxruntime.sh --quiet)
+step "ONNX Runtime: $lib"
+step "done in $(($(date +%s) - t0)) s"
+echo "$lib"
