@@ -19,6 +19,7 @@ pub mod jpeg;
 pub mod metrics;
 pub mod model;
 pub mod npy;
+pub mod picture;
 pub mod task;
 #[cfg(test)]
 mod test_rng;

@@ -20,9 +20,9 @@ mod common;
 use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
 
 use icm::jpeg::channels::SELECTED_24;
+use icm::picture::read_rgb;
 use icm::task::classification::input_crop;
 use icm::task::dct::encode_jpeg;
-use icm::task::imageops::read_rgb;
 use std::path::Path;
 use std::process::Command;
 

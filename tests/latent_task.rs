@@ -277,7 +277,7 @@ fn latent_classifier_through_the_cli() {
     // task-run on an .icm stream of the first picture of labels.csv: y^ only, five sorted
     // probabilities.
     let png = dir.join("first.png");
-    let img = icm::task::imageops::read_rgb(&first).expect("image");
+    let img = icm::picture::read_rgb(&first).expect("image");
     write_png(&png, &img);
     let stream = dir.join("first.icm");
     ok(
@@ -406,7 +406,7 @@ fn latent_detector_through_the_cli() {
 
     // task-run on an .icm stream of a COCO picture: y^ only, boxes in picture coordinates.
     let png = dir.join("coco.png");
-    let img = icm::task::imageops::read_rgb(&coco.join("val2017/000000000139.jpg")).expect("image");
+    let img = icm::picture::read_rgb(&coco.join("val2017/000000000139.jpg")).expect("image");
     write_png(&png, &img);
     let stream = dir.join("coco.icm");
     ok(

@@ -9,7 +9,8 @@
 use super::args::BenchArgs;
 use super::error::CliError;
 use super::io::read_image;
-use super::results::{list_pngs, progress_bar};
+use super::progress::Progress;
+use super::results::list_pngs;
 use icm::codec::{self, EncodeOptions, RgbImage, StageTimes};
 use icm::model::{self, Model};
 use serde_json::json;
@@ -121,15 +122,12 @@ fn bench_image(path: &Path, model: &Model, repeat: usize) -> Result<ImageFigures
 
 /// The decoded picture as PNG bytes, as `icm decode` writes it.
 fn png_bytes(img: &RgbImage) -> Result<Vec<u8>, CliError> {
-    let buf = image::RgbImage::from_raw(img.width, img.height, img.data.clone())
-        .ok_or_else(|| CliError::Usage("internal: image buffer size".into()))?;
-    let mut out = std::io::Cursor::new(Vec::new());
-    buf.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| CliError::Image {
+    icm::picture::OutputFormat::Png
+        .encode(img)
+        .map_err(|what| CliError::Image {
             path: "(decoded picture)".into(),
-            what: e.to_string(),
-        })?;
-    Ok(out.into_inner())
+            what,
+        })
 }
 
 /// Runs `icm bench`.
@@ -157,7 +155,7 @@ pub fn run(a: BenchArgs, dir: &Path) -> Result<(), CliError> {
         )));
     }
     let threads = rayon::current_num_threads();
-    let bar = progress_bar(images.len());
+    let bar = Progress::new(images.len());
     let mut figures = Vec::with_capacity(images.len());
     for p in &images {
         bar.set_message(p.display().to_string());

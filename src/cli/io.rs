@@ -1,7 +1,8 @@
 use super::error::CliError;
 use icm::codec::RgbImage;
+use icm::picture::OutputFormat;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Reads a whole file.
 pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -39,44 +40,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     result.map_err(io)
 }
 
-/// Reads a PNG or PPM image as 8-bit RGB.
+/// Reads a picture file as 8-bit RGB ([`icm::picture::read_rgb`]).
 pub fn read_image(path: &Path) -> Result<RgbImage, CliError> {
-    let bytes = read(path)?;
-    let err = |what: String| CliError::Image {
-        path: path.display().to_string(),
-        what,
-    };
-    let format = image::guess_format(&bytes).map_err(|e| err(e.to_string()))?;
-    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Pnm) {
-        return Err(err(format!("{format:?} is not supported (PNG or PPM)")));
-    }
-    let img =
-        image::load_from_memory_with_format(&bytes, format).map_err(|e| err(e.to_string()))?;
-    let rgb = img.to_rgb8();
-    Ok(RgbImage {
-        width: rgb.width(),
-        height: rgb.height(),
-        data: rgb.into_raw(),
-    })
+    Ok(icm::picture::read_rgb(path)?)
 }
 
-/// Encodes an image as PNG (or PPM when the path ends in `.ppm`) and writes it atomically.
+/// Encodes a picture in the format of `path`'s extension ([`OutputFormat::from_path`]:
+/// PNG, PPM or JPEG; any other extension is an error) and writes it atomically.
 pub fn write_image(path: &Path, img: &RgbImage) -> Result<(), CliError> {
-    let buf = image::RgbImage::from_raw(img.width, img.height, img.data.clone())
-        .ok_or_else(|| CliError::Usage("internal: image buffer size".into()))?;
-    let format = match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-    {
-        Some(e) if e == "ppm" => image::ImageFormat::Pnm,
-        _ => image::ImageFormat::Png,
-    };
-    let mut out = std::io::Cursor::new(Vec::new());
-    buf.write_to(&mut out, format)
-        .map_err(|e| CliError::Image {
+    let bytes = OutputFormat::from_path(path)?
+        .encode(img)
+        .map_err(|what| CliError::Image {
             path: path.display().to_string(),
-            what: e.to_string(),
+            what,
         })?;
-    write_atomic(path, out.get_ref())
+    write_atomic(path, &bytes)
+}
+
+/// Checks, before any work starts, that `path` can be written: its folder exists and takes a
+/// new file, and `path` is not a folder. A run that would compute for hours and then fail
+/// on its output path fails at once instead.
+pub fn check_output(path: &Path) -> Result<(), CliError> {
+    let io = |source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a folder, not a file",
+        )));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("folder {} does not exist", dir.display()),
+        )));
+    }
+    let probe = dir.join(format!(".icm-write-probe.{}.tmp", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| {
+        io(std::io::Error::new(
+            e.kind(),
+            format!("cannot write in {}: {e}", dir.display()),
+        ))
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// [`check_output`] for every path given.
+pub fn check_outputs(paths: &[Option<PathBuf>]) -> Result<(), CliError> {
+    paths.iter().flatten().try_for_each(|p| check_output(p))
 }

@@ -4,16 +4,17 @@ use super::args::{TaskEvalArgs, TaskRunArgs};
 use super::error::CliError;
 use super::eval::parse_qualities;
 use super::io::{read, write_atomic};
-use super::results::{csv_field, progress_bar};
+use super::progress::Progress;
+use super::results::csv_field;
 use icm::anchor::{default_cache_dir, AnchorCache, AnchorCodec, AnchorConfig};
 use icm::codec::{self, RgbImage};
 use icm::container;
 use icm::jpeg::{decode_coefficients, DecodeOptions};
 use icm::model::{self, Model};
+use icm::picture::read_rgb;
 use icm::task::coco::{self, CocoDataset, DetBox};
 use icm::task::dct::{resolve_dct_model, DctMobileNetV2, InputDomain};
 use icm::task::detection::COCO_CATEGORY_IDS;
-use icm::task::imageops::read_rgb;
 use icm::task::rate::{AnchorRateCodec, Coded, IcmCodec, RateCodec, Uncompressed};
 use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
 use icm::task::segmentation::coco_voc_truth;
@@ -466,7 +467,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
         })
         .collect();
     let start_all = Instant::now();
-    let bar = progress_bar(data.items.len() * codecs.len());
+    let bar = Progress::new(data.items.len() * codecs.len());
     for item in &data.items {
         let img = read_rgb(&item.path)?;
         let name = item

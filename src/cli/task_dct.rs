@@ -12,17 +12,17 @@
 
 use super::args::TaskEvalArgs;
 use super::error::CliError;
-use super::results::progress_bar;
+use super::progress::Progress;
 use super::task::{
     add_score, dataset_error, load_dataset, new_score, results_name, score_columns, write_outputs,
     PointResult,
 };
 use icm::jpeg::{decode_coefficients, DecodeOptions};
+use icm::picture::read_rgb;
 use icm::task::classification::{input_crop, normalise, MobileNetV2, CROP};
 use icm::task::dct::{
     decode_jpeg_rgb, encode_jpeg, resolve_dct_model, DctMobileNetV2, InputDomain,
 };
-use icm::task::imageops::read_rgb;
 use icm::task::{resolve_task_model, TaskDecoder, TaskKind, TaskOutput};
 use std::time::Instant;
 
@@ -108,7 +108,7 @@ pub fn eval(a: TaskEvalArgs) -> Result<(), CliError> {
     let mut input_bytes = vec![0usize; qualities.len()];
     let pixels = f64::from(CROP) * f64::from(CROP);
     let start_all = Instant::now();
-    let bar = progress_bar(data.items.len() * qualities.len());
+    let bar = Progress::new(data.items.len() * qualities.len());
     for item in &data.items {
         let crop = input_crop(&read_rgb(&item.path)?);
         let shown = item.path.display().to_string();

@@ -21,14 +21,14 @@ use super::args::{TaskEvalArgs, TaskRunArgs};
 use super::error::CliError;
 use super::eval::parse_qualities;
 use super::io::read;
-use super::results::progress_bar;
+use super::progress::Progress;
 use super::task::{
     add_score, dataset_error, load_dataset, new_score, score_columns, write_outputs, PointResult,
 };
 use icm::codec::{self, EncodeOptions};
 use icm::container;
 use icm::model::{self, Model};
-use icm::task::imageops::read_rgb;
+use icm::picture::read_rgb;
 use icm::task::latent::{resolve_latent_model, transform_macs, LatentMobileNetV2, CLASSIFIER_FILE};
 use icm::task::latent_detection::{LatentYolox, DETECTOR_FILE};
 use icm::task::rate::latent_tensor;
@@ -174,7 +174,7 @@ pub fn eval(a: TaskEvalArgs, model_dir: &Path) -> Result<(), CliError> {
         .collect();
     let mut cost = vec![(PathCost::default(), PathCost::default()); models.len()];
     let start_all = Instant::now();
-    let bar = progress_bar(data.items.len() * models.len());
+    let bar = Progress::new(data.items.len() * models.len());
     let opts = EncodeOptions::default();
     for item in &data.items {
         let img = read_rgb(&item.path)?;

@@ -1,37 +1,7 @@
-//! Picture operations of the task pre- and post-processing: reading PNG/PPM/JPEG as RGB8,
-//! OpenCV-style bilinear resizing of 8-bit pictures, and bilinear resizing + argmax of
+//! Picture operations of the task pre- and post-processing: OpenCV-style bilinear resizing of 8-bit pictures, and bilinear resizing + argmax of
 //! per-pixel logits.
 
-use super::TaskError;
 use crate::codec::RgbImage;
-use std::path::Path;
-
-/// Reads a PNG, PPM or JPEG file as 8-bit RGB (other channel layouts are converted).
-pub fn read_rgb(path: &Path) -> Result<RgbImage, TaskError> {
-    let shown = || path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| TaskError::Io {
-        path: shown(),
-        source,
-    })?;
-    let err = |why: String| TaskError::Image { path: shown(), why };
-    let format = image::guess_format(&bytes).map_err(|e| err(e.to_string()))?;
-    if !matches!(
-        format,
-        image::ImageFormat::Png | image::ImageFormat::Pnm | image::ImageFormat::Jpeg
-    ) {
-        return Err(err(format!(
-            "{format:?} is not supported (PNG, PPM or JPEG)"
-        )));
-    }
-    let img =
-        image::load_from_memory_with_format(&bytes, format).map_err(|e| err(e.to_string()))?;
-    let rgb = img.to_rgb8();
-    Ok(RgbImage {
-        width: rgb.width(),
-        height: rgb.height(),
-        data: rgb.into_raw(),
-    })
-}
 
 /// Fixed-point precision of OpenCV's `INTER_LINEAR` on 8-bit pictures
 /// (`INTER_RESIZE_COEF_BITS`).

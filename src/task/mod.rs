@@ -125,14 +125,9 @@ pub enum TaskError {
         /// Cause.
         source: std::io::Error,
     },
-    /// An image could not be decoded.
-    #[error("{path}: cannot read image: {why}")]
-    Image {
-        /// File path.
-        path: String,
-        /// Cause.
-        why: String,
-    },
+    /// A picture file could not be read.
+    #[error(transparent)]
+    Picture(#[from] crate::picture::PictureError),
     /// The codec under test failed on an image.
     #[error("{what}: {why}")]
     Codec {

@@ -1,0 +1,197 @@
+//! Picture files in and out: every reader of pictures (the encoder's input, the evaluation
+//! tools, the task decoders) goes through [`read_rgb`], and every writer of decoded
+//! pictures chooses its format with [`OutputFormat::from_path`].
+//!
+//! Inputs are decoded by the `image` crate (PNG, PNM, JPEG, WebP, TIFF, BMP, GIF, TGA, QOI)
+//! and reduced to 8-bit RGB: greyscale is replicated to the three channels, an alpha channel
+//! is dropped (not composited over a background), 16-bit samples become `round(v / 257)`
+//! (`(v + 128) / 257`), float samples `round(255 * clamp(v, 0, 1))`, and the first frame of
+//! an animation is taken.
+
+use crate::codec::RgbImage;
+use image::ImageEncoder as _;
+use std::path::Path;
+use thiserror::Error;
+
+/// Errors reading or choosing the format of a picture file.
+#[derive(Debug, Error)]
+pub enum PictureError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not a picture this build decodes, or is malformed.
+    #[error("{path}: cannot read image: {what}")]
+    Decode {
+        /// File path.
+        path: String,
+        /// Cause.
+        what: String,
+    },
+    /// An output path whose extension names no format [`OutputFormat`] writes.
+    #[error(
+        "{path}: cannot choose an image format from the extension {extension:?}; use .png, \
+         .ppm or .jpg"
+    )]
+    OutputExtension {
+        /// File path.
+        path: String,
+        /// Its extension ("" when it has none).
+        extension: String,
+    },
+}
+
+/// The input formats [`read_rgb`] decodes, as named in messages and `--help`.
+pub const INPUT_FORMATS: &str = "PNG, PPM/PGM/PAM, JPEG, WebP, TIFF, BMP, GIF, TGA, QOI";
+
+/// Reads a picture file as 8-bit RGB (see the module documentation for the reduction).
+pub fn read_rgb(path: &Path) -> Result<RgbImage, PictureError> {
+    let bytes = std::fs::read(path).map_err(|source| PictureError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    decode_rgb(&bytes).map_err(|what| PictureError::Decode {
+        path: path.display().to_string(),
+        what,
+    })
+}
+
+/// Decodes a picture held in memory as 8-bit RGB, or says why not.
+fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
+    let format = image::guess_format(bytes)
+        .map_err(|_| format!("not a picture in a supported format ({INPUT_FORMATS})"))?;
+    let img = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| format!("{format:?}: {e}"))?;
+    let rgb = img.to_rgb8();
+    Ok(RgbImage {
+        width: rgb.width(),
+        height: rgb.height(),
+        data: rgb.into_raw(),
+    })
+}
+
+/// The formats decoded pictures are written in, chosen by the output path's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `.png`: lossless, 8-bit RGB.
+    Png,
+    /// `.ppm` or `.pnm`: binary PPM (P6), 8-bit RGB.
+    Ppm,
+    /// `.jpg` or `.jpeg`: baseline JPEG at quality [`JPEG_OUTPUT_QUALITY`] (lossy: the
+    /// picture written is not the decoded picture exactly).
+    Jpeg,
+}
+
+/// The quality of JPEG outputs (libjpeg's scale, 4:2:0).
+pub const JPEG_OUTPUT_QUALITY: u8 = 95;
+
+impl OutputFormat {
+    /// The format for `path`'s extension (case-insensitive), or an error naming it.
+    pub fn from_path(path: &Path) -> Result<Self, PictureError> {
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        match extension.as_str() {
+            "png" => Ok(Self::Png),
+            "ppm" | "pnm" => Ok(Self::Ppm),
+            "jpg" | "jpeg" => Ok(Self::Jpeg),
+            _ => Err(PictureError::OutputExtension {
+                path: path.display().to_string(),
+                extension,
+            }),
+        }
+    }
+
+    /// Encodes `img` in this format.
+    pub fn encode(self, img: &RgbImage) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let (w, h) = (img.width, img.height);
+        let result = match self {
+            Self::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
+                &img.data,
+                w,
+                h,
+                image::ExtendedColorType::Rgb8,
+            ),
+            Self::Ppm => image::codecs::pnm::PnmEncoder::new(&mut out)
+                .with_subtype(image::codecs::pnm::PnmSubtype::Pixmap(
+                    image::codecs::pnm::SampleEncoding::Binary,
+                ))
+                .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8),
+            Self::Jpeg => {
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_OUTPUT_QUALITY)
+                    .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8)
+            }
+        };
+        result.map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(w: u32, h: u32) -> RgbImage {
+        let data = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+        RgbImage {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    #[test]
+    fn output_format_follows_the_extension() {
+        let f = |p: &str| OutputFormat::from_path(Path::new(p));
+        assert_eq!(f("a.png").unwrap(), OutputFormat::Png);
+        assert_eq!(f("A.PNG").unwrap(), OutputFormat::Png);
+        assert_eq!(f("a.ppm").unwrap(), OutputFormat::Ppm);
+        assert_eq!(f("a.jpeg").unwrap(), OutputFormat::Jpeg);
+        assert!(matches!(
+            f("a.gif"),
+            Err(PictureError::OutputExtension { extension, .. }) if extension == "gif"
+        ));
+        assert!(f("noextension").is_err());
+    }
+
+    #[test]
+    fn png_and_ppm_round_trip_exactly_and_jpeg_is_a_jpeg() {
+        let img = picture(19, 7);
+        for f in [OutputFormat::Png, OutputFormat::Ppm] {
+            let back = decode_rgb(&f.encode(&img).unwrap()).unwrap();
+            assert_eq!((back.width, back.height), (19, 7));
+            assert_eq!(back.data, img.data, "{f:?}");
+        }
+        let jpeg = OutputFormat::Jpeg.encode(&img).unwrap();
+        assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+        assert_eq!(
+            image::guess_format(&jpeg).unwrap(),
+            image::ImageFormat::Jpeg
+        );
+    }
+
+    #[test]
+    fn sixteen_bit_and_alpha_are_reduced_as_documented() {
+        // a 2x1 16-bit RGBA PNG: 32896 = 128 * 257 -> 128, 32767 -> 127 (127.5 rounds half
+        // up only from 32768), 65535 -> 255; alpha dropped
+        let px: Vec<u16> = vec![32896, 32767, 65535, 0, 257, 385, 0, 65535];
+        let buf = image::ImageBuffer::<image::Rgba<u16>, _>::from_raw(2, 1, px).unwrap();
+        let mut png = Vec::new();
+        buf.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let rgb = decode_rgb(&png).unwrap();
+        assert_eq!(rgb.data, vec![128, 127, 255, 1, 1, 0]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_formats() {
+        let e = decode_rgb(b"not a picture at all").unwrap_err();
+        assert!(e.contains("PNG") && e.contains("WebP"), "{e}");
+    }
+}
