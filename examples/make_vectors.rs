@@ -563,7 +563,18 @@ fn main() -> Res<()> {
          Decodable vectors (`v1-*`) must give latents whose SHA-256 is `latents_sha256` exactly and\n\
          a reconstruction within spec 11.3 of `reference` (every sample within 2, PSNR >= 50 dB).\n\
          Must-fail vectors (`x-*`) must be refused; the built-in decoder must report the error\n\
-         class of spec 13 given.\n\n| vector | exercises | spec | expected |\n|---|---|---|---|\n",
+         class of spec 13 given.\n\n\
+         A decoder run with `--decoder` reports the error class of a stream it refuses on its\n\
+         standard error: the first line of stderr that starts with `error: ` (lower case, one\n\
+         space) gives the class, as the rest of that line with surrounding whitespace removed,\n\
+         spelled as in the table below (`bad-magic`, `unsupported-version`, `truncated`,\n\
+         `invalid-field`, `unknown-required-chunk`, `tile-count`, `trailing-data`,\n\
+         `model-mismatch`, `corrupt-payload`, `invalid-model`). A must-fail vector passes when the\n\
+         decoder exits non-zero and that class is the expected one; any other class fails it. When\n\
+         no line of stderr starts with `error: ` only the exit status is checked: the vector passes\n\
+         as \"exit only\", and `icm conformance` counts those (the `must-fail:` line before the\n\
+         summary; `exit_only` and each vector's `fail_check` in `--json`). A decoder that exits 0\n\
+         on a must-fail vector fails it. `icm decode` reports its class this way.\n\n| vector | exercises | spec | expected |\n|---|---|---|---|\n",
     );
     for r in &suite.records {
         let expected = match r.get("error_class") {

@@ -8,6 +8,11 @@ fn main() {
     keep_freed_memory();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
+        // A stream's error reports its class of spec 13 first, as a line `error: CLASS` (the
+        // form `icm conformance --decoder` reads); every other error is one line.
+        if let Some(class) = e.class() {
+            eprintln!("error: {class}");
+        }
         eprintln!("icm: error: {e}");
         std::process::exit(1);
     }

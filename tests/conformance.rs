@@ -1,7 +1,12 @@
 //! The conformance suite passes with the built-in decoder and with the `icm` binary run as
 //! a third-party decoder, and the runner reports decoders that are wrong as failing.
 
-use icm::conformance::{load_index, run_builtin, run_external, Expect, Vector};
+mod common;
+
+use icm::conformance::{
+    load_index, reported_class, run_builtin, run_external, Expect, FailCheck, Vector,
+};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn suite() -> Vec<Vector> {
@@ -29,6 +34,178 @@ fn builtin_decoder_passes_every_vector() {
     for v in &vectors {
         let o = run_builtin(v);
         assert!(o.passed, "{}: {}", o.name, o.detail);
+        let must_fail = matches!(v.expect, Expect::Fail { .. });
+        assert_eq!(
+            o.fail_check,
+            must_fail.then_some(FailCheck::Class),
+            "{}",
+            o.name
+        );
+    }
+}
+
+/// The expected class of every must-fail vector, by name.
+fn must_fail() -> Vec<(String, String)> {
+    suite()
+        .into_iter()
+        .filter_map(|v| match v.expect {
+            Expect::Fail { class } => Some((v.name, class)),
+            Expect::Decode { .. } => None,
+        })
+        .collect()
+}
+
+/// `icm conformance --decoder TEMPLATE --filter x- --json`: the exit status and the report.
+fn conformance_json(template: &str) -> (bool, Value) {
+    let out = common::icm(
+        &[
+            "conformance",
+            "--decoder",
+            template,
+            "--filter",
+            "x-",
+            "--json",
+        ],
+        &[],
+    );
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+fn vector<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["vectors"]
+        .as_array()
+        .expect("vectors")
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in the report"))
+}
+
+#[test]
+fn reported_class_is_the_first_error_line() {
+    assert_eq!(
+        reported_class("decoding a.icm\nerror: truncated \nerror: bad-magic\n"),
+        Some("truncated")
+    );
+    assert_eq!(reported_class("icm: error: truncated stream\n"), None);
+    assert_eq!(reported_class("Error: truncated\n"), None);
+    assert_eq!(reported_class(""), None);
+}
+
+#[test]
+fn decoder_without_a_class_passes_must_fail_vectors_by_exit_only() {
+    let expected = must_fail();
+    assert!(expected.len() >= 20);
+    let (ok, report) = conformance_json("false");
+    assert!(ok, "{report}");
+    assert_eq!(report["passed"], expected.len(), "{report}");
+    assert_eq!(report["exit_only"], expected.len(), "{report}");
+    assert_eq!(report["class_checked"], 0, "{report}");
+    for (name, _) in &expected {
+        let o = vector(&report, name);
+        assert_eq!(o["fail_check"], "exit-only", "{o}");
+        assert!(
+            o["detail"].as_str().expect("detail").contains("exit only"),
+            "{o}"
+        );
+    }
+    // The table says so too, and keeps its last line.
+    let out = common::icm(
+        &["conformance", "--decoder", "false", "--filter", "x-"],
+        &[],
+    );
+    let stdout = common::ok(&out, "icm conformance --decoder false");
+    let n = expected.len();
+    assert!(
+        stdout.contains(&format!(
+            "must-fail: 0 passed with the error class checked, {n} by exit status only"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.trim_end().lines().last(),
+        Some(format!("conformance: {n} passed, 0 failed").as_str())
+    );
+}
+
+#[test]
+fn decoder_reporting_the_wrong_class_fails() {
+    let dir = common::fresh_dir("conformance-bad-magic-decoder");
+    // Refuses every stream as bad-magic; only the first `error: ` line counts.
+    let script = dir.join("decoder.sh");
+    std::fs::write(
+        &script,
+        "echo \"fake: cannot decode $1\" >&2\necho 'error: bad-magic' >&2\necho 'error: truncated' >&2\nexit 1\n",
+    )
+    .expect("script");
+    let template = format!("sh '{}' {{in}}", script.display());
+    let (ok, report) = conformance_json(&template);
+    assert!(!ok, "{report}");
+    let expected = must_fail();
+    let right = expected.iter().filter(|(_, c)| c == "bad-magic").count();
+    assert_eq!(right, 1);
+    assert_eq!(report["passed"], right, "{report}");
+    assert_eq!(report["failed"], expected.len() - right, "{report}");
+    assert_eq!(report["exit_only"], 0, "{report}");
+    for (name, class) in &expected {
+        let o = vector(&report, name);
+        assert_eq!(o["fail_check"], "class", "{o}");
+        assert_eq!(o["passed"], class == "bad-magic", "{o}");
+        if class != "bad-magic" {
+            let detail = o["detail"].as_str().expect("detail");
+            assert!(
+                detail.contains("bad-magic") && detail.contains(class.as_str()),
+                "{o}"
+            );
+        }
+    }
+    // Filtered to the one vector it gets right, the run passes.
+    let out = common::icm(
+        &[
+            "conformance",
+            "--decoder",
+            &template,
+            "--filter",
+            "x-bad-magic",
+        ],
+        &[],
+    );
+    let stdout = common::ok(&out, "x-bad-magic only");
+    assert!(
+        stdout.contains("must-fail: 1 passed with the error class checked, 0 by exit"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("conformance: 1 passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn icm_decoder_reports_the_class_of_every_must_fail_vector() {
+    let expected = must_fail();
+    let (ok, report) = conformance_json(&icm_decoder());
+    assert!(ok, "{report}");
+    assert_eq!(report["class_checked"], expected.len(), "{report}");
+    assert_eq!(report["exit_only"], 0, "{report}");
+    for (name, class) in &expected {
+        let o = vector(&report, name);
+        assert_eq!(o["fail_check"], "class", "{o}");
+        assert!(
+            o["detail"]
+                .as_str()
+                .expect("detail")
+                .ends_with(class.as_str()),
+            "{o}"
+        );
     }
 }
 

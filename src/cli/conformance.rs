@@ -2,7 +2,7 @@
 
 use super::args::ConformanceArgs;
 use super::error::CliError;
-use icm::conformance::{load_index, run_builtin, run_external, Outcome};
+use icm::conformance::{load_index, run_builtin, run_external, FailCheck, Outcome};
 use std::path::PathBuf;
 
 /// Runs the suite; fails (exit 1) unless every vector passes.
@@ -36,6 +36,16 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
     let _ = std::fs::remove_dir_all(&scratch);
     let passed = outcomes.iter().filter(|o| o.passed).count();
     let failed = outcomes.len() - passed;
+    let refused_by = |c: FailCheck| {
+        outcomes
+            .iter()
+            .filter(|o| o.passed && o.fail_check == Some(c))
+            .count()
+    };
+    let (class_checked, exit_only) = (
+        refused_by(FailCheck::Class),
+        refused_by(FailCheck::ExitOnly),
+    );
     if a.json {
         let list: Vec<_> = outcomes
             .iter()
@@ -46,14 +56,27 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
                     "passed": o.passed,
                     "detail": o.detail,
                     "latents_sha256": o.latents_sha256,
+                    "fail_check": o.fail_check.map(FailCheck::name),
                 })
             })
             .collect();
         println!(
             "{}",
-            serde_json::json!({"passed": passed, "failed": failed, "vectors": list})
+            serde_json::json!({
+                "passed": passed,
+                "failed": failed,
+                "class_checked": class_checked,
+                "exit_only": exit_only,
+                "vectors": list,
+            })
         );
     } else {
+        if class_checked + exit_only > 0 {
+            println!(
+                "must-fail: {class_checked} passed with the error class checked, \
+                 {exit_only} by exit status only (no `error: CLASS` line on stderr)"
+            );
+        }
         println!("conformance: {passed} passed, {failed} failed");
     }
     if failed > 0 || outcomes.is_empty() {

@@ -19,6 +19,9 @@ pub enum CliError {
         /// Cause.
         what: String,
     },
+    /// A picture file could not be read, or its output format chosen.
+    #[error(transparent)]
+    Picture(#[from] icm::picture::PictureError),
     /// A stream failed to decode.
     #[error("{path}: {source}")]
     Codec {
@@ -52,4 +55,16 @@ pub enum CliError {
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),
+}
+
+impl CliError {
+    /// The error class of spec 13 ([`icm::codec::CodecError::class`]) when the error is a
+    /// stream's: a codec or container error; `None` for every other error.
+    pub fn class(&self) -> Option<&'static str> {
+        match self {
+            CliError::Codec { source, .. } => Some(source.class()),
+            CliError::Container { source, .. } => Some(source.class()),
+            _ => None,
+        }
+    }
 }

@@ -57,15 +57,7 @@ impl CodecError {
     /// records name the class a must-fail stream has to produce.
     pub fn class(&self) -> &'static str {
         match self {
-            CodecError::Container(e) => match e {
-                ContainerError::BadMagic => "bad-magic",
-                ContainerError::UnsupportedMajor { .. } => "unsupported-version",
-                ContainerError::Truncated { .. } | ContainerError::MissingEnd { .. } => "truncated",
-                ContainerError::InvalidField { .. } => "invalid-field",
-                ContainerError::UnknownRequiredChunk { .. } => "unknown-required-chunk",
-                ContainerError::TileCount { .. } => "tile-count",
-                ContainerError::TrailingData { .. } => "trailing-data",
-            },
+            CodecError::Container(e) => e.class(),
             CodecError::ModelMismatch { .. } => "model-mismatch",
             CodecError::Entropy { .. } => "corrupt-payload",
             CodecError::Hyper(_) => "invalid-model",

@@ -9,5 +9,5 @@
 mod runner;
 mod vector;
 
-pub use runner::{run_builtin, run_external, within_tolerance, Outcome};
+pub use runner::{reported_class, run_builtin, run_external, within_tolerance, FailCheck, Outcome};
 pub use vector::{load_index, Expect, Vector, VectorError};

@@ -18,6 +18,40 @@ pub struct Outcome {
     pub detail: String,
     /// SHA-256 (Annex A) of the latents the decoder produced, when it produced any.
     pub latents_sha256: Option<String>,
+    /// For a must-fail vector the decoder refused: whether its error class was compared
+    /// with the expected one or only its exit status was checked. `None` for decodable
+    /// vectors and for must-fail vectors the decoder did not refuse.
+    pub fail_check: Option<FailCheck>,
+}
+
+/// How a refused must-fail vector was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailCheck {
+    /// The decoder reported an error class and it was compared with the expected class.
+    Class,
+    /// The decoder exited non-zero but reported no class: only the exit status was checked.
+    ExitOnly,
+}
+
+impl FailCheck {
+    /// Stable name in `icm conformance --json`: `class` or `exit-only`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailCheck::Class => "class",
+            FailCheck::ExitOnly => "exit-only",
+        }
+    }
+}
+
+/// The error class a third-party decoder reported on its standard error: the rest of the
+/// first line that starts with `error: ` (lower case, one space), with surrounding
+/// whitespace removed; `None` when no line starts so. The class is compared exactly with
+/// the names of spec 13 as `vectors.json` records them (`truncated`, `invalid-field`, ...).
+pub fn reported_class(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map(str::trim)
 }
 
 /// The reconstruction tolerance of spec 11.3: every sample within 2 of the reference and
@@ -60,6 +94,7 @@ fn outcome(
     check: &str,
     result: Result<String, String>,
     latents_sha256: Option<String>,
+    fail_check: Option<FailCheck>,
 ) -> Outcome {
     let (passed, detail) = match result {
         Ok(d) => (true, d),
@@ -71,6 +106,7 @@ fn outcome(
         passed,
         detail,
         latents_sha256,
+        fail_check,
     }
 }
 
@@ -105,11 +141,15 @@ fn compare_reconstruction(
 /// Checks the built-in decoder on one vector.
 pub fn run_builtin(v: &Vector) -> Outcome {
     let mut produced = None;
+    let mut fail_check = None;
     let result = (|| -> Result<String, String> {
         let stream =
             std::fs::read(&v.stream).map_err(|e| format!("{}: {e}", v.stream.display()))?;
         let model = Model::from_path(&v.model).map_err(|e| e.to_string())?;
         let decoded: Result<_, CodecError> = decode(&stream, &model);
+        if decoded.is_err() && matches!(v.expect, Expect::Fail { .. }) {
+            fail_check = Some(FailCheck::Class);
+        }
         match (&v.expect, decoded) {
             (
                 Expect::Decode {
@@ -139,17 +179,20 @@ pub fn run_builtin(v: &Vector) -> Outcome {
             }
         }
     })();
-    outcome(v, &check_name(v), result, produced)
+    outcome(v, &check_name(v), result, produced, fail_check)
 }
 
 /// Checks a third-party decoder given as a command template on one vector. The template
 /// is run by `sh -c` with `{in}`, `{model}`, `{out_latents}` and `{out_image}` replaced by
 /// paths; the decoder writes the latents in the serialisation of Annex A to
 /// `{out_latents}` and the reconstruction as PNG to `{out_image}`, and exits 0; for a
-/// must-fail stream it exits non-zero. With `latents_only` the reconstruction is not
-/// checked (a decoder of the normative part only).
+/// must-fail stream it exits non-zero and may report its error class on stderr (see
+/// [`reported_class`]): a reported class must be the expected one, and without one only the
+/// exit status is checked ([`FailCheck::ExitOnly`]). With `latents_only` the
+/// reconstruction is not checked (a decoder of the normative part only).
 pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bool) -> Outcome {
     let mut produced = None;
+    let mut fail_check = None;
     let result = (|| -> Result<String, String> {
         std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
         let lat = scratch.join(format!("{}.latents", v.name));
@@ -174,10 +217,26 @@ pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bo
                         "decoder exited 0 on a stream that must fail with {class}"
                     ))
                 } else {
-                    Ok(format!(
-                        "refused (exit {})",
-                        out.status.code().unwrap_or(-1)
-                    ))
+                    let code = out.status.code().unwrap_or(-1);
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    match reported_class(&stderr) {
+                        Some(got) => {
+                            fail_check = Some(FailCheck::Class);
+                            if got == class {
+                                Ok(format!("refused (exit {code}) as {got}"))
+                            } else {
+                                Err(format!(
+                                    "refused (exit {code}) as {got:?}, expected {class}"
+                                ))
+                            }
+                        }
+                        None => {
+                            fail_check = Some(FailCheck::ExitOnly);
+                            Ok(format!(
+                                "exit only: refused (exit {code}), no `error: CLASS` line on stderr"
+                            ))
+                        }
+                    }
                 }
             }
             Expect::Decode {
@@ -214,5 +273,5 @@ pub fn run_external(v: &Vector, template: &str, scratch: &Path, latents_only: bo
     } else {
         check_name(v)
     };
-    outcome(v, &check, result, produced)
+    outcome(v, &check, result, produced, fail_check)
 }

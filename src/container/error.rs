@@ -67,3 +67,19 @@ pub enum ContainerError {
         bytes: usize,
     },
 }
+
+impl ContainerError {
+    /// The error class of spec 13 as a stable lower-case name (see
+    /// [`crate::codec::CodecError::class`], which adds the classes of the later layers).
+    pub fn class(&self) -> &'static str {
+        match self {
+            ContainerError::BadMagic => "bad-magic",
+            ContainerError::UnsupportedMajor { .. } => "unsupported-version",
+            ContainerError::Truncated { .. } | ContainerError::MissingEnd { .. } => "truncated",
+            ContainerError::InvalidField { .. } => "invalid-field",
+            ContainerError::UnknownRequiredChunk { .. } => "unknown-required-chunk",
+            ContainerError::TileCount { .. } => "tile-count",
+            ContainerError::TrailingData { .. } => "trailing-data",
+        }
+    }
+}
