@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# Encodes and decodes one image with the default model and prints what happened.
-# Usage: scripts/demo.sh [IMAGE.png|.ppm]   (default: a synthetic 512x384 test image)
+# Encodes and decodes one picture with the default model and prints what happened.
+# Usage: scripts/demo.sh [IMAGE]   (any picture icm encode reads: PNG, PPM, JPEG, WebP, TIFF,
+# ...; default: a synthetic 512x384 test image). Outputs go to target/demo/.
+#
+# The first run builds icm in release mode: about 10 minutes on 2 cores (cargo prints each
+# crate as it compiles); later runs start at once.
 set -euo pipefail
+# Resolve the argument before changing to the repository root, so relative paths work.
+img=""
+if [ $# -gt 0 ]; then
+    [ -f "$1" ] || { echo "demo: $1: no such file" >&2; exit 1; }
+    img=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+fi
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+if [ ! -x target/release/icm ]; then
+    echo "demo: building icm (release; the first build takes about 10 minutes on 2 cores)"
+fi
+cargo build --release --bin icm
 out=target/demo
 mkdir -p "$out"
-img="${1:-}"
 if [ -z "$img" ]; then
     img="$out/synthetic.ppm"
     python3 - "$img" <<'PY'

@@ -22,6 +22,18 @@ cargo test --all-targets
 # The normative path must give the same latents in every build: rerun the vectors in release.
 cargo test --release --test determinism
 
+# The README's first command, given a relative path from another folder (issue 24 item 6).
+demo_log=$(mktemp)
+if (cd tests && ../scripts/demo.sh ../conformance/reference/v1-noise-96x96.png) >"$demo_log" 2>&1 &&
+    grep -q "latents sha256" "$demo_log" && [ -s target/demo/decoded.png ]; then
+    echo "test: scripts/demo.sh ok"
+else
+    echo "test: scripts/demo.sh FAILED:" >&2
+    tail -n 20 "$demo_log" >&2
+    exit 1
+fi
+rm -f "$demo_log"
+
 if [ -x scripts/test_python.sh ]; then
     scripts/test_python.sh
 fi

@@ -3,9 +3,10 @@
 use super::args::AnchorArgs;
 use super::error::CliError;
 use super::io::{read_image, write_atomic, write_image};
+use super::progress::Progress;
 use super::results::{
-    image_result, list_pngs, means, print_table, progress_bar, to_csv, to_json, write_outputs,
-    ImageResult, Means, Point,
+    image_result, list_pngs, means, print_table, to_csv, to_json, write_outputs, ImageResult,
+    Means, Point,
 };
 use icm::anchor::{
     colour, default_cache_dir, format_level, AnchorCache, AnchorCodec, AnchorConfig, Family,
@@ -101,7 +102,7 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
         })?;
     }
 
-    let bar = progress_bar(images.len() * levels.len());
+    let bar = Progress::new(images.len() * levels.len());
     let mut results: Vec<Vec<ImageResult>> = levels.iter().map(|_| Vec::new()).collect();
     let mut cached = 0usize;
     for path in &images {

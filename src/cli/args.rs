@@ -9,22 +9,32 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "icm", version, about, long_about)]
 pub struct Cli {
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
-    /// Directory of model files (default: $ICM_MODEL_DIR or the repository's models/).
-    #[arg(long, global = true)]
-    pub model_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--threads`, on the commands that run the codec.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct ThreadsArg {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Common options")]
+    pub threads: Option<u16>,
+}
+
+/// `--model-dir`, on the commands that look models up by name.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ModelDirArg {
+    /// Directory of model files (default: $ICM_MODEL_DIR or the repository's models/).
+    #[arg(long, help_heading = "Common options")]
+    pub model_dir: Option<PathBuf>,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Encode a PNG or PPM image into an .icm stream.
+    /// Encode a picture (PNG, PPM, JPEG, WebP, TIFF, BMP, GIF, TGA, QOI) into an .icm stream.
     Encode(EncodeArgs),
-    /// Decode an .icm stream to PNG (or PPM), optionally writing the latents.
+    /// Decode an .icm stream to PNG, PPM or JPEG, optionally writing the latents.
     Decode(DecodeArgs),
     /// Print every header field of a stream.
     Info(InfoArgs),
@@ -114,6 +124,10 @@ icm finds it; ORT_DYLIB_PATH overrides.";
 /// `icm task-eval`.
 #[derive(Debug, Args)]
 pub struct TaskEvalArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Task: detection, classification or segmentation.
     #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
     pub task: String,
@@ -172,6 +186,10 @@ pub struct TaskEvalArgs {
 /// `icm task-run`.
 #[derive(Debug, Args)]
 pub struct TaskRunArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Task: detection, classification or segmentation.
     #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
     pub task: String,
@@ -227,20 +245,28 @@ pub struct DctArgs {
 /// `icm encode`.
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// Input image (PNG or PPM, 8-bit RGB; other channel layouts are converted).
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
+    /// Input picture: PNG, PPM/PGM/PAM, JPEG, WebP, TIFF, BMP, GIF, TGA or QOI. Coded as
+    /// 8-bit RGB: greyscale is replicated, alpha dropped, 16-bit samples become
+    /// round(v / 257).
     pub input: PathBuf,
     /// Output stream.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Model name (looked up in the model directory) or path to a model file.
-    #[arg(long)]
+    /// Model name (looked up in the model directory) or path to a model file, instead of
+    /// --quality.
+    #[arg(long, conflicts_with = "quality")]
     pub model: Option<String>,
     /// Zoo quality index 1 (lowest rate, ~0.17 bpp on Kodak) ..= 6 (highest, ~1.13 bpp);
-    /// default 3 (~0.44 bpp). Ignored with --model.
+    /// default 3 (~0.44 bpp).
     #[arg(short, long, value_parser = clap::value_parser!(u8).range(1..=6))]
     pub quality: Option<u8>,
-    /// Tile size WxH in pixels (multiples of 64 are used), or a single number for square
-    /// tiles. Default 1024x1024: images up to 1024 pixels a side are one tile.
+    /// Tile size WxH in pixels, or N for NxN: multiples of 64 from 64 to 2048 (spec 5.2).
+    /// A tile larger than the picture is the whole picture. Default 1024x1024: pictures up
+    /// to 1024 pixels a side are one tile.
     #[arg(long)]
     pub tile: Option<String>,
 }
@@ -248,9 +274,14 @@ pub struct EncodeArgs {
 /// `icm decode`.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Input stream.
     pub input: PathBuf,
-    /// Output image (.png, or .ppm).
+    /// Output picture, format by extension: .png, .ppm, or .jpg/.jpeg (JPEG quality 95,
+    /// lossy: for viewing, not for measuring).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Also write y^ as fixed-point int32 (units of 1/256), shape (M, H/16, W/16) with
@@ -357,11 +388,17 @@ pub struct PlotArgs {
 /// `icm conformance`.
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Suite root holding conformance/vectors.json (default: the repository).
     pub dir: Option<PathBuf>,
     /// Third-party decoder command, run by `sh -c` with {in}, {model}, {out_latents}
     /// (write the Annex A latents there) and {out_image} (write a PNG there) replaced;
-    /// it must exit non-zero on must-fail streams. Default: the built-in decoder.
+    /// it must exit non-zero on must-fail streams. It reports the error class there as
+    /// the first line of stderr that starts with `error: `: the rest of that line,
+    /// trimmed, is the class, compared with the expected one (spec 13 names as in
+    /// conformance/vectors.json: truncated, invalid-field, ...); with no such line only
+    /// the exit status is checked ("exit only"). Default: the built-in decoder.
     #[arg(long)]
     pub decoder: Option<String>,
     /// Only vectors whose name contains this text.
@@ -417,6 +454,8 @@ pub struct ModelBuildArgs {
 /// `icm model info`.
 #[derive(Debug, Args)]
 pub struct ModelInfoArgs {
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Model file or name.
     pub model: String,
     /// One JSON object instead of text.
@@ -427,6 +466,10 @@ pub struct ModelInfoArgs {
 /// `icm eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Directory of PNG images, evaluated in sorted file-name order.
     #[arg(long)]
     pub dataset: PathBuf,
@@ -451,6 +494,10 @@ pub struct EvalArgs {
 /// `icm bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    #[command(flatten)]
+    pub model_dir: ModelDirArg,
     /// Directory of PNG images, in sorted file-name order.
     #[arg(long)]
     pub dataset: PathBuf,

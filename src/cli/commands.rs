@@ -3,28 +3,32 @@ use super::args::{
 };
 use super::error::CliError;
 use super::eval;
-use super::io::{read, read_image, write_atomic, write_image};
+use super::io::{check_outputs, read, read_image, write_atomic, write_image};
 use icm::codec::{self, EncodeOptions, Latents, DEFAULT_TILE};
-use icm::container::{self, Stream};
+use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
+use icm::picture::OutputFormat;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    if let Some(n) = cli.threads {
-        if n == 0 {
-            return Err(CliError::Usage("--threads must be at least 1".into()));
-        }
+    if let Some(n) = threads(&cli.command) {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
+            .num_threads(usize::from(n))
             .build_global()
             .map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
     }
-    let dir = cli
-        .model_dir
-        .clone()
+    let dir = model_dir(&cli.command)
+        .cloned()
         .unwrap_or_else(model::default_model_dir);
+    check_outputs(&output_paths(&cli.command))?;
+    if let Command::Decode(DecodeArgs {
+        output: Some(path), ..
+    }) = &cli.command
+    {
+        OutputFormat::from_path(path)?;
+    }
     match cli.command {
         Command::Encode(a) => encode(a, &dir),
         Command::Decode(a) => decode(a, &dir),
@@ -43,16 +47,85 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// `--tile WxH` or `N`: multiples of [`TILE_ALIGN`] up to the largest tile of any level
+/// (spec 5.2, 6.2), refused otherwise rather than rounded.
+/// `--threads` of the commands that take it.
+fn threads(command: &Command) -> Option<u16> {
+    match command {
+        Command::Encode(a) => a.threads.threads,
+        Command::Decode(a) => a.threads.threads,
+        Command::Eval(a) => a.threads.threads,
+        Command::Bench(a) => a.threads.threads,
+        Command::TaskEval(a) => a.threads.threads,
+        Command::TaskRun(a) => a.threads.threads,
+        Command::Conformance(a) => a.threads.threads,
+        _ => None,
+    }
+}
+
+/// `--model-dir` of the commands that take it.
+fn model_dir(command: &Command) -> Option<&PathBuf> {
+    match command {
+        Command::Encode(a) => a.model_dir.model_dir.as_ref(),
+        Command::Decode(a) => a.model_dir.model_dir.as_ref(),
+        Command::Eval(a) => a.model_dir.model_dir.as_ref(),
+        Command::Bench(a) => a.model_dir.model_dir.as_ref(),
+        Command::TaskEval(a) => a.model_dir.model_dir.as_ref(),
+        Command::TaskRun(a) => a.model_dir.model_dir.as_ref(),
+        Command::Model(ModelCommand::Info(a)) => a.model_dir.model_dir.as_ref(),
+        _ => None,
+    }
+}
+
+/// Every file a command will write, so that [`check_outputs`] can refuse a bad path before
+/// any work starts.
+fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
+    let file = |p: &PathBuf| Some(p.clone());
+    match command {
+        Command::Encode(a) => vec![file(&a.output)],
+        Command::Decode(a) => vec![a.output.clone(), a.latents.clone(), a.latents_raw.clone()],
+        Command::Model(ModelCommand::Build(a)) => vec![file(&a.output)],
+        Command::Eval(a) => vec![a.output.clone(), a.csv.clone()],
+        Command::Anchor(a) => vec![a.output.clone(), a.csv.clone()],
+        Command::Plot(a) => vec![file(&a.output)],
+        Command::TaskEval(a) => vec![
+            a.output.clone(),
+            a.csv.clone(),
+            // PREFIX-<label>.json: the folder of the prefix must take new files
+            a.save_detections
+                .as_ref()
+                .map(|p| PathBuf::from(format!("{}-check.json", p.display()))),
+        ],
+        Command::TaskRun(a) => vec![a.output.clone()],
+        Command::Bench(a) => vec![a.output.clone()],
+        Command::Dct(a) => vec![file(&a.output)],
+        Command::Info(_)
+        | Command::Model(ModelCommand::Info(_))
+        | Command::BdRate(_)
+        | Command::Conformance(_) => Vec::new(),
+    }
+}
+
 fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
     let Some(s) = s else {
         return Ok((DEFAULT_TILE, DEFAULT_TILE));
     };
-    let bad = || CliError::Usage(format!("--tile {s:?}: expected WxH or N, e.g. 512x512"));
+    let max = Level::ALL
+        .iter()
+        .map(|l| l.max_tile_dimension)
+        .max()
+        .unwrap_or(TILE_ALIGN);
+    let bad = || {
+        CliError::Usage(format!(
+            "--tile {s:?}: expected WxH or N with multiples of {TILE_ALIGN} from {TILE_ALIGN} \
+             to {max}, e.g. 512x512"
+        ))
+    };
     let parse = |v: &str| {
         v.trim()
             .parse::<u32>()
             .ok()
-            .filter(|&v| v > 0)
+            .filter(|&v| v > 0 && v % TILE_ALIGN == 0 && v <= max)
             .ok_or_else(bad)
     };
     match s.split_once(['x', 'X']) {

@@ -5,13 +5,13 @@
 use super::args::EvalArgs;
 use super::error::CliError;
 use super::io::read_image;
+use super::progress::Progress;
 use super::results::{
-    image_result, list_pngs, means, print_table, progress_bar, to_csv, to_json, write_outputs,
-    ImageResult, Means, Point,
+    image_result, list_pngs, means, print_table, to_csv, to_json, write_outputs, ImageResult,
+    Means, Point,
 };
 use icm::codec::{self, EncodeOptions};
 use icm::model::{self, Model};
-use indicatif::ProgressBar;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -72,7 +72,7 @@ fn measure(
     path: &Path,
     point: &RatePoint,
     warned: &mut bool,
-    bar: &ProgressBar,
+    bar: &Progress,
 ) -> Result<ImageResult, CliError> {
     let codec_err = |what: &str| {
         let path = format!("{} ({what}, model {})", path.display(), point.model.name);
@@ -135,7 +135,7 @@ pub fn run(a: EvalArgs, dir: &Path) -> Result<(), CliError> {
         )));
     }
 
-    let bar = progress_bar(images.len() * points.len());
+    let bar = Progress::new(images.len() * points.len());
     let mut results: Vec<Vec<ImageResult>> = points.iter().map(|_| Vec::new()).collect();
     for path in &images {
         let img = read_image(path)?;

@@ -11,6 +11,7 @@ mod error;
 mod eval;
 mod io;
 mod plot;
+mod progress;
 mod results;
 mod task;
 mod task_dct;

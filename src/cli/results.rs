@@ -3,12 +3,11 @@
 
 use super::error::CliError;
 use super::io::write_atomic;
+use super::progress::Progress;
 use icm::codec::RgbImage;
 use icm::metrics::{ms_ssim_rgb8, psnr_rgb8, MetricError};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// One rate point of a results file: a model, or a codec at one rate parameter.
@@ -80,7 +79,7 @@ pub fn image_result(
     enc_s: f64,
     dec_s: f64,
     warned: &mut bool,
-    bar: &ProgressBar,
+    bar: &Progress,
 ) -> Result<ImageResult, CliError> {
     if (decoded.width, decoded.height) != (original.width, original.height) {
         return Err(CliError::Usage(format!(
@@ -146,22 +145,6 @@ pub fn list_pngs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     }
     out.sort();
     Ok(out)
-}
-
-/// A progress bar on standard error, hidden when that is not a terminal.
-pub fn progress_bar(total: usize) -> ProgressBar {
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total as u64), target);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} eta {eta} {wide_msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

@@ -1,0 +1,302 @@
+//! The command line as a new user meets it (issue 24): every picture format `icm encode`
+//! reads, the output format chosen by extension, values refused rather than silently
+//! changed, output paths checked before any work, options offered only where they act, and
+//! progress lines when stderr is not a terminal.
+
+mod common;
+
+use common::{fresh_dir, icm, ok, root};
+use std::path::{Path, PathBuf};
+
+fn small_model() -> PathBuf {
+    root().join("conformance/models/test-seed1-small.safetensors")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `icm` and returns its output, which must be a failure.
+fn fails(args: &[&str]) -> String {
+    let out = icm(args, &[]);
+    assert!(
+        !out.status.success(),
+        "icm {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr(&out)
+}
+
+fn save(img: &icm::codec::RgbImage, path: &Path, format: image::ImageFormat) {
+    image::RgbImage::from_raw(img.width, img.height, img.data.clone())
+        .expect("buffer")
+        .save_with_format(path, format)
+        .expect("save");
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn encode_reads_jpeg_webp_tiff_and_16_bit_png() {
+    let dir = fresh_dir("cli_usage_formats");
+    let img = icm::testimage::synthetic(70, 50, 3);
+    let model = small_model();
+    let mut inputs = Vec::new();
+    for (name, format) in [
+        ("in.jpg", image::ImageFormat::Jpeg),
+        ("in.webp", image::ImageFormat::WebP),
+        ("in.tiff", image::ImageFormat::Tiff),
+        ("in.bmp", image::ImageFormat::Bmp),
+    ] {
+        let path = dir.join(name);
+        save(&img, &path, format);
+        inputs.push(path);
+    }
+    // 16-bit PNG with v * 257: reduced to exactly the 8-bit picture
+    let wide: Vec<u16> = img.data.iter().map(|&v| u16::from(v) * 257).collect();
+    let png16 = dir.join("in16.png");
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(img.width, img.height, wide)
+        .expect("buffer")
+        .save(&png16)
+        .expect("save");
+    let png8 = dir.join("in8.png");
+    save(&img, &png8, image::ImageFormat::Png);
+    inputs.push(png16.clone());
+    for input in &inputs {
+        let stream = input.with_extension("icm");
+        let out = icm(
+            &["encode", p(input), "-o", p(&stream), "--model", p(&model)],
+            &[],
+        );
+        ok(&out, &format!("encode {}", input.display()));
+        assert!(std::fs::metadata(&stream).expect("stream").len() > 0);
+    }
+    let s8 = png8.with_extension("8.icm");
+    ok(
+        &icm(
+            &["encode", p(&png8), "-o", p(&s8), "--model", p(&model)],
+            &[],
+        ),
+        "encode 8-bit png",
+    );
+    assert_eq!(
+        std::fs::read(&s8).expect("8-bit stream"),
+        std::fs::read(png16.with_extension("icm")).expect("16-bit stream"),
+        "a 16-bit PNG of v * 257 must code as the 8-bit picture"
+    );
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a picture").expect("write");
+    let e = fails(&["encode", p(&text), "-o", p(&dir.join("x.icm"))]);
+    assert!(e.contains("notes.txt") && e.contains("WebP"), "{e}");
+}
+
+#[test]
+fn decode_writes_the_format_of_the_extension() {
+    let dir = fresh_dir("cli_usage_decode");
+    let input = dir.join("in.png");
+    save(
+        &icm::testimage::synthetic(40, 30, 1),
+        &input,
+        image::ImageFormat::Png,
+    );
+    let stream = dir.join("in.icm");
+    let model = small_model();
+    ok(
+        &icm(
+            &["encode", p(&input), "-o", p(&stream), "--model", p(&model)],
+            &[],
+        ),
+        "encode",
+    );
+    for (name, format) in [
+        ("out.png", image::ImageFormat::Png),
+        ("out.ppm", image::ImageFormat::Pnm),
+        ("out.JPG", image::ImageFormat::Jpeg),
+    ] {
+        let out = dir.join(name);
+        ok(
+            &icm(
+                &["decode", p(&stream), "-o", p(&out), "--model", p(&model)],
+                &[],
+            ),
+            name,
+        );
+        let bytes = std::fs::read(&out).expect("output");
+        assert_eq!(
+            image::guess_format(&bytes).expect("format"),
+            format,
+            "{name}"
+        );
+    }
+    let e = fails(&[
+        "decode",
+        p(&stream),
+        "-o",
+        p(&dir.join("out.gif")),
+        "--model",
+        p(&model),
+    ]);
+    assert!(e.contains("out.gif") && e.contains(".png"), "{e}");
+    assert!(!dir.join("out.gif").exists());
+}
+
+#[test]
+fn silent_coercions_are_refused() {
+    let dir = fresh_dir("cli_usage_refused");
+    let input = dir.join("in.png");
+    save(
+        &icm::testimage::synthetic(40, 30, 1),
+        &input,
+        image::ImageFormat::Png,
+    );
+    let out = dir.join("o.icm");
+    for tile in ["100x100", "32", "4096", "0", "64x96"] {
+        let e = fails(&["encode", p(&input), "-o", p(&out), "--tile", tile]);
+        assert!(
+            e.contains("--tile") && e.contains("multiples of 64"),
+            "{tile}: {e}"
+        );
+    }
+    let e = fails(&[
+        "encode",
+        p(&input),
+        "-o",
+        p(&out),
+        "--model",
+        p(&small_model()),
+        "--quality",
+        "2",
+    ]);
+    assert!(e.contains("--quality") && e.contains("--model"), "{e}");
+    assert!(!out.exists());
+    // 128x64 is a valid tile
+    ok(
+        &icm(
+            &[
+                "encode",
+                p(&input),
+                "-o",
+                p(&out),
+                "--model",
+                p(&small_model()),
+                "--tile",
+                "128x64",
+            ],
+            &[],
+        ),
+        "--tile 128x64",
+    );
+}
+
+#[test]
+fn output_paths_are_checked_before_any_work() {
+    let dir = fresh_dir("cli_usage_outputs");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    save(
+        &icm::testimage::synthetic(64, 64, 1),
+        &images.join("a.png"),
+        image::ImageFormat::Png,
+    );
+    let model = small_model();
+    let missing = dir.join("no-such-folder/e.json");
+    let out = icm(
+        &[
+            "eval",
+            "--dataset",
+            p(&images),
+            "--model",
+            p(&model),
+            "-o",
+            p(&missing),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("no-such-folder"), "{e}");
+    // nothing was evaluated: no table on stdout
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let e = fails(&[
+        "eval",
+        "--dataset",
+        p(&images),
+        "--model",
+        p(&model),
+        "--csv",
+        p(&images),
+    ]);
+    assert!(e.contains("is a folder"), "{e}");
+    let e = fails(&[
+        "encode",
+        p(&images.join("a.png")),
+        "-o",
+        p(&dir.join("nowhere/a.icm")),
+    ]);
+    assert!(e.contains("nowhere"), "{e}");
+}
+
+#[test]
+fn options_are_offered_only_where_they_act() {
+    for args in [
+        ["bd-rate", "--threads", "2"],
+        ["plot", "--threads", "2"],
+        ["dct", "--model-dir", "x"],
+        ["plot", "--model-dir", "x"],
+    ] {
+        let e = fails(&args);
+        assert!(e.contains("unexpected argument"), "{args:?}: {e}");
+    }
+    let help = ok(&icm(&["decode", "--help"], &[]), "decode --help");
+    assert!(
+        help.contains("--threads") && help.contains("--model-dir"),
+        "{help}"
+    );
+    let e = fails(&["decode", "x.icm", "--hash", "--threads", "0"]);
+    assert!(e.contains("--threads"), "{e}");
+}
+
+#[test]
+fn progress_is_reported_in_lines_when_stderr_is_not_a_terminal() {
+    let dir = fresh_dir("cli_usage_progress");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    for (i, name) in ["a.png", "b.png"].iter().enumerate() {
+        save(
+            &icm::testimage::synthetic(64, 64, i as u64),
+            &images.join(name),
+            image::ImageFormat::Png,
+        );
+    }
+    let model = small_model();
+    let args = ["eval", "--dataset", p(&images), "--model", p(&model)];
+    // every item with a zero interval
+    let out = icm(&args, &[("ICM_PROGRESS_SECONDS", Path::new("0"))]);
+    ok(&out, "eval");
+    let e = stderr(&out);
+    let lines: Vec<&str> = e
+        .lines()
+        .filter(|l| l.starts_with("icm: progress"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].contains("1/2") && lines[1].contains("2/2 (100 %)"),
+        "{e}"
+    );
+    // with the default interval: the closing line only
+    let out = icm(&args, &[]);
+    ok(&out, "eval");
+    let e = stderr(&out);
+    let lines: Vec<&str> = e
+        .lines()
+        .filter(|l| l.starts_with("icm: progress"))
+        .collect();
+    assert_eq!(lines, vec![lines[0]], "{e}");
+    assert!(lines[0].contains("2/2"), "{e}");
+}
