@@ -1,4 +1,4 @@
-//! DCT-coefficient decoding (`icm::jpeg`, spec Annex B) against full RGB decoding of the
+//! DCT-coefficient decoding (`icm_eval::jpeg`, spec Annex B) against full RGB decoding of the
 //! same JPEGs by the `image` crate (zune-jpeg), in Mpixel/s (criterion's elements/s, one
 //! element per pixel; all images of the set per iteration, one thread).
 //!
@@ -10,8 +10,8 @@
 //! docs/results/dct-speed.md.
 
 use criterion::{Criterion, Throughput};
-use icm::jpeg::channels::{frequency_tensor, TensorLayout};
-use icm::jpeg::{decode_coefficients, DecodeOptions};
+use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
+use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 

@@ -18,7 +18,7 @@ else
     echo "test: warning: scripts/setup_test_env.sh failed; the tests that need Python packages, ffmpeg or ONNX Runtime will skip" >&2
 fi
 
-cargo test --all-targets
+cargo test --workspace --all-targets
 # The normative path must give the same latents in every build: rerun the vectors in release.
 cargo test --release --test determinism
 

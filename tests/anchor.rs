@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ffmpeg() -> Option<PathBuf> {
-    icm::anchor::find_ffmpeg(None).ok().filter(|p| p.is_file())
+    icm_eval::anchor::find_ffmpeg(None)
+        .ok()
+        .filter(|p| p.is_file())
 }
 
 fn fresh_dir(name: &str) -> PathBuf {

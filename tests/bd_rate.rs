@@ -2,7 +2,7 @@
 //! tests/data/bjontegaard_vectors.json (made by make_bjontegaard_vectors.py), and
 //! `icm bd-rate` end to end on small CSV and eval-JSON files.
 
-use icm::bdrate::{bd_metric, bd_rate, BdError, Curve, Method};
+use icm_eval::bdrate::{bd_metric, bd_rate, BdError, Curve, Method};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

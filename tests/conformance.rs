@@ -3,7 +3,7 @@
 
 mod common;
 
-use icm::conformance::{
+use icm_eval::conformance::{
     load_index, reported_class, run_builtin, run_external, Expect, FailCheck, Vector,
 };
 use serde_json::Value;
@@ -281,7 +281,7 @@ fn reconstruction_outside_tolerance_fails() {
 
 #[test]
 fn tolerance_rule_of_spec_11_3() {
-    use icm::conformance::within_tolerance;
+    use icm_eval::conformance::within_tolerance;
     let a = vec![100u8; 3000];
     let mut b = a.clone();
     assert!(within_tolerance(&a, &b).0);

@@ -5,7 +5,7 @@
 //!   tests/python/dct_arrangement.py) equal `icm dct`'s on 4:2:0, 4:2:2, 4:4:4 and grayscale
 //!   JPEGs;
 //! * `shipped_stems_read_the_annex_b3_channels`: models/tasks/dct24_stem.onnx lists the
-//!   channels of `icm::jpeg::channels::SELECTED_24` in its metadata, dct192 all 192;
+//!   channels of `icm_eval::jpeg::channels::SELECTED_24` in its metadata, dct192 all 192;
 //! * `dct_classifier_through_the_cli`: scripts/compose_dct_tasks.py composes both networks
 //!   into a temporary folder, `icm task-run --input-domain dct24|dct192` classifies JPEG-coded
 //!   ImageNet-sample crops (no pixel decoding), and `icm task-eval --codec jpeg-ijg` writes
@@ -19,10 +19,10 @@ mod common;
 
 use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
 
-use icm::jpeg::channels::SELECTED_24;
-use icm::picture::read_rgb;
-use icm::task::classification::input_crop;
-use icm::task::dct::encode_jpeg;
+use icm_eval::jpeg::channels::SELECTED_24;
+use icm_eval::picture::read_rgb;
+use icm_eval::task::classification::input_crop;
+use icm_eval::task::dct::encode_jpeg;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,4 +1,4 @@
-//! `icm::jpeg` (JPEG to DCT coefficients, spec Annex B) against libjpeg, and on hostile input.
+//! `icm_eval::jpeg` (JPEG to DCT coefficients, spec Annex B) against libjpeg, and on hostile input.
 //!
 //! * `matches_libjpeg_on_oracle_files`: `tests/python/jpeg_oracle.py` writes JPEGs made by
 //!   Pillow (libjpeg-turbo: qualities 10..100, 4:4:4/4:2:2/4:2:0, progressive, optimised
@@ -18,8 +18,8 @@
 
 mod common;
 
-use icm::jpeg::channels::{frequency_tensor, TensorLayout};
-use icm::jpeg::{decode_coefficients, Coefficients, DecodeOptions, JpegError, Process};
+use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
+use icm_eval::jpeg::{decode_coefficients, Coefficients, DecodeOptions, JpegError, Process};
 use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
@@ -244,7 +244,7 @@ fn cli_writes_npy_and_refuses_bad_input() {
     let c = decode(&std::fs::read(&input).expect("read")).expect("decode");
     let v = |i: usize| i16::from_le_bytes([npy[10 + hlen + 2 * i], npy[10 + hlen + 2 * i + 1]]);
     let at = |ch: usize| {
-        icm::jpeg::channels::SELECTED_24
+        icm_eval::jpeg::channels::SELECTED_24
             .iter()
             .position(|&x| x == ch)
             .expect("DC channels are in the 24-channel set")

@@ -2,11 +2,11 @@
 //!
 //! * `python_sampling_equals_rust`: y^ sampled at the classifier crop's cells by the
 //!   training code (models/training/latent/latent_common.py, through
-//!   tests/python/latent_sampling.py) equals `icm::task::latent::sample_crop` on the same
+//!   tests/python/latent_sampling.py) equals `icm_eval::task::latent::sample_crop` on the same
 //!   `icm decode --latents` output, and that output equals what the library decodes;
 //! * `python_det_sampling_equals_rust`: the same for the detector's letterbox grid
 //!   (models/training/latent/det_common.py against
-//!   `icm::task::latent_detection::sample_letterbox`);
+//!   `icm_eval::task::latent_detection::sample_letterbox`);
 //! * `shipped_latent_stem`, `shipped_latent_det_stem`: models/tasks/latent_cls_stem.onnx and
 //!   latent_det_stem.onnx declare their input, cuts and grid;
 //! * `latent_classifier_through_the_cli`: scripts/compose_latent_tasks.py composes the
@@ -27,10 +27,10 @@ use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
 
 use icm::codec;
 use icm::model::Model;
-use icm::task::latent::{sample_crop, GRID};
-use icm::task::latent_detection::{self, sample_letterbox};
-use icm::task::rate::latent_tensor;
-use icm::task::LatentTensor;
+use icm_eval::task::latent::{sample_crop, GRID};
+use icm_eval::task::latent_detection::{self, sample_letterbox};
+use icm_eval::task::rate::latent_tensor;
+use icm_eval::task::LatentTensor;
 use std::path::Path;
 use std::process::Command;
 
@@ -221,7 +221,7 @@ fn python_det_sampling_equals_rust() {
         assert!(worst <= 1e-6, "{name}: Rust and Python differ by {worst}");
         // The coverage channel: full cells inside the scaled picture, none beyond it.
         let cov = &rust[y.channels * g * g..];
-        let (_, nw, nh) = icm::task::detection::letterbox_geometry(w, h);
+        let (_, nw, nh) = icm_eval::task::detection::letterbox_geometry(w, h);
         assert_eq!(cov[0], 1.0, "{name}");
         let full = (nw / 16) as usize * (nh / 16) as usize;
         assert_eq!(cov.iter().filter(|&&v| v == 1.0).count(), full, "{name}");
@@ -277,7 +277,7 @@ fn latent_classifier_through_the_cli() {
     // task-run on an .icm stream of the first picture of labels.csv: y^ only, five sorted
     // probabilities.
     let png = dir.join("first.png");
-    let img = icm::picture::read_rgb(&first).expect("image");
+    let img = icm_eval::picture::read_rgb(&first).expect("image");
     write_png(&png, &img);
     let stream = dir.join("first.icm");
     ok(
@@ -406,7 +406,7 @@ fn latent_detector_through_the_cli() {
 
     // task-run on an .icm stream of a COCO picture: y^ only, boxes in picture coordinates.
     let png = dir.join("coco.png");
-    let img = icm::picture::read_rgb(&coco.join("val2017/000000000139.jpg")).expect("image");
+    let img = icm_eval::picture::read_rgb(&coco.join("val2017/000000000139.jpg")).expect("image");
     write_png(&png, &img);
     let stream = dir.join("coco.icm");
     ok(

@@ -194,7 +194,7 @@ fn task_eval_with_a_conventional_codec() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let coco = root.join("../shared/data/coco");
     let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !cfg!(feature = "tasks") || !coco.is_dir() || icm::anchor::find_ffmpeg(None).is_err() {
+    if !cfg!(feature = "tasks") || !coco.is_dir() || icm_eval::anchor::find_ffmpeg(None).is_err() {
         assert!(
             !ci || !cfg!(feature = "tasks"),
             "CI=true and ../shared or ffmpeg is missing"
@@ -271,7 +271,7 @@ fn task_eval_classification_and_vvc() {
     if !cfg!(feature = "tasks")
         || !coco.is_dir()
         || !inet.is_dir()
-        || icm::anchor::find_ffmpeg(None).is_err()
+        || icm_eval::anchor::find_ffmpeg(None).is_err()
     {
         assert!(
             !ci || !cfg!(feature = "tasks"),

@@ -15,12 +15,12 @@
 //! Needs ONNX Runtime (scripts/setup_onnxruntime.sh) and ../shared; skipped with a message
 //! when either is missing, except under `CI=true`, where that is a failure.
 
-use icm::picture::read_rgb;
-use icm::task::coco::{evaluate, CocoDataset, DetBox};
-use icm::task::detection::{Yolox, COCO_CATEGORY_IDS};
-use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
-use icm::task::segmentation::{coco_voc_truth, CLASSES};
-use icm::task::{classification::MobileNetV2, segmentation::DeepLabV3, TaskError};
+use icm_eval::picture::read_rgb;
+use icm_eval::task::coco::{evaluate, CocoDataset, DetBox};
+use icm_eval::task::detection::{Yolox, COCO_CATEGORY_IDS};
+use icm_eval::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
+use icm_eval::task::segmentation::{coco_voc_truth, CLASSES};
+use icm_eval::task::{classification::MobileNetV2, segmentation::DeepLabV3, TaskError};
 use std::path::{Path, PathBuf};
 
 fn shared() -> PathBuf {

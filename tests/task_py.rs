@@ -1,4 +1,4 @@
-//! The Rust COCO box evaluation (`icm::task::coco`) against pycocotools' COCOeval on the
+//! The Rust COCO box evaluation (`icm_eval::task::coco`) against pycocotools' COCOeval on the
 //! same detections, to 1e-3 (in practice it agrees to rounding):
 //! synthetic ground truth with crowd boxes, empty categories and images, tied scores and
 //! more than 100 detections per image, and (when `../shared/data/coco` is there) the real
@@ -10,7 +10,7 @@
 
 mod common;
 
-use icm::task::coco::{evaluate, CocoDataset, DetBox};
+use icm_eval::task::coco::{evaluate, CocoDataset, DetBox};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;

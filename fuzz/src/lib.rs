@@ -66,11 +66,11 @@ pub fn fuzz_decode(data: &[u8]) {
 /// blocks are 32 MiB, so executions stay fast and memory bounded.
 pub const MAX_JPEG_BLOCKS: u64 = 1 << 18;
 
-/// JPEG target: DCT coefficients of arbitrary bytes (`icm::jpeg`), and the invariants of
+/// JPEG target: DCT coefficients of arbitrary bytes (`icm_eval::jpeg`), and the invariants of
 /// an accepted file: block grids of T.81 A.1.1, storage sizes, the Annex B tensor shape.
 pub fn fuzz_jpeg(data: &[u8]) {
-    use icm::jpeg::channels::{frequency_tensor, TensorLayout};
-    use icm::jpeg::{decode_coefficients, DecodeOptions};
+    use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
+    use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
     let opts = DecodeOptions {
         max_blocks: MAX_JPEG_BLOCKS,
         max_scans: 64,

@@ -8,7 +8,7 @@ use super::results::{
     image_result, list_pngs, means, print_table, to_csv, to_json, write_outputs, ImageResult,
     Means, Point,
 };
-use icm::anchor::{
+use icm_eval::anchor::{
     colour, default_cache_dir, format_level, AnchorCache, AnchorCodec, AnchorConfig, Family,
 };
 use serde_json::json;

@@ -9,7 +9,7 @@
 use super::args::BdRateArgs;
 use super::error::CliError;
 use super::io::read;
-use icm::bdrate::{self, Curve, Method};
+use icm_eval::bdrate::{self, Curve, Method};
 use serde_json::{json, Value};
 use std::path::Path;
 

@@ -122,7 +122,7 @@ fn bench_image(path: &Path, model: &Model, repeat: usize) -> Result<ImageFigures
 
 /// The decoded picture as PNG bytes, as `icm decode` writes it.
 fn png_bytes(img: &RgbImage) -> Result<Vec<u8>, CliError> {
-    icm::picture::OutputFormat::Png
+    icm_eval::picture::OutputFormat::Png
         .encode(img)
         .map_err(|what| CliError::Image {
             path: "(decoded picture)".into(),

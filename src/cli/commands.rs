@@ -7,7 +7,7 @@ use super::io::{check_outputs, read, read_image, write_atomic, write_image};
 use icm::codec::{self, EncodeOptions, Latents, DEFAULT_TILE};
 use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
-use icm::picture::OutputFormat;
+use icm_eval::picture::OutputFormat;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -176,9 +176,9 @@ fn parse_stream<'a>(path: &Path, bytes: &'a [u8]) -> Result<Stream<'a>, CliError
 }
 
 /// Places the tiles' y^ into one (M, ceil(H/64)*4, ceil(W/64)*4) array (the same array the
-/// task decoders read as [`icm::task::LatentTensor`]).
+/// task decoders read as [`icm_eval::task::LatentTensor`]).
 fn latent_mosaic(stream: &Stream<'_>, latents: &Latents) -> (Vec<usize>, Vec<i32>) {
-    let t = icm::task::rate::latent_tensor(&stream.header.tiling(), latents);
+    let t = icm_eval::task::rate::latent_tensor(&stream.header.tiling(), latents);
     (vec![t.channels, t.height, t.width], t.data)
 }
 
@@ -221,7 +221,7 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
     }
     if let Some(path) = &a.latents {
         let (shape, data) = latent_mosaic(&stream, &latents);
-        write_atomic(path, &icm::npy::npy_i32(&shape, &data))?;
+        write_atomic(path, &icm_eval::npy::npy_i32(&shape, &data))?;
         println!(
             "{}: y^ int32 (units of 1/256), shape {shape:?}",
             path.display()

@@ -2,7 +2,7 @@
 
 use super::args::ConformanceArgs;
 use super::error::CliError;
-use icm::conformance::{load_index, run_builtin, run_external, FailCheck, Outcome};
+use icm_eval::conformance::{load_index, run_builtin, run_external, FailCheck, Outcome};
 use std::path::PathBuf;
 
 /// Runs the suite; fails (exit 1) unless every vector passes.

@@ -3,8 +3,8 @@
 use super::args::DctArgs;
 use super::error::CliError;
 use super::io::{read, write_atomic};
-use icm::jpeg::channels::{frequency_tensor, parse_channels, TensorLayout};
-use icm::jpeg::{decode_coefficients, DecodeOptions, Process};
+use icm_eval::jpeg::channels::{frequency_tensor, parse_channels, TensorLayout};
+use icm_eval::jpeg::{decode_coefficients, DecodeOptions, Process};
 use std::time::Instant;
 
 /// Runs `icm dct`.
@@ -28,9 +28,9 @@ pub fn run(a: DctArgs) -> Result<(), CliError> {
     let (npy, dtype) = if a.raw {
         // Raw values are the file's 16-bit coefficients: the conversion is exact.
         let v: Vec<i16> = values.iter().map(|&x| x as i16).collect();
-        (icm::npy::npy_i16(&shape, &v), "int16 quantised")
+        (icm_eval::npy::npy_i16(&shape, &v), "int16 quantised")
     } else {
-        (icm::npy::npy_i32(&shape, &values), "int32 dequantised")
+        (icm_eval::npy::npy_i32(&shape, &values), "int32 dequantised")
     };
     write_atomic(&a.output, &npy)?;
     let process = match coefs.process {

@@ -21,7 +21,7 @@ pub enum CliError {
     },
     /// A picture file could not be read, or its output format chosen.
     #[error(transparent)]
-    Picture(#[from] icm::picture::PictureError),
+    Picture(#[from] icm_eval::picture::PictureError),
     /// A stream failed to decode.
     #[error("{path}: {source}")]
     Codec {
@@ -44,14 +44,14 @@ pub enum CliError {
         /// File path.
         path: String,
         /// Cause.
-        source: icm::jpeg::JpegError,
+        source: icm_eval::jpeg::JpegError,
     },
     /// A model could not be found or loaded.
     #[error("model: {0}")]
     Model(#[from] icm::model::ModelError),
     /// A task decoder, its runtime or its dataset failed.
     #[error("{0}")]
-    Task(#[from] icm::task::TaskError),
+    Task(#[from] icm_eval::task::TaskError),
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),

@@ -1,6 +1,6 @@
 use super::error::CliError;
 use icm::codec::RgbImage;
-use icm::picture::OutputFormat;
+use icm_eval::picture::OutputFormat;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -40,9 +40,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     result.map_err(io)
 }
 
-/// Reads a picture file as 8-bit RGB ([`icm::picture::read_rgb`]).
+/// Reads a picture file as 8-bit RGB ([`icm_eval::picture::read_rgb`]).
 pub fn read_image(path: &Path) -> Result<RgbImage, CliError> {
-    Ok(icm::picture::read_rgb(path)?)
+    Ok(icm_eval::picture::read_rgb(path)?)
 }
 
 /// Encodes a picture in the format of `path`'s extension ([`OutputFormat::from_path`]:

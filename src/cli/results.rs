@@ -5,7 +5,7 @@ use super::error::CliError;
 use super::io::write_atomic;
 use super::progress::Progress;
 use icm::codec::RgbImage;
-use icm::metrics::{ms_ssim_rgb8, psnr_rgb8, MetricError};
+use icm_eval::metrics::{ms_ssim_rgb8, psnr_rgb8, MetricError};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,19 +6,19 @@ use super::eval::parse_qualities;
 use super::io::{read, write_atomic};
 use super::progress::Progress;
 use super::results::csv_field;
-use icm::anchor::{default_cache_dir, AnchorCache, AnchorCodec, AnchorConfig};
 use icm::codec::{self, RgbImage};
 use icm::container;
-use icm::jpeg::{decode_coefficients, DecodeOptions};
 use icm::model::{self, Model};
-use icm::picture::read_rgb;
-use icm::task::coco::{self, CocoDataset, DetBox};
-use icm::task::dct::{resolve_dct_model, DctMobileNetV2, InputDomain};
-use icm::task::detection::COCO_CATEGORY_IDS;
-use icm::task::rate::{AnchorRateCodec, Coded, IcmCodec, RateCodec, Uncompressed};
-use icm::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
-use icm::task::segmentation::coco_voc_truth;
-use icm::task::{
+use icm_eval::anchor::{default_cache_dir, AnchorCache, AnchorCodec, AnchorConfig};
+use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
+use icm_eval::picture::read_rgb;
+use icm_eval::task::coco::{self, CocoDataset, DetBox};
+use icm_eval::task::dct::{resolve_dct_model, DctMobileNetV2, InputDomain};
+use icm_eval::task::detection::COCO_CATEGORY_IDS;
+use icm_eval::task::rate::{AnchorRateCodec, Coded, IcmCodec, RateCodec, Uncompressed};
+use icm_eval::task::scoring::{in_top_k, read_imagenet_labels, Confusion};
+use icm_eval::task::segmentation::coco_voc_truth;
+use icm_eval::task::{
     default_task_model_dir, load_decoder, read_labels, resolve_task_model, TaskDecoder, TaskError,
     TaskInput, TaskInputKind, TaskKind, TaskOutput,
 };
@@ -224,7 +224,7 @@ pub(super) fn new_score(task: TaskKind, with_truth: bool, with_agreement: bool) 
             n: 0,
         },
         TaskKind::Segmentation => {
-            let c = || Confusion::new(icm::task::segmentation::CLASSES);
+            let c = || Confusion::new(icm_eval::task::segmentation::CLASSES);
             Score::Segmentation {
                 truth: with_truth.then(c),
                 agreement: with_agreement.then(c),

@@ -2,8 +2,8 @@
 //! JPEG-coded input crops, fed decoded pixels or DCT coefficients (spec Annex B; issue 9).
 //!
 //! Every picture is cropped as the network's pre-processing does (shorter side 256, centre
-//! 224x224; [`icm::task::classification::input_crop`]) and that crop is JPEG-coded at each
-//! IJG quality ([`icm::task::dct::encode_jpeg`]), so that the three input domains see the
+//! 224x224; [`icm_eval::task::classification::input_crop`]) and that crop is JPEG-coded at each
+//! IJG quality ([`icm_eval::task::dct::encode_jpeg`]), so that the three input domains see the
 //! same JPEG files. Per rate point: bpp of the JPEG (8 * bytes / 224^2), top-1/top-5, the
 //! bytes of the float32 tensor given to the network, the encoding time (`coding_s`), the
 //! time from JPEG to that tensor (`decode_s`: RGB decoding and scaling, or coefficient
@@ -17,13 +17,13 @@ use super::task::{
     add_score, dataset_error, load_dataset, new_score, results_name, score_columns, write_outputs,
     PointResult,
 };
-use icm::jpeg::{decode_coefficients, DecodeOptions};
-use icm::picture::read_rgb;
-use icm::task::classification::{input_crop, normalise, MobileNetV2, CROP};
-use icm::task::dct::{
+use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
+use icm_eval::picture::read_rgb;
+use icm_eval::task::classification::{input_crop, normalise, MobileNetV2, CROP};
+use icm_eval::task::dct::{
     decode_jpeg_rgb, encode_jpeg, resolve_dct_model, DctMobileNetV2, InputDomain,
 };
-use icm::task::{resolve_task_model, TaskDecoder, TaskKind, TaskOutput};
+use icm_eval::task::{resolve_task_model, TaskDecoder, TaskKind, TaskOutput};
 use std::time::Instant;
 
 /// The default quality ladder.

@@ -28,11 +28,13 @@ use super::task::{
 use icm::codec::{self, EncodeOptions};
 use icm::container;
 use icm::model::{self, Model};
-use icm::picture::read_rgb;
-use icm::task::latent::{resolve_latent_model, transform_macs, LatentMobileNetV2, CLASSIFIER_FILE};
-use icm::task::latent_detection::{LatentYolox, DETECTOR_FILE};
-use icm::task::rate::latent_tensor;
-use icm::task::{
+use icm_eval::picture::read_rgb;
+use icm_eval::task::latent::{
+    resolve_latent_model, transform_macs, LatentMobileNetV2, CLASSIFIER_FILE,
+};
+use icm_eval::task::latent_detection::{LatentYolox, DETECTOR_FILE};
+use icm_eval::task::rate::latent_tensor;
+use icm_eval::task::{
     default_task_model_dir, load_decoder, resolve_task_model, LatentTensor, TaskDecoder, TaskInput,
     TaskKind, TaskOutput,
 };

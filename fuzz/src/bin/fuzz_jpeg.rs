@@ -1,4 +1,4 @@
-//! AFL++ target: `icm::jpeg` (JPEG to DCT coefficients) on arbitrary bytes.
+//! AFL++ target: `icm_eval::jpeg` (JPEG to DCT coefficients) on arbitrary bytes.
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

@@ -8,9 +8,9 @@
 //! to RGB8.
 
 use super::{LatentTensor, TaskError};
-use crate::codec::{self, EncodeOptions, RgbImage};
-use crate::container;
-use crate::model::Model;
+use icm::codec::{self, EncodeOptions, RgbImage};
+use icm::container;
+use icm::model::Model;
 
 /// What one coded picture gives the task decoder.
 #[derive(Debug, Clone)]
@@ -184,9 +184,9 @@ mod tests {
     #[test]
     fn icm_codec_gives_picture_and_latent_mosaic() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("conformance/models/test-seed1-small.safetensors");
+            .join("../../conformance/models/test-seed1-small.safetensors");
         let model = Model::from_path(&path).expect("test model");
-        let img = crate::testimage::synthetic(200, 130, 3);
+        let img = icm::testimage::synthetic(200, 130, 3);
         let codec = IcmCodec {
             model,
             quality: 1,

@@ -7,7 +7,7 @@ use super::imageops::{resize_argmax, resize_bilinear};
 use super::runtime::OnnxModel;
 use super::{expect_pixels, SegmentationMap, TaskDecoder, TaskError, TaskInput};
 use super::{TaskInputKind, TaskKind, TaskOutput};
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use std::path::Path;
 
 /// Network input side.

@@ -22,7 +22,7 @@ use super::classification::{class_scores, crop_geometry, CROP};
 use super::dct::composed_model_dir;
 use super::runtime::OnnxModel;
 use super::{LatentTensor, TaskDecoder, TaskError, TaskInput, TaskInputKind, TaskKind, TaskOutput};
-use crate::transform::{Layer, Sequential};
+use icm::transform::{Layer, Sequential};
 use std::path::{Path, PathBuf};
 
 /// Side of the stem's input grid: the classifier's crop at stride 16.
@@ -279,8 +279,8 @@ mod tests {
 
     #[test]
     fn synthesis_macs_of_the_zoo() {
-        let path = crate::model::default_model_dir().join("icm-psnr-q3.safetensors");
-        let model = crate::model::Model::from_path(&path).expect("zoo model q3");
+        let path = icm::model::default_model_dir().join("icm-psnr-q3.safetensors");
+        let model = icm::model::Model::from_path(&path).expect("zoo model q3");
         // A 768x512 picture (y^ 32x48): docs/results/speed.md gives 7.8 G for g_s (widths
         // 128/96/64).
         let macs = transform_macs(&model.g_s, 32, 48);

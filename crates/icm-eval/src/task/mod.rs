@@ -30,7 +30,7 @@ pub mod runtime;
 pub mod scoring;
 pub mod segmentation;
 
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -306,12 +306,12 @@ pub(crate) fn expect_pixels<'a>(
 
 /// The folder of task networks: `$ICM_TASK_MODELS`, else `../shared/models` beside the
 /// repository (the parent of the icm model folder, see
-/// [`crate::model::default_model_dir`]).
+/// [`icm::model::default_model_dir`]).
 pub fn default_task_model_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("ICM_TASK_MODELS") {
         return PathBuf::from(dir);
     }
-    let models = crate::model::default_model_dir();
+    let models = icm::model::default_model_dir();
     let root = models.parent().unwrap_or(Path::new("."));
     root.join("..").join("shared").join("models")
 }

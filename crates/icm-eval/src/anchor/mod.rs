@@ -18,8 +18,8 @@ pub use codec::{format_level, AnchorCodec, Family};
 pub use error::AnchorError;
 pub use ffmpeg::{ffmpeg_version, find_ffmpeg};
 
-use crate::codec::RgbImage;
 use colour::{rgb_to_yuv420p10, yuv420p10_to_rgb, Yuv420p10};
+use icm::codec::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -5,7 +5,7 @@ use super::imageops::resize_bilinear;
 use super::runtime::OnnxModel;
 use super::{expect_pixels, Detection, TaskDecoder, TaskError, TaskInput, TaskInputKind};
 use super::{TaskKind, TaskOutput};
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use std::path::Path;
 
 /// Network input side (416x416).

@@ -1,26 +1,18 @@
-//! icm: reference encoder/decoder for image coding for machines.
+//! icm: reference decoder and encoder of the icm bitstream (image coding for machines).
 //!
 //! The crate mirrors the layers of the specification in `spec/`:
 //! [`container`] (sections 4-6), [`model`] (7), [`entropy`] (8), [`hyper`] (9),
 //! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
-//! integer conventions of section 2 in [`fixed`]. [`task`] holds the plug-in task decoders
-//! (detection, classification, segmentation on ONNX Runtime, feature `tasks`) and their
-//! scoring.
+//! integer conventions of section 2 in [`fixed`]. It is the codec only: evaluation, task
+//! decoders, anchors and the conformance runner live in the `icm-eval` crate, the command
+//! line in `icm-cli` (doc/STRUCTURE.md).
 
-pub mod anchor;
-pub mod bdrate;
 pub mod codec;
-pub mod conformance;
 pub mod container;
 pub mod entropy;
 pub mod fixed;
 pub mod hyper;
-pub mod jpeg;
-pub mod metrics;
 pub mod model;
-pub mod npy;
-pub mod picture;
-pub mod task;
 #[cfg(test)]
 mod test_rng;
 pub mod testimage;

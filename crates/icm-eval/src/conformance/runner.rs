@@ -1,6 +1,6 @@
 use super::{Expect, Vector};
-use crate::codec::{decode, CodecError};
-use crate::model::Model;
+use icm::codec::{decode, CodecError};
+use icm::model::Model;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Picture operations of the task pre- and post-processing: OpenCV-style bilinear resizing of 8-bit pictures, and bilinear resizing + argmax of
 //! per-pixel logits.
 
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 
 /// Fixed-point precision of OpenCV's `INTER_LINEAR` on 8-bit pictures
 /// (`INTER_RESIZE_COEF_BITS`).

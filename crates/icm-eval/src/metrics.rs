@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn matches_pytorch_msssim_reference() {
         let doc: Reference =
-            serde_json::from_str(include_str!("../tests/data/ms_ssim_reference.json"))
+            serde_json::from_str(include_str!("../../../tests/data/ms_ssim_reference.json"))
                 .expect("reference json");
         assert!(doc.cases.len() >= 3);
         for case in &doc.cases {

@@ -23,7 +23,7 @@
 //! All arithmetic in `f64`. The conversion alone (no coding) loses at most one 8-bit step
 //! on natural images.
 
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 
 /// One-line statement of the conversion, recorded in results files.
 pub const FORWARD_DESCRIPTION: &str = "8-bit R'G'B' -> Y'CbCr BT.709 matrix, full range, \

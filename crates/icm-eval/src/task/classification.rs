@@ -6,7 +6,7 @@ use super::imageops::resize_bilinear;
 use super::runtime::OnnxModel;
 use super::TaskOutput;
 use super::{expect_pixels, TaskDecoder, TaskError, TaskInput, TaskInputKind, TaskKind};
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use std::path::Path;
 
 /// Crop side.
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn crop_then_normalise_is_planar() {
         // 300x200: resized to 384x256, crop offset (80, 16).
-        let img = crate::testimage::synthetic(300, 200, 5);
+        let img = icm::testimage::synthetic(300, 200, 5);
         let crop = input_crop(&img);
         assert_eq!((crop.width, crop.height), (224, 224));
         let t = normalise(&crop);

@@ -21,8 +21,8 @@ use super::runtime::OnnxModel;
 use super::{
     DctCoefficients, TaskDecoder, TaskError, TaskInput, TaskInputKind, TaskKind, TaskOutput,
 };
-use crate::codec::RgbImage;
 use crate::jpeg::channels::{frequency_tensor, selected_24, TensorLayout};
+use icm::codec::RgbImage;
 use std::path::{Path, PathBuf};
 
 /// Smallest grid the network runs on: two stride-2 stages after the cut need 4 cells.
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn encoder_is_420_with_libjpeg_tables() {
-        let img = crate::testimage::synthetic(224, 224, 2);
+        let img = icm::testimage::synthetic(224, 224, 2);
         for (q, luma0, chroma0) in [(50u8, 16u16, 17u16), (10, 80, 85), (95, 2, 2)] {
             let bytes = encode_jpeg(&img, q).expect("encode");
             let c = decode_coefficients(&bytes, &DecodeOptions::default()).expect("decode");

@@ -160,7 +160,7 @@ mod tests {
         let (r, nw, nh) = letterbox_geometry(640, 480);
         assert!((r - 0.65).abs() < 1e-12);
         assert_eq!((nw, nh), (416, 312));
-        let img = crate::codec::RgbImage {
+        let img = icm::codec::RgbImage {
             width: 640,
             height: 480,
             data: vec![0; 640 * 480 * 3],

@@ -7,7 +7,7 @@
 //! its files, or unreadable, is treated as absent.
 
 use super::{AnchorConfig, AnchorError, Coded};
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //! (`(v + 128) / 257`), float samples `round(255 * clamp(v, 0, 1))`, and the first frame of
 //! an animation is taken.
 
-use crate::codec::RgbImage;
+use icm::codec::RgbImage;
 use image::ImageEncoder as _;
 use std::path::Path;
 use thiserror::Error;

@@ -20,7 +20,13 @@ pub fn default_model_dir() -> PathBuf {
             }
         }
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    // crates/icm in the source tree: the repository root is two folders up
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or(crate_dir)
+        .join("models")
 }
 
 /// The zoo name of quality `q`.

@@ -1,0 +1,15 @@
+//! icm-eval: everything around the icm codec that measures it: the plug-in task decoders
+//! and their scoring ([`task`], ONNX Runtime under the feature `tasks`), conventional-codec
+//! anchors ([`anchor`]), quality metrics ([`metrics`]), Bjøntegaard deltas ([`bdrate`]),
+//! JPEG to DCT coefficients ([`jpeg`], spec Annex B), the conformance runner
+//! ([`conformance`]), and the file formats the tools read and write ([`picture`], [`npy`]).
+//! The codec itself is the `icm` crate (doc/STRUCTURE.md).
+
+pub mod anchor;
+pub mod bdrate;
+pub mod conformance;
+pub mod jpeg;
+pub mod metrics;
+pub mod npy;
+pub mod picture;
+pub mod task;
