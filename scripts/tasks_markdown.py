@@ -103,7 +103,7 @@ print("# Machine-task accuracy against bit rate\n")
 print("Task accuracy of the icm zoo (`icm-psnr-q1` .. `q6`, trained for PSNR), VVC, HEVC and "
       "JPEG on the task data of `../shared`, with the uncompressed pictures as the ceiling, "
       "measured with `icm task-eval` (networks and pre-/post-processing of "
-      "`../shared/models/*/MODEL.md`, `src/task/`). The conventional codecs run through the "
+      "`../shared/models/*/MODEL.md`, `crates/icm-eval/src/task/`). The conventional codecs run through the "
       "anchor path (`icm anchor`: real encoders in the ffmpeg of PyPI imageio-ffmpeg, settings "
       "and colour conversion in [docs/anchors.md](../anchors.md)); bpp is the real bitstream "
       "size over the picture's pixels, averaged as `icm eval` does. Regenerate this page, its "

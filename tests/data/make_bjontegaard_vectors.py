@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference Bjontegaard-delta figures for src/bdrate.rs (checked by tests/bd_rate.rs).
+"""Reference Bjontegaard-delta figures for crates/icm-eval/src/bdrate.rs (checked by tests/bd_rate.rs).
 
 Writes bjontegaard_vectors.json next to this script: deterministic pseudo-random pairs of
 rate-distortion curves (anchor, test) and, for each interpolation method of the PyPI
@@ -14,9 +14,9 @@ strictly increasing quality with rate), of 4 to 8 points, with different point c
 anchor and test, partial overlaps and a share of irregular point spacings that exercise
 the shape-preserving end-slope rules of PCHIP and the Akima weights. Some pairs are near-copies
 (figures near zero); a few have 2 or 3 points (``cubic`` expected ``null``: VCEG-M33 needs 4) and a few do not overlap on one or
-both axes (expected ``null``: bjontegaard returns NaN there, src/bdrate.rs an error), and
+both axes (expected ``null``: bjontegaard returns NaN there, crates/icm-eval/src/bdrate.rs an error), and
 ten ``bumpy`` anchors have a quality dip (``bd_rate`` of pchip/akima expected ``null``:
-scipy raises ValueError as quality is not increasing, src/bdrate.rs NotMonotone; the cubic
+scipy raises ValueError as quality is not increasing, crates/icm-eval/src/bdrate.rs NotMonotone; the cubic
 fit and every ``bd_metric`` are defined and exercise the sign rules of PCHIP).
 
 Points are rounded to the precision of a results file (bpp to 6 decimals, quality to 4)

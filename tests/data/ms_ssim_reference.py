@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference MS-SSIM / PSNR figures for src/metrics.rs.
+"""Reference MS-SSIM / PSNR figures for crates/icm-eval/src/metrics.rs.
 
 Writes ms_ssim_reference.json next to this script for a few deterministic synthetic
 8-bit RGB image pairs (the generator is mirrored in the Rust unit test).

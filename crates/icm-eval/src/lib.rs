@@ -3,7 +3,7 @@
 //! anchors ([`anchor`]), quality metrics ([`metrics`]), Bjøntegaard deltas ([`bdrate`]),
 //! JPEG to DCT coefficients ([`jpeg`], spec Annex B), the conformance runner
 //! ([`conformance`]), and the file formats the tools read and write ([`picture`], [`npy`]).
-//! The codec itself is the `icm` crate (doc/STRUCTURE.md).
+//! The codec itself is the `icm` crate (docs/STRUCTURE.md).
 
 pub mod anchor;
 pub mod bdrate;

@@ -1,6 +1,6 @@
 """Pre-processing shared by the DCT-stem training scripts: the classifier's input crop (as
-src/task/classification.rs makes it), JPEG coding, the frequency channels of spec Annex B
-(as src/jpeg/channels.rs arranges them) and the onnxruntime teacher.
+crates/icm-eval/src/task/classification.rs makes it), JPEG coding, the frequency channels of spec Annex B
+(as crates/icm-eval/src/jpeg/channels.rs arranges them) and the onnxruntime teacher.
 """
 from __future__ import annotations
 

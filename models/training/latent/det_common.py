@@ -1,8 +1,8 @@
 """What the latent-domain detection scripts share: the detector's letterbox mapped onto the
-grid of y^, the sampling of y^ there (as src/task/latent_detection.rs does it), the
+grid of y^, the sampling of y^ there (as crates/icm-eval/src/task/latent_detection.rs does it), the
 letterboxed teacher input and the onnxruntime teacher cut at YOLOX-Nano's backbone outputs.
 
-YOLOX-Nano (../shared/models/yolox_nano/MODEL.md, src/task/detection.rs) scales the picture
+YOLOX-Nano (../shared/models/yolox_nano/MODEL.md, crates/icm-eval/src/task/detection.rs) scales the picture
 by r = min(416 / h, 416 / w) to nw x nh = floor(w r) x floor(h r) (bilinear), places it at
 the top left of a 416x416 canvas of grey 114 and runs CSPDarknet, whose three outputs
 (dark3, dark4, dark5: 64, 128 and 256 channels at strides 8, 16 and 32, 52x52, 26x26 and
@@ -22,7 +22,7 @@ import numpy as np
 
 from latent_common import LATENT_CHANNELS, ROOT, sample_grid, sample_positions
 
-# The detector and its pre-processing (src/task/detection.rs).
+# The detector and its pre-processing (crates/icm-eval/src/task/detection.rs).
 INPUT_SIZE = 416
 PAD_VALUE = 114
 DET_GRID = INPUT_SIZE // 16  # 26: the stem's input grid
@@ -72,7 +72,7 @@ def coverage(resized: int, n: int = DET_GRID) -> np.ndarray:
 def sample_letterbox(y: np.ndarray, width: int, height: int, nw: int, nh: int) -> np.ndarray:
     """The stem's input (193, 26, 26) float32 for y^ (C, rows, cols) of a width x height
     picture letterboxed to nw x nh (module docstring). Weights and sums in float64, then
-    rounded to float32 (src/task/latent_detection.rs computes the same)."""
+    rounded to float32 (crates/icm-eval/src/task/latent_detection.rs computes the same)."""
     u = sample_positions(width, nw, 0, DET_GRID)
     v = sample_positions(height, nh, 0, DET_GRID)
     lat = sample_grid(y, u, v)

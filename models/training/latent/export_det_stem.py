@@ -7,7 +7,7 @@
 The file is an opset-11 graph (batch norms folded): input `latents` float32
 (N, 193, 26, 26), y^ in units of 1 (the decoder's fixed-point values / 256) sampled on the
 detector's letterbox grid and the coverage channel (det_common.sample_letterbox,
-src/task/latent_detection.rs); outputs `dark3` (N, 64, 52, 52), `dark4` (N, 128, 26, 26)
+crates/icm-eval/src/task/latent_detection.rs); outputs `dark3` (N, 64, 52, 52), `dark4` (N, 128, 26, 26)
 and `dark5` (N, 256, 13, 13), YOLOX-Nano's backbone outputs, which replace the detector's
 tensors named by the metadata key `icm.cuts`. Metadata: `icm.input` = `latents`,
 `icm.task` = `detection`, `icm.grid` = 26, `icm.latent_channels` = 192, `icm.training`

@@ -5,7 +5,7 @@
 
 The file is a plain opset-11 graph: input `latents` float32 (N, 192, rows, cols), y^ in
 units of 1 (the decoder's fixed-point values / 256) sampled at the classifier crop's
-cells (latent_common.sample_latents, src/task/latent.rs); output `features`
+cells (latent_common.sample_latents, crates/icm-eval/src/task/latent.rs); output `features`
 (N, 64, rows, cols), MobileNetV2's tensor at the cut named by the metadata key `icm.cut`
 (a name suffix in the shared classifier). Metadata `icm.input` = `latents`, `icm.grid` =
 14 (the grid the stem was trained on) and `icm.training` (the run's summary). Batch norms

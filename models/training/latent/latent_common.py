@@ -1,8 +1,8 @@
 """What the latent-domain training scripts share: the classifier's crop geometry mapped onto
-the grid of y^, the bilinear sampling of y^ at that geometry (as src/task/latent.rs does
+the grid of y^, the bilinear sampling of y^ at that geometry (as crates/icm-eval/src/task/latent.rs does
 it), coding with the icm binary, and the onnxruntime teacher with its stride-16 cut.
 
-The pre-processing of the pixel classifier (src/task/classification.rs, MODEL.md) resizes
+The pre-processing of the pixel classifier (crates/icm-eval/src/task/classification.rs, MODEL.md) resizes
 the decoded picture to a shorter side of 256 and takes the centre 224x224 crop; its first
 stride-16 tensor is a 14x14 grid over that crop. y^ is a stride-16 grid over the coded
 picture at its own size. Cell (i, j) of the crop's grid covers crop pixels
@@ -117,7 +117,7 @@ def _taps(pos: np.ndarray, cells: int):
 def sample_grid(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """y^ (C, rows, cols) / 256 sampled bilinearly at positions u (columns) x v (rows), in
     units of y^ cells and clamped to the grid: float64 (C, len(v), len(u)) (as
-    src/task/latent.rs sample_grid)."""
+    crates/icm-eval/src/task/latent.rs sample_grid)."""
     c, rows, cols = y.shape
     x_0, x_1, fx = _taps(u, cols)
     y_0, y_1, fy = _taps(v, rows)
@@ -132,7 +132,7 @@ def sample_latents(y: np.ndarray, width: int, height: int,
     """y^ (C, rows, cols) (int32 fixed point or float in the same units) sampled bilinearly
     at the crop cells of geometry `geom` (default: the classifier's centre crop) of a
     width x height picture: (C, 14, 14) float32 in units of 1 (y^ / 256). Weights and sums
-    in float64, then rounded to float32 (src/task/latent.rs computes the same)."""
+    in float64, then rounded to float32 (crates/icm-eval/src/task/latent.rs computes the same)."""
     nw, nh, x0, y0 = geom if geom is not None else centre_geometry(width, height)
     u = sample_positions(width, nw, x0)
     v = sample_positions(height, nh, y0)
