@@ -1,19 +1,17 @@
 //! Benchmarks of the floating-point transforms at the shapes of a 768x512 image.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use icm::rng::Rng;
 use icm::transform::{Conv2d, ConvTranspose2d, Gdn, Layer, Sequential, Tensor};
 
-/// Deterministic xorshift64* values in `[-scale, scale)`.
+/// Deterministic values in `[-scale, scale)`.
 fn random_vec(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            *seed ^= *seed >> 12;
-            *seed ^= *seed << 25;
-            *seed ^= *seed >> 27;
-            let u = (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
-            (2.0 * u - 1.0) * scale
-        })
-        .collect()
+    let mut rng = Rng(*seed);
+    let v = (0..n)
+        .map(|_| (2.0 * rng.unit_f32() - 1.0) * scale)
+        .collect();
+    *seed = rng.0;
+    v
 }
 
 fn gdn(seed: &mut u64, c: usize, inverse: bool) -> Layer {

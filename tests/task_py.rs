@@ -10,6 +10,7 @@
 
 mod common;
 
+use icm::rng::Rng;
 use icm_eval::task::coco::{evaluate, CocoDataset, DetBox};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -42,23 +43,6 @@ fn skip_or_fail(why: &str) {
     println!("skipping the pycocotools comparison: {why}");
 }
 
-/// xorshift64*, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// Synthetic ground truth: 12 images (two without boxes), 6 categories (one never used).
 fn synthetic_gt(rng: &mut Rng) -> Value {
     let images: Vec<Value> = (1..=12)
@@ -73,8 +57,8 @@ fn synthetic_gt(rng: &mut Rng) -> Value {
     for i in 1..=10u64 {
         for _ in 0..(2 + rng.below(9)) {
             let cat = [1, 2, 3, 5, 8][rng.below(5) as usize];
-            let (w, h) = (5.0 + rng.unit() * 200.0, 5.0 + rng.unit() * 200.0);
-            let (x, y) = (rng.unit() * 400.0, rng.unit() * 250.0);
+            let (w, h) = (5.0 + rng.unit_f64() * 200.0, 5.0 + rng.unit_f64() * 200.0);
+            let (x, y) = (rng.unit_f64() * 400.0, rng.unit_f64() * 250.0);
             let crowd = rng.below(10) == 0;
             anns.push(json!({"id": id, "image_id": i * 7, "category_id": cat,
                 "bbox": [x, y, w, h], "area": w * h * 0.8, "iscrowd": i32::from(crowd)}));
@@ -112,12 +96,12 @@ fn synthetic_dets(gt: &Value, rng: &mut Rng, flood: bool) -> Vec<DetBox> {
         }
         let copies = 1 + usize::from(rng.below(4) == 0);
         for _ in 0..copies {
-            let j = |v: f64, s: f64, rng: &mut Rng| v + (rng.unit() - 0.5) * s;
+            let j = |v: f64, s: f64, rng: &mut Rng| v + (rng.unit_f64() - 0.5) * s;
             let bbox = [
                 j(b[0], b[2] * 0.3, rng),
                 j(b[1], b[3] * 0.3, rng),
-                (b[2] * (0.7 + rng.unit() * 0.6)).max(1.0),
-                (b[3] * (0.7 + rng.unit() * 0.6)).max(1.0),
+                (b[2] * (0.7 + rng.unit_f64() * 0.6)).max(1.0),
+                (b[3] * (0.7 + rng.unit_f64() * 0.6)).max(1.0),
             ];
             // Scores on a coarse grid so that ties happen.
             let score = (rng.below(20) + 1) as f64 / 20.0;
@@ -130,12 +114,12 @@ fn synthetic_dets(gt: &Value, rng: &mut Rng, flood: bool) -> Vec<DetBox> {
         }
     }
     for _ in 0..(dets.len() / 3) {
-        let (w, h) = (5.0 + rng.unit() * 150.0, 5.0 + rng.unit() * 150.0);
+        let (w, h) = (5.0 + rng.unit_f64() * 150.0, 5.0 + rng.unit_f64() * 150.0);
         dets.push(DetBox {
             image_id: image_ids[rng.below(image_ids.len() as u64) as usize],
             category_id: cats[rng.below(cats.len() as u64) as usize],
-            bbox: [rng.unit() * 500.0, rng.unit() * 400.0, w, h],
-            score: rng.unit(),
+            bbox: [rng.unit_f64() * 500.0, rng.unit_f64() * 400.0, w, h],
+            score: rng.unit_f64(),
         });
     }
     if flood {

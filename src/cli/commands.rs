@@ -4,7 +4,7 @@ use super::args::{
 use super::error::CliError;
 use super::eval;
 use super::io::{check_outputs, read, read_image, write_atomic, write_image};
-use icm::codec::{self, EncodeOptions, Latents, DEFAULT_TILE};
+use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
 use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
 use icm_eval::picture::OutputFormat;
@@ -175,13 +175,6 @@ fn parse_stream<'a>(path: &Path, bytes: &'a [u8]) -> Result<Stream<'a>, CliError
     })
 }
 
-/// Places the tiles' y^ into one (M, ceil(H/64)*4, ceil(W/64)*4) array (the same array the
-/// task decoders read as [`icm_eval::task::LatentTensor`]).
-fn latent_mosaic(stream: &Stream<'_>, latents: &Latents) -> (Vec<usize>, Vec<i32>) {
-    let t = icm_eval::task::rate::latent_tensor(&stream.header.tiling(), latents);
-    (vec![t.channels, t.height, t.width], t.data)
-}
-
 fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
     if a.output.is_none() && a.latents.is_none() && a.latents_raw.is_none() && !a.hash {
         return Err(CliError::Usage(
@@ -200,11 +193,11 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
     };
     let start = Instant::now();
     let (latents, image) = if a.output.is_some() {
-        let d = codec::decode(&bytes, &model).map_err(codec_err)?;
+        let d = codec::decode_stream(&stream, &model).map_err(codec_err)?;
         (d.latents, Some(d.image))
     } else {
         (
-            codec::decode_latents(&bytes, &model).map_err(codec_err)?,
+            codec::decode_stream_latents(&stream, &model).map_err(codec_err)?,
             None,
         )
     };
@@ -220,8 +213,9 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
         );
     }
     if let Some(path) = &a.latents {
-        let (shape, data) = latent_mosaic(&stream, &latents);
-        write_atomic(path, &icm_eval::npy::npy_i32(&shape, &data))?;
+        let m = latents.y_mosaic(&stream.header.tiling());
+        let shape = [m.channels, m.height, m.width];
+        write_atomic(path, &icm_eval::npy::npy_i32(&shape, &m.data))?;
         println!(
             "{}: y^ int32 (units of 1/256), shape {shape:?}",
             path.display()

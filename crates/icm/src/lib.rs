@@ -5,15 +5,15 @@
 //! [`codec`] (3, 10-12), with the floating-point transforms in [`transform`] and the
 //! integer conventions of section 2 in [`fixed`]. It is the codec only: evaluation, task
 //! decoders, anchors and the conformance runner live in the `icm-eval` crate, the command
-//! line in `icm-cli` (doc/STRUCTURE.md).
+//! line in `icm-cli` (docs/STRUCTURE.md).
 
 pub mod codec;
 pub mod container;
 pub mod entropy;
 pub mod fixed;
+pub mod hex;
 pub mod hyper;
 pub mod model;
-#[cfg(test)]
-mod test_rng;
+pub mod rng;
 pub mod testimage;
 pub mod transform;

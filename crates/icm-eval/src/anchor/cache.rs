@@ -42,7 +42,7 @@ fn key(img: &RgbImage, settings: &str) -> String {
     h.update(img.height.to_le_bytes());
     h.update(&img.data);
     h.update(settings.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    icm::hex::hex(&h.finalize())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AnchorError> {

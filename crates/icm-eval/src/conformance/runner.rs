@@ -77,10 +77,7 @@ pub fn within_tolerance(decoded: &[u8], reference: &[u8]) -> (bool, u8, f64) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    icm::hex::hex(&Sha256::digest(bytes))
 }
 
 fn read_png_rgb(path: &Path) -> Result<Vec<u8>, String> {

@@ -102,33 +102,15 @@ impl RateCodec for IcmCodec {
     }
 }
 
-/// Places the tiles' y^ into one `(M, ceil(H/64)*4, ceil(W/64)*4)` array, as
-/// `icm decode --latents` writes it.
+/// y^ of a decoded stream as the latent-domain task decoders read it: the mosaic of
+/// [`codec::Latents::y_mosaic`] with the picture's size.
 pub fn latent_tensor(tiling: &container::Tiling, latents: &codec::Latents) -> LatentTensor {
-    let m = latents.tiles.first().map(|t| t.y_shape.0).unwrap_or(0);
-    let h = tiling.height.div_ceil(64) as usize * 4;
-    let w = tiling.width.div_ceil(64) as usize * 4;
-    let mut data = vec![0i32; m * h * w];
-    for (i, t) in latents.tiles.iter().enumerate() {
-        let r = tiling.tile(i);
-        let (y0, x0) = (r.y as usize / 16, r.x as usize / 16);
-        let (tm, th, tw) = t.y_shape;
-        for c in 0..m.min(tm) {
-            for yy in 0..th {
-                if y0 + yy >= h || x0 + tw > w {
-                    continue;
-                }
-                let src = &t.y[(c * th + yy) * tw..(c * th + yy + 1) * tw];
-                let dst = (c * h + y0 + yy) * w + x0;
-                data[dst..dst + tw].copy_from_slice(src);
-            }
-        }
-    }
+    let m = latents.y_mosaic(tiling);
     LatentTensor {
-        channels: m,
-        height: h,
-        width: w,
-        data,
+        channels: m.channels,
+        height: m.height,
+        width: m.width,
+        data: m.data,
         image_width: tiling.width,
         image_height: tiling.height,
     }

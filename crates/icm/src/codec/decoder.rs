@@ -148,6 +148,19 @@ pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError
     latents_of(&parse_checked(bytes, model)?, model, None)
 }
 
+/// [`decode_latents`] of a stream already parsed with [`container::parse`] (a caller that
+/// reads the header first parses the bytes once).
+pub fn decode_stream_latents(stream: &Stream<'_>, model: &Model) -> Result<Latents, CodecError> {
+    check_model(stream, model)?;
+    latents_of(stream, model, None)
+}
+
+/// [`decode`] of a stream already parsed with [`container::parse`].
+pub fn decode_stream(stream: &Stream<'_>, model: &Model) -> Result<Decoded, CodecError> {
+    check_model(stream, model)?;
+    decode_parsed(stream, model, None)
+}
+
 /// Decodes the latents of every tile of a parsed, model-checked stream.
 fn latents_of(stream: &Stream<'_>, model: &Model, clock: Clock<'_>) -> Result<Latents, CodecError> {
     let tiling = stream.header.tiling();
@@ -202,7 +215,16 @@ pub fn decode_with_times(bytes: &[u8], model: &Model) -> Result<(Decoded, StageT
 
 fn decode_clocked(bytes: &[u8], model: &Model, clock: Clock<'_>) -> Result<Decoded, CodecError> {
     let stream = timed(clock, |t| &mut t.parse, || parse_checked(bytes, model))?;
-    let latents = latents_of(&stream, model, clock)?;
+    decode_parsed(&stream, model, clock)
+}
+
+/// Latents and picture of a parsed, model-checked stream.
+fn decode_parsed(
+    stream: &Stream<'_>,
+    model: &Model,
+    clock: Clock<'_>,
+) -> Result<Decoded, CodecError> {
+    let latents = latents_of(stream, model, clock)?;
     let tiling = stream.header.tiling();
     let pixels = latents
         .tiles

@@ -1,3 +1,4 @@
+use crate::container::{Tiling, TILE_ALIGN};
 use sha2::{Digest, Sha256};
 
 /// Decoded latents of one tile (spec 10).
@@ -41,6 +42,54 @@ impl Latents {
                 h.update(v.to_le_bytes());
             }
         }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::hex(&h.finalize())
     }
+
+    /// y^ of every tile placed at its position in one CHW array of shape `(M, 4 *
+    /// ceil(H / 64), 4 * ceil(W / 64))` for a `W x H` picture, whatever the tiling: each
+    /// tile's y^ covers its padded area (spec 5.3) at 1/16 of the pixel resolution, and only
+    /// the last tile of a row or column is padded. This is the array `icm decode --latents`
+    /// writes and the latent-domain task decoders read.
+    pub fn y_mosaic(&self, tiling: &Tiling) -> LatentMosaic {
+        const Y_STRIDE: u32 = 16;
+        let per_block = (TILE_ALIGN / Y_STRIDE) as usize;
+        let channels = self.tiles.first().map(|t| t.y_shape.0).unwrap_or(0);
+        let height = tiling.height.div_ceil(TILE_ALIGN) as usize * per_block;
+        let width = tiling.width.div_ceil(TILE_ALIGN) as usize * per_block;
+        let mut data = vec![0i32; channels * height * width];
+        for (i, t) in self.tiles.iter().enumerate() {
+            let r = tiling.tile(i);
+            let (y0, x0) = ((r.y / Y_STRIDE) as usize, (r.x / Y_STRIDE) as usize);
+            let (tm, th, tw) = t.y_shape;
+            if y0 + th > height || x0 + tw > width {
+                continue; // not a tile of this tiling: nothing to place
+            }
+            for c in 0..channels.min(tm) {
+                for yy in 0..th {
+                    let src = &t.y[(c * th + yy) * tw..(c * th + yy + 1) * tw];
+                    let dst = (c * height + y0 + yy) * width + x0;
+                    data[dst..dst + tw].copy_from_slice(src);
+                }
+            }
+        }
+        LatentMosaic {
+            channels,
+            height,
+            width,
+            data,
+        }
+    }
+}
+
+/// y^ of a whole picture in one array ([`Latents::y_mosaic`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatentMosaic {
+    /// Channels (M).
+    pub channels: usize,
+    /// Rows: `4 * ceil(H / 64)`.
+    pub height: usize,
+    /// Columns: `4 * ceil(W / 64)`.
+    pub width: usize,
+    /// `channels * height * width` values in units of `2^-8`, CHW.
+    pub data: Vec<i32>,
 }

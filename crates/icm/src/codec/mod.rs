@@ -6,8 +6,11 @@ mod error;
 mod latents;
 mod picture;
 
-pub use decoder::{decode, decode_latents, decode_with_times, Decoded, StageTimes};
+pub use decoder::{
+    decode, decode_latents, decode_stream, decode_stream_latents, decode_with_times, Decoded,
+    StageTimes,
+};
 pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
-pub use latents::{Latents, TileLatents};
+pub use latents::{LatentMosaic, Latents, TileLatents};
 pub use picture::RgbImage;

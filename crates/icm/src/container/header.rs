@@ -105,10 +105,7 @@ impl Header {
 
     /// The model SHA-256 as lower-case hex.
     pub fn model_sha256_hex(&self) -> String {
-        self.model_sha256
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::hex::hex(&self.model_sha256)
     }
 
     /// Serialises the header (spec 4.1, table 4-1).

@@ -451,13 +451,13 @@ mod tests {
     use super::super::{IntLayer, IntLayerKind};
     use super::*;
 
-    use crate::test_rng::Rng;
+    use crate::rng::Rng;
 
     fn layer(rng: &mut Rng, kind: IntLayerKind, cin: usize, cout: usize, k: usize) -> IntLayer {
         let n = cin * cout * k * k;
         // Mostly extreme weights, so that the sums reach the ranges of spec 9.5.
         let weight = (0..n)
-            .map(|_| match rng.next() % 4 {
+            .map(|_| match rng.next_u64() % 4 {
                 0 => 127,
                 1 => -127,
                 _ => rng.range(-127, 127) as i8,
@@ -498,7 +498,7 @@ mod tests {
             let l = layer(&mut rng, kind, cin, cout, k);
             for extreme in [false, true] {
                 let input: Vec<i32> = (0..h * w * cin)
-                    .map(|_| match (extreme, rng.next() % 3) {
+                    .map(|_| match (extreme, rng.next_u64() % 3) {
                         (true, 0) => -128,
                         (true, _) => 255,
                         (false, 0) => 0,

@@ -244,13 +244,13 @@ mod tests {
     use crate::fixed::round_shift;
     use crate::hyper::IntLayerKind;
 
-    use crate::test_rng::Rng;
+    use crate::rng::Rng;
 
     #[test]
     fn acc_threshold_is_the_last_accumulator_at_or_below_t() {
         let mut rng = Rng(7);
         for _ in 0..20_000 {
-            let mult = match rng.next() % 5 {
+            let mult = match rng.next_u64() % 5 {
                 0 => 0,
                 1 => i32::MAX,
                 _ => rng.range(0, i64::from(i32::MAX)) as i32,
@@ -310,9 +310,9 @@ mod tests {
             let (h, w) = (3, 5);
             let bound = 2_134_933_503i64; // largest |acc| of spec 9.5
             let acc: Vec<i32> = (0..h * w * cout)
-                .map(|_| match rng.next() % 4 {
+                .map(|_| match rng.next_u64() % 4 {
                     0 => rng.range(-bound, bound) as i32,
-                    1 => [-bound, bound, 0, 1, -1][(rng.next() % 5) as usize] as i32,
+                    1 => [-bound, bound, 0, 1, -1][(rng.next_u64() % 5) as usize] as i32,
                     _ => rng.range(-(1 << 24), 1 << 24) as i32,
                 })
                 .collect();

@@ -446,6 +446,6 @@ impl Model {
 
     /// The model id as lower-case hex.
     pub fn sha256_hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::hex(&self.sha256)
     }
 }
