@@ -6,7 +6,7 @@
 # Installs cargo-afl if it is missing (it builds AFL++ itself), builds the targets of
 # fuzz/ with AFL instrumentation, runs each from its seed corpus in fuzz/corpus/<target>
 # for AFL_FUZZ_SECONDS (both at once when there are two or more cores), prints the
-# statistics, copies any crash into fuzz/regressions/ (replayed by tests/robustness.rs)
+# statistics, copies any crash into fuzz/regressions/ (replayed by tests/it/robustness.rs)
 # and exits 1 if there was one. Hangs are reported and kept in fuzz/out/ only; set
 # AFL_FAIL_ON_HANGS=1 to fail on them too. Works as root, without a terminal.
 #

@@ -41,7 +41,7 @@ TASKS = [
 NOTES = {
     "det": [
         "mAP as pycocotools' COCOeval (bbox, area `all`, maxDets 100); the Rust implementation "
-        "equals pycocotools on the same detections (tests/task_py.rs).",
+        "equals pycocotools on the same detections (tests/it/task_py.rs).",
         "The uncompressed figure differs from MODEL.md's 0.2835 / 0.4486 (onnxruntime with "
         "OpenCV JPEG decoding and resize): icm decodes the JPEGs with the `image` crate and "
         "resizes with its own OpenCV-style bilinear.",

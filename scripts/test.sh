@@ -20,7 +20,7 @@ fi
 
 cargo test --workspace --all-targets
 # The normative path must give the same latents in every build: rerun the vectors in release.
-cargo test --release --test determinism
+cargo test --release --test it determinism::
 
 # The README's first command, given a relative path from another folder (issue 24 item 6).
 demo_log=$(mktemp)

@@ -1,5 +1,5 @@
-//! Shared pieces of the fuzz targets: the seeded model (the same one `tests/robustness.rs`
-//! and `tests/roundtrip.rs` build) and the decode harness.
+//! Shared pieces of the fuzz targets: the seeded model (the same one `tests/it/robustness.rs`
+//! and `tests/it/roundtrip.rs` build) and the decode harness.
 
 use icm::codec::{decode, RgbImage};
 use icm::container;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference Bjontegaard-delta figures for crates/icm-eval/src/bdrate.rs (checked by tests/bd_rate.rs).
+"""Reference Bjontegaard-delta figures for crates/icm-eval/src/bdrate.rs (checked by tests/it/bd_rate.rs).
 
 Writes bjontegaard_vectors.json next to this script: deterministic pseudo-random pairs of
 rate-distortion curves (anchor, test) and, for each interpolation method of the PyPI

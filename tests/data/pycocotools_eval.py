@@ -1,4 +1,4 @@
-"""Reference COCO box evaluation for tests/task_py.rs: pycocotools' COCOeval.
+"""Reference COCO box evaluation for tests/it/task_py.rs: pycocotools' COCOeval.
 
 Usage: python pycocotools_eval.py ANNOTATIONS.json DETECTIONS.json [IMAGE_IDS.json]
 Prints one line: "map <stats[0]> map50 <stats[1]>". With IMAGE_IDS, params.imgIds is set to

@@ -1,5 +1,5 @@
 """Writes JPEGs and their Annex B frequency tensors as models/training/dct/common.py arranges
-them (what the DCT stems were trained on), for tests/dct_task.rs to compare with `icm dct`.
+them (what the DCT stems were trained on), for tests/it/dct_task.rs to compare with `icm dct`.
 
     python tests/python/dct_arrangement.py OUT_DIR
 

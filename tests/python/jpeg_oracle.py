@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Oracle of tests/jpeg_dct.rs: writes JPEG files made with several encoders and settings
+"""Oracle of tests/it/jpeg_dct.rs: writes JPEG files made with several encoders and settings
 into OUT_DIR, and next to each the coefficients that libjpeg decodes from it
 (jpeglib.read_dct): NAME.jpg, NAME_c<i>.npy (int16, shape (blocks_h, blocks_w, 8, 8), natural
 order) for every component i, NAME_qt.npy (uint16, (components, 8, 8): the quantisation table

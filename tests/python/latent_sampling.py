@@ -1,4 +1,4 @@
-"""y^ sampled as the latent stems' training saw it, for tests/latent_task.rs: at the
+"""y^ sampled as the latent stems' training saw it, for tests/it/latent_task.rs: at the
 classifier crop's cells (models/training/latent/latent_common.sample_latents), or with
 --detection on the detector's letterbox grid with the coverage channel
 (models/training/latent/det_common.sample_letterbox).

@@ -3,9 +3,7 @@
 //! changed, output paths checked before any work, options offered only where they act, and
 //! progress lines when stderr is not a terminal.
 
-mod common;
-
-use common::{fresh_dir, icm, ok, root};
+use crate::common::{fresh_dir, icm, ok, root};
 use std::path::{Path, PathBuf};
 
 fn small_model() -> PathBuf {

@@ -57,12 +57,65 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Skips the test with a message, or fails it under CI=true.
+/// The one rule for a test that cannot run here: it prints why and passes, except under
+/// `CI=true`, where everything a test needs is installed (scripts/setup_test_env.sh) and
+/// `../shared` is present, so a missing piece is a failure.
 pub fn cannot_run(why: &str) {
     if under_ci() {
         panic!("CI=true and the test cannot run: {why}");
     }
     println!("skipping: {why}");
+}
+
+/// `../shared/REL` when it exists, else `None` after [`cannot_run`].
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let path = root().join("../shared").join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        cannot_run(&format!("{} not present", path.display()));
+        None
+    }
+}
+
+/// Whether the task decoders are built (cargo feature `tasks`). Without them a task test
+/// skips with a message, under CI too: the feature is a build choice, not a missing tool.
+pub fn with_tasks() -> bool {
+    if !cfg!(feature = "tasks") {
+        println!("skipping: built without the `tasks` feature");
+    }
+    cfg!(feature = "tasks")
+}
+
+/// Whether an ONNX Runtime library is found and looks usable, else `false` after
+/// [`cannot_run`]. A test that checked this treats any later failure as a failure.
+pub fn onnx_runtime() -> bool {
+    use icm_eval::task::runtime::{check_library, find_library};
+    match find_library().and_then(|p| check_library(&p)) {
+        Ok(()) => true,
+        Err(e) => {
+            cannot_run(&e.to_string());
+            false
+        }
+    }
+}
+
+/// The ffmpeg `icm anchor` would use, else `None` after [`cannot_run`].
+pub fn ffmpeg() -> Option<PathBuf> {
+    match icm_eval::anchor::find_ffmpeg(None) {
+        Ok(p) if p.is_file() => Some(p),
+        Ok(p) => {
+            cannot_run(&format!(
+                "ffmpeg {} not found (scripts/setup_ffmpeg.sh)",
+                p.display()
+            ));
+            None
+        }
+        Err(e) => {
+            cannot_run(&format!("{e} (scripts/setup_ffmpeg.sh)"));
+            None
+        }
+    }
 }
 
 /// The venv's interpreter when it imports `modules`, else why not.

@@ -6,8 +6,6 @@
 //! `scripts/test.sh` sets up) or `python3` on the PATH. Without either the test prints why
 //! and passes, except when `CI=true`: there it is a failure.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,8 +17,8 @@ fn root() -> &'static Path {
 /// `scripts/setup_onnxruntime.sh` fills), then `python3` on the PATH; else the reasons.
 fn python_with_numpy() -> Result<PathBuf, String> {
     let mut why = Vec::new();
-    for py in [common::venv_python(), PathBuf::from("python3")] {
-        match common::imports(&py, "numpy") {
+    for py in [crate::common::venv_python(), PathBuf::from("python3")] {
+        match crate::common::imports(&py, "numpy") {
             Ok(()) => return Ok(py),
             Err(e) => why.push(e),
         }
@@ -32,7 +30,7 @@ fn python_with_numpy() -> Result<PathBuf, String> {
 fn python_reference_decoder_matches_vectors() {
     let python = match python_with_numpy() {
         Ok(py) => py,
-        Err(why) if common::under_ci() => {
+        Err(why) if crate::common::under_ci() => {
             panic!("CI=true and the Python reference decoder cannot run: {why}")
         }
         Err(why) => {

@@ -15,9 +15,7 @@
 //! are needed by the first and last; without them those tests print why and pass, except
 //! under `CI=true`, where that is a failure.
 
-mod common;
-
-use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
+use crate::common::{cannot_run, fresh_dir, icm, ok, python_with, root};
 
 use icm_eval::jpeg::channels::SELECTED_24;
 use icm_eval::picture::read_rgb;
@@ -28,7 +26,7 @@ use std::process::Command;
 
 /// A little-endian int32 .npy (v1.0, C order): shape and values.
 fn read_npy_i32(path: &Path) -> (Vec<usize>, Vec<i32>) {
-    let (shape, raw) = common::read_npy_4(path, "<i4");
+    let (shape, raw) = crate::common::read_npy_4(path, "<i4");
     (shape, raw.into_iter().map(i32::from_le_bytes).collect())
 }
 
@@ -86,10 +84,10 @@ fn shipped_stems_read_the_annex_b3_channels() {
         ("dct192_stem.onnx", (0..192).collect::<Vec<usize>>()),
     ] {
         let bytes = std::fs::read(tasks.join(file)).expect(file);
-        let got = common::onnx_metadata(&bytes, "icm.channels").expect("icm.channels");
+        let got = crate::common::onnx_metadata(&bytes, "icm.channels").expect("icm.channels");
         assert_eq!(got, json_list(&want), "{file}");
         assert!(
-            common::onnx_metadata(&bytes, "icm.cut").is_some(),
+            crate::common::onnx_metadata(&bytes, "icm.cut").is_some(),
             "{file}: icm.cut"
         );
     }
@@ -97,12 +95,12 @@ fn shipped_stems_read_the_annex_b3_channels() {
 
 #[test]
 fn dct_classifier_through_the_cli() {
-    let Some(common::ComposedClassifier {
+    let Some(crate::common::ComposedClassifier {
         sample,
         dir,
         cache,
         first,
-    }) = common::composed_classifier("compose_dct_tasks.py", "dct_task_cli")
+    }) = crate::common::composed_classifier("compose_dct_tasks.py", "dct_task_cli")
     else {
         return;
     };

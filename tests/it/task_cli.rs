@@ -2,15 +2,9 @@
 //! error naming scripts/setup_onnxruntime.sh (never a panic), and with the runtime and
 //! ../shared present, task-eval writes the `icm eval` layout that `icm bd-rate` reads.
 
-use std::path::{Path, PathBuf};
+use crate::common::{ffmpeg, fresh_dir, onnx_runtime, shared, with_tasks};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
 
 fn write_png(path: &Path) {
     let img = icm::testimage::synthetic(96, 64, 1);
@@ -96,16 +90,16 @@ fn missing_or_bad_runtime_is_a_clear_error() {
 
 #[test]
 fn task_eval_results_feed_bd_rate() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let coco = root.join("../shared/data/coco");
-    let model = root.join("../shared/models/yolox_nano/yolox_nano.onnx");
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !cfg!(feature = "tasks") || !coco.is_dir() || !model.is_file() {
-        assert!(
-            !ci || !cfg!(feature = "tasks"),
-            "CI=true and ../shared is missing"
-        );
-        println!("skipping: ../shared or the tasks feature is missing");
+    if !with_tasks() {
+        return;
+    }
+    let (Some(coco), Some(_)) = (
+        shared("data/coco"),
+        shared("models/yolox_nano/yolox_nano.onnx"),
+    ) else {
+        return;
+    };
+    if !onnx_runtime() {
         return;
     }
     let dir = fresh_dir("task_cli_eval");
@@ -133,10 +127,6 @@ fn task_eval_results_feed_bd_rate() {
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("onnxruntime") && !ci {
-        println!("skipping: {stderr}");
-        return;
-    }
     assert!(out.status.success(), "{stderr}");
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("parse");
@@ -191,15 +181,13 @@ fn task_eval_results_feed_bd_rate() {
 /// A conventional codec (JPEG, fast) through the anchor path feeds task-eval like icm does.
 #[test]
 fn task_eval_with_a_conventional_codec() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let coco = root.join("../shared/data/coco");
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !cfg!(feature = "tasks") || !coco.is_dir() || icm_eval::anchor::find_ffmpeg(None).is_err() {
-        assert!(
-            !ci || !cfg!(feature = "tasks"),
-            "CI=true and ../shared or ffmpeg is missing"
-        );
-        println!("skipping: ../shared, ffmpeg or the tasks feature is missing");
+    if !with_tasks() {
+        return;
+    }
+    let (Some(coco), Some(_)) = (shared("data/coco"), ffmpeg()) else {
+        return;
+    };
+    if !onnx_runtime() {
         return;
     }
     let dir = fresh_dir("task_cli_jpeg");
@@ -224,10 +212,6 @@ fn task_eval_with_a_conventional_codec() {
         &[],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("onnxruntime") && !ci {
-        println!("skipping: {stderr}");
-        return;
-    }
     assert!(out.status.success(), "{stderr}");
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("json")).expect("parse");
@@ -264,20 +248,17 @@ fn task_eval_with_a_conventional_codec() {
 /// on 2 pictures at 2 rate points: the accuracy columns and the rates are there and sane.
 #[test]
 fn task_eval_classification_and_vvc() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let coco = root.join("../shared/data/coco");
-    let inet = root.join("../shared/data/imagenet-val-sample");
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !cfg!(feature = "tasks")
-        || !coco.is_dir()
-        || !inet.is_dir()
-        || icm_eval::anchor::find_ffmpeg(None).is_err()
-    {
-        assert!(
-            !ci || !cfg!(feature = "tasks"),
-            "CI=true and ../shared or ffmpeg is missing"
-        );
-        println!("skipping: ../shared, ffmpeg or the tasks feature is missing");
+    if !with_tasks() {
+        return;
+    }
+    let (Some(coco), Some(inet), Some(_)) = (
+        shared("data/coco"),
+        shared("data/imagenet-val-sample"),
+        ffmpeg(),
+    ) else {
+        return;
+    };
+    if !onnx_runtime() {
         return;
     }
     let dir = fresh_dir("task_cli_cls_vvc");

@@ -8,8 +8,6 @@
 //! `scripts/setup_onnxruntime.sh` installs it. Without it the test prints why and passes,
 //! except when `CI=true`: there it is a failure.
 
-mod common;
-
 use icm::rng::Rng;
 use icm_eval::task::coco::{evaluate, CocoDataset, DetBox};
 use serde_json::{json, Value};
@@ -22,7 +20,7 @@ fn root() -> &'static Path {
 
 /// `Ok(python)` when the venv's python imports pycocotools, else why not.
 fn pycocotools() -> Result<PathBuf, String> {
-    let py = common::venv_python();
+    let py = crate::common::venv_python();
     match Command::new(&py)
         .args(["-c", "import pycocotools"])
         .output()
@@ -37,10 +35,7 @@ fn pycocotools() -> Result<PathBuf, String> {
 }
 
 fn skip_or_fail(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true and the pycocotools reference cannot run: {why}");
-    }
-    println!("skipping the pycocotools comparison: {why}");
+    crate::common::cannot_run(&format!("the pycocotools reference: {why}"));
 }
 
 /// Synthetic ground truth: 12 images (two without boxes), 6 categories (one never used).
@@ -217,11 +212,7 @@ fn coco_map_matches_pycocotools_on_synthetic_sets() {
 fn coco_map_matches_pycocotools_on_real_annotations() {
     let ann = root().join("../shared/data/coco/annotations/instances_val2017_subset.json");
     if !ann.is_file() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and {} is missing", ann.display());
-        }
-        println!("skipping: {} not present", ann.display());
-        return;
+        return skip_or_fail(&format!("{} not present", ann.display()));
     }
     let py = match pycocotools() {
         Ok(p) => p,

@@ -21,9 +21,7 @@
 //! Runtime and ../shared are needed by the first and last; without them those tests print
 //! why and pass, except under `CI=true`, where that is a failure.
 
-mod common;
-
-use common::{cannot_run, fresh_dir, icm, ok, python_with, root};
+use crate::common::{cannot_run, fresh_dir, icm, ok, python_with, root};
 
 use icm::codec;
 use icm::model::Model;
@@ -83,7 +81,7 @@ fn code_and_sample(
         .output()
         .expect("python");
     ok(&out, "latent_sampling.py");
-    let (shape, raw) = common::read_npy_4(&y_npy, "<i4");
+    let (shape, raw) = crate::common::read_npy_4(&y_npy, "<i4");
     let y = LatentTensor {
         channels: shape[0],
         height: shape[1],
@@ -92,7 +90,7 @@ fn code_and_sample(
         image_width: w,
         image_height: h,
     };
-    let (pshape, praw) = common::read_npy_4(&out_npy, "<f4");
+    let (pshape, praw) = crate::common::read_npy_4(&out_npy, "<f4");
     let python = praw.iter().map(|b| f32::from_le_bytes(*b)).collect();
     (stream, y, (pshape, python))
 }
@@ -239,7 +237,8 @@ fn shipped_stem(file: &str, max_bytes: usize, grid: usize) -> impl Fn(&str) -> S
         "{file}: {} bytes: a stem, not a network",
         bytes.len()
     );
-    let meta = move |k: &str| common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
+    let meta =
+        move |k: &str| crate::common::onnx_metadata(&bytes, k).unwrap_or_else(|| panic!("{k}"));
     assert_eq!(meta("icm.input"), "latents");
     assert_eq!(meta("icm.grid"), grid.to_string());
     assert_eq!(meta("icm.latent_channels"), "192");
@@ -263,12 +262,12 @@ fn shipped_latent_stem() {
 
 #[test]
 fn latent_classifier_through_the_cli() {
-    let Some(common::ComposedClassifier {
+    let Some(crate::common::ComposedClassifier {
         sample,
         dir,
         cache,
         first,
-    }) = common::composed_classifier("compose_latent_tasks.py", "latent_task_cli")
+    }) = crate::common::composed_classifier("compose_latent_tasks.py", "latent_task_cli")
     else {
         return;
     };
@@ -397,8 +396,8 @@ fn latent_detector_through_the_cli() {
         return cannot_run(&format!("{} not present", coco.display()));
     }
     // Composes both latent networks (the classifier's sample is not used here).
-    let Some(common::ComposedClassifier { dir, cache, .. }) =
-        common::composed_classifier("compose_latent_tasks.py", "latent_det_cli")
+    let Some(crate::common::ComposedClassifier { dir, cache, .. }) =
+        crate::common::composed_classifier("compose_latent_tasks.py", "latent_det_cli")
     else {
         return;
     };

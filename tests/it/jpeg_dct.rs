@@ -16,8 +16,6 @@
 //!   `fuzz/corpus/fuzz_jpeg`) never panic, and a cut file is always refused;
 //! * inputs that `.ci/fuzz.sh` saved as `fuzz/regressions/fuzz_jpeg-*` are replayed.
 
-mod common;
-
 use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
 use icm_eval::jpeg::{decode_coefficients, Coefficients, DecodeOptions, JpegError, Process};
 use proptest::prelude::*;
@@ -36,7 +34,7 @@ fn decode(bytes: &[u8]) -> Result<Coefficients, JpegError> {
 
 /// A little-endian integer .npy (v1.0, C order): shape and values.
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
-    let (descr, shape, data) = common::read_npy(path);
+    let (descr, shape, data) = crate::common::read_npy(path);
     let values: Vec<i64> = match descr.as_str() {
         "<i2" => data
             .chunks_exact(2)
@@ -54,10 +52,10 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
 
 #[test]
 fn matches_libjpeg_on_oracle_files() {
-    let py = match common::python_with("jpeglib, PIL, numpy") {
+    let py = match crate::common::python_with("jpeglib, PIL, numpy") {
         Ok(p) => p,
         Err(why) => {
-            common::cannot_run(&format!("the jpeglib oracle: {why}"));
+            crate::common::cannot_run(&format!("the jpeglib oracle: {why}"));
             return;
         }
     };

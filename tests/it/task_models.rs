@@ -30,22 +30,20 @@ fn shared() -> PathBuf {
 /// Loads a decoder, or says why the test cannot run (panicking under CI=true).
 fn load<T>(f: impl FnOnce(&Path) -> Result<T, TaskError>, model: &str) -> Option<T> {
     let path = shared().join("models").join(model);
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    let why = if !path.is_file() {
-        format!("{} not present", path.display())
-    } else if !cfg!(feature = "tasks") {
-        "built without the `tasks` feature".to_string()
-    } else {
-        match f(&path) {
-            Ok(d) => return Some(d),
-            Err(e) => e.to_string(),
-        }
-    };
-    if ci && cfg!(feature = "tasks") {
-        panic!("CI=true and the task decoder cannot run: {why}");
+    if !crate::common::with_tasks() {
+        return None;
     }
-    println!("skipping: {why}");
-    None
+    if !path.is_file() {
+        crate::common::cannot_run(&format!("{} not present", path.display()));
+        return None;
+    }
+    match f(&path) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            crate::common::cannot_run(&e.to_string());
+            None
+        }
+    }
 }
 
 #[test]

@@ -8,12 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn ffmpeg() -> Option<PathBuf> {
-    icm_eval::anchor::find_ffmpeg(None)
-        .ok()
-        .filter(|p| p.is_file())
-}
-
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -44,15 +38,9 @@ fn column(doc: &serde_json::Value, key: &str) -> Vec<f64> {
 
 #[test]
 fn vvc_and_jpeg_anchors_end_to_end() {
-    if ffmpeg().is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true and no ffmpeg: scripts/setup_ffmpeg.sh should have installed it"
-        );
-        println!("skipping the anchor test: no ffmpeg (run scripts/setup_ffmpeg.sh)");
+    let Some(ff) = crate::common::ffmpeg() else {
         return;
-    }
+    };
     let dir = fresh_dir("anchor_cli");
     // 98x66: even but not a multiple of 8, so the encoder's own padding is exercised.
     let img = icm::testimage::synthetic(98, 66, 5);
@@ -122,7 +110,6 @@ fn vvc_and_jpeg_anchors_end_to_end() {
 
     // A user's encoder command (here ffmpeg itself with the same settings) gives the same
     // bitstream as the built-in encoder path.
-    let ff = ffmpeg().unwrap_or_default();
     let cmd = format!(
         "'{}' -hide_banner -nostdin -loglevel error -y -f rawvideo -pix_fmt yuv420p10le \
          -s {{width}}x{{height}} -i {{in}} -c:v libvvenc -preset medium -qp {{qp}} -qpa 0 \

@@ -1,8 +1,6 @@
 //! The conformance suite passes with the built-in decoder and with the `icm` binary run as
 //! a third-party decoder, and the runner reports decoders that are wrong as failing.
 
-mod common;
-
 use icm_eval::conformance::{
     load_index, reported_class, run_builtin, run_external, Expect, FailCheck, Vector,
 };
@@ -57,7 +55,7 @@ fn must_fail() -> Vec<(String, String)> {
 
 /// `icm conformance --decoder TEMPLATE --filter x- --json`: the exit status and the report.
 fn conformance_json(template: &str) -> (bool, Value) {
-    let out = common::icm(
+    let out = crate::common::icm(
         &[
             "conformance",
             "--decoder",
@@ -116,11 +114,11 @@ fn decoder_without_a_class_passes_must_fail_vectors_by_exit_only() {
         );
     }
     // The table says so too, and keeps its last line.
-    let out = common::icm(
+    let out = crate::common::icm(
         &["conformance", "--decoder", "false", "--filter", "x-"],
         &[],
     );
-    let stdout = common::ok(&out, "icm conformance --decoder false");
+    let stdout = crate::common::ok(&out, "icm conformance --decoder false");
     let n = expected.len();
     assert!(
         stdout.contains(&format!(
@@ -136,7 +134,7 @@ fn decoder_without_a_class_passes_must_fail_vectors_by_exit_only() {
 
 #[test]
 fn decoder_reporting_the_wrong_class_fails() {
-    let dir = common::fresh_dir("conformance-bad-magic-decoder");
+    let dir = crate::common::fresh_dir("conformance-bad-magic-decoder");
     // Refuses every stream as bad-magic; only the first `error: ` line counts.
     let script = dir.join("decoder.sh");
     std::fs::write(
@@ -166,7 +164,7 @@ fn decoder_reporting_the_wrong_class_fails() {
         }
     }
     // Filtered to the one vector it gets right, the run passes.
-    let out = common::icm(
+    let out = crate::common::icm(
         &[
             "conformance",
             "--decoder",
@@ -176,7 +174,7 @@ fn decoder_reporting_the_wrong_class_fails() {
         ],
         &[],
     );
-    let stdout = common::ok(&out, "x-bad-magic only");
+    let stdout = crate::common::ok(&out, "x-bad-magic only");
     assert!(
         stdout.contains("must-fail: 1 passed with the error class checked, 0 by exit"),
         "{stdout}"
