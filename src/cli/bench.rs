@@ -124,9 +124,9 @@ fn bench_image(path: &Path, model: &Model, repeat: usize) -> Result<ImageFigures
 fn png_bytes(img: &RgbImage) -> Result<Vec<u8>, CliError> {
     icm_eval::picture::OutputFormat::Png
         .encode(img)
-        .map_err(|what| CliError::Image {
+        .map_err(|source| CliError::Image {
             path: "(decoded picture)".into(),
-            what,
+            source,
         })
 }
 

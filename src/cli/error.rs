@@ -11,13 +11,13 @@ pub enum CliError {
         /// Cause.
         source: std::io::Error,
     },
-    /// An input image could not be read.
-    #[error("{path}: cannot read image: {what}")]
+    /// A picture could not be encoded for writing.
+    #[error("{path}: cannot encode image: {source}")]
     Image {
         /// File path.
         path: String,
         /// Cause.
-        what: String,
+        source: image::ImageError,
     },
     /// A picture file could not be read, or its output format chosen.
     #[error(transparent)]

@@ -50,9 +50,9 @@ pub fn read_image(path: &Path) -> Result<RgbImage, CliError> {
 pub fn write_image(path: &Path, img: &RgbImage) -> Result<(), CliError> {
     let bytes = OutputFormat::from_path(path)?
         .encode(img)
-        .map_err(|what| CliError::Image {
+        .map_err(|source| CliError::Image {
             path: path.display().to_string(),
-            what,
+            source,
         })?;
     write_atomic(path, &bytes)
 }

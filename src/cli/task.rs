@@ -838,9 +838,9 @@ pub fn run_one(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
                     .ok_or_else(|| CliError::Usage("internal: map size".into()))?;
                 let mut buf = std::io::Cursor::new(Vec::new());
                 grey.write_to(&mut buf, image::ImageFormat::Png)
-                    .map_err(|e| CliError::Image {
+                    .map_err(|source| CliError::Image {
                         path: p.display().to_string(),
-                        what: e.to_string(),
+                        source,
                     })?;
                 write_atomic(p, buf.get_ref())?;
             }

@@ -24,13 +24,19 @@ pub enum PictureError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The file is not a picture this build decodes, or is malformed.
-    #[error("{path}: cannot read image: {what}")]
+    /// The file is not in a format this build decodes.
+    #[error("{path}: not a picture in a supported format ({INPUT_FORMATS})")]
+    UnknownFormat {
+        /// File path.
+        path: String,
+    },
+    /// The picture is malformed (or too large for the decoder's limits).
+    #[error("{path}: cannot read image: {source}")]
     Decode {
         /// File path.
         path: String,
         /// Cause.
-        what: String,
+        source: image::ImageError,
     },
     /// An output path whose extension names no format [`OutputFormat`] writes.
     #[error(
@@ -54,19 +60,18 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage, PictureError> {
         path: path.display().to_string(),
         source,
     })?;
-    decode_rgb(&bytes).map_err(|what| PictureError::Decode {
+    let format = image::guess_format(&bytes).map_err(|_| PictureError::UnknownFormat {
         path: path.display().to_string(),
-        what,
+    })?;
+    decode_rgb(&bytes, format).map_err(|source| PictureError::Decode {
+        path: path.display().to_string(),
+        source,
     })
 }
 
-/// Decodes a picture held in memory as 8-bit RGB, or says why not.
-fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
-    let format = image::guess_format(bytes)
-        .map_err(|_| format!("not a picture in a supported format ({INPUT_FORMATS})"))?;
-    let img = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| format!("{format:?}: {e}"))?;
-    let rgb = img.to_rgb8();
+/// Decodes a picture of a known format held in memory as 8-bit RGB.
+fn decode_rgb(bytes: &[u8], format: image::ImageFormat) -> Result<RgbImage, image::ImageError> {
+    let rgb = image::load_from_memory_with_format(bytes, format)?.to_rgb8();
     Ok(RgbImage {
         width: rgb.width(),
         height: rgb.height(),
@@ -108,7 +113,7 @@ impl OutputFormat {
     }
 
     /// Encodes `img` in this format.
-    pub fn encode(self, img: &RgbImage) -> Result<Vec<u8>, String> {
+    pub fn encode(self, img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
         let mut out = Vec::new();
         let (w, h) = (img.width, img.height);
         let result = match self {
@@ -128,7 +133,7 @@ impl OutputFormat {
                     .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8)
             }
         };
-        result.map_err(|e| e.to_string())?;
+        result?;
         Ok(out)
     }
 }
@@ -164,7 +169,8 @@ mod tests {
     fn png_and_ppm_round_trip_exactly_and_jpeg_is_a_jpeg() {
         let img = picture(19, 7);
         for f in [OutputFormat::Png, OutputFormat::Ppm] {
-            let back = decode_rgb(&f.encode(&img).unwrap()).unwrap();
+            let bytes = f.encode(&img).unwrap();
+            let back = decode_rgb(&bytes, image::guess_format(&bytes).unwrap()).unwrap();
             assert_eq!((back.width, back.height), (19, 7));
             assert_eq!(back.data, img.data, "{f:?}");
         }
@@ -185,13 +191,19 @@ mod tests {
         let mut png = Vec::new();
         buf.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
-        let rgb = decode_rgb(&png).unwrap();
+        let rgb = decode_rgb(&png, image::ImageFormat::Png).unwrap();
         assert_eq!(rgb.data, vec![128, 127, 255, 1, 1, 0]);
     }
 
     #[test]
     fn garbage_is_an_error_naming_the_formats() {
-        let e = decode_rgb(b"not a picture at all").unwrap_err();
-        assert!(e.contains("PNG") && e.contains("WebP"), "{e}");
+        let path =
+            std::env::temp_dir().join(format!("icm-picture-test-{}.txt", std::process::id()));
+        std::fs::write(&path, b"not a picture at all").unwrap();
+        let e = read_rgb(&path).unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert!(matches!(e, PictureError::UnknownFormat { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("PNG") && text.contains("WebP"), "{text}");
     }
 }

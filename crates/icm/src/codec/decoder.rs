@@ -178,14 +178,12 @@ fn synthesise_tile(model: &Model, t: &TileLatents, rect: TileRect) -> Result<Vec
     let (m, h, w) = t.y_shape;
     let scale = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
     let data = t.y.iter().map(|&v| v as f32 * scale).collect();
-    let y = Tensor::new(m, h, w, data).map_err(|e| CodecError::Transform {
+    let g_s = |source| CodecError::Transform {
         stage: "g_s",
-        what: e.to_string(),
-    })?;
-    let x = model.g_s.forward(&y).map_err(|e| CodecError::Transform {
-        stage: "g_s",
-        what: e.to_string(),
-    })?;
+        source,
+    };
+    let y = Tensor::new(m, h, w, data).map_err(g_s)?;
+    let x = model.g_s.forward(&y).map_err(g_s)?;
     let (tw, th) = (rect.width as usize, rect.height as usize);
     let mut out = vec![0u8; tw * th * 3];
     let plane = x.h * x.w;

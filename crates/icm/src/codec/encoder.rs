@@ -56,10 +56,7 @@ fn encode_tile(
     r: TileRect,
 ) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
     let tr = |stage: &'static str| {
-        move |e: crate::transform::TransformError| CodecError::Transform {
-            stage,
-            what: e.to_string(),
-        }
+        move |source: crate::transform::TransformError| CodecError::Transform { stage, source }
     };
     let g_a = model
         .g_a
@@ -73,11 +70,22 @@ fn encode_tile(
     let y = g_a.forward(&x).map_err(tr("g_a"))?;
     let z = h_a.forward(&y).map_err(tr("h_a"))?;
     let (hz, wz) = r.hyper_size();
-    if (z.h, z.w) != (hz, wz) || (y.h, y.w) != r.latent_size() {
-        return Err(CodecError::Transform {
-            stage: "g_a",
-            what: "unexpected latent size".into(),
-        });
+    let (hy, wy) = r.latent_size();
+    if (y.h, y.w) != (hy, wy) {
+        return Err(tr("g_a")(crate::transform::TransformError::OutputSize {
+            h: hy,
+            w: wy,
+            got_h: y.h,
+            got_w: y.w,
+        }));
+    }
+    if (z.h, z.w) != (hz, wz) {
+        return Err(tr("h_a")(crate::transform::TransformError::OutputSize {
+            h: hz,
+            w: wz,
+            got_h: z.h,
+            got_w: z.w,
+        }));
     }
     let z_hat: Vec<i32> = z
         .data

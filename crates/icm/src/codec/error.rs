@@ -37,12 +37,12 @@ pub enum CodecError {
     #[error(transparent)]
     Hyper(#[from] HyperError),
     /// A float transform failed (shape mismatch).
-    #[error("{stage}: {what}")]
+    #[error("{stage}: {source}")]
     Transform {
         /// g_a, h_a or g_s.
         stage: &'static str,
         /// Cause.
-        what: String,
+        source: crate::transform::TransformError,
     },
     /// The model has no analysis transforms (decoder-only file).
     #[error("model {0:?} has no encoder transforms (g_a, h_a)")]

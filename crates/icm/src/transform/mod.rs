@@ -72,6 +72,18 @@ pub enum TransformError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A transform's output does not have the size the tiling gives (spec 5.3).
+    #[error("output is {got_h}x{got_w}, expected {h}x{w}")]
+    OutputSize {
+        /// Expected height.
+        h: usize,
+        /// Expected width.
+        w: usize,
+        /// Height produced.
+        got_h: usize,
+        /// Width produced.
+        got_w: usize,
+    },
     /// A tensor size overflows `usize`.
     #[error("tensor size overflows")]
     Overflow,
