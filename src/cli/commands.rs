@@ -185,7 +185,7 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
     let stream = parse_stream(&a.input, &bytes)?;
     let model = match a.model.as_deref() {
         Some(m) => load_model(Some(m), None, dir)?,
-        None => load_model(Some(&stream.header.model_name), None, dir)?,
+        None => Model::from_path(&model::find_named_model(&stream.header.model_name, dir)?)?,
     };
     let codec_err = |source| CliError::Codec {
         path: a.input.display().to_string(),

@@ -737,7 +737,7 @@ fn read_input(path: &Path, model_dir: &Path) -> Result<RgbImage, CliError> {
             path: path.display().to_string(),
             source,
         })?;
-        let m = model::resolve_model(Some(&stream.header.model_name), None, model_dir)?;
+        let m = model::find_named_model(&stream.header.model_name, model_dir)?;
         let model = Model::from_path(&m)?;
         let d = codec::decode(&bytes, &model).map_err(|source| CliError::Codec {
             path: path.display().to_string(),

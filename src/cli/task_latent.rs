@@ -285,7 +285,7 @@ pub fn run_one(a: &TaskRunArgs, task: TaskKind, model_dir: &Path) -> Result<RunR
         path: shown.clone(),
         source,
     })?;
-    let m = model::resolve_model(Some(&stream.header.model_name), None, model_dir)?;
+    let m = model::find_named_model(&stream.header.model_name, model_dir)?;
     let model = Model::from_path(&m)?;
     // No g_s: only the latents are decoded (spec 3 steps 1-4).
     let y = stream_latents(&bytes, &model, &shown)?;

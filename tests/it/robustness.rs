@@ -505,3 +505,65 @@ fn fuzz_regressions_replay() {
     }
     eprintln!("{n} regression inputs replayed");
 }
+
+/// A stream's model name never selects a file outside the model directory (issue 20 item 1):
+/// `decode` and `task-run` refuse names that are not plain, whatever exists at that path,
+/// and look plain names up only in `--model-dir`.
+#[test]
+fn a_stream_cannot_choose_the_file_the_decoder_opens() {
+    let dir = crate::common::fresh_dir("robustness_model_name");
+    let small = crate::common::root().join("conformance/models/test-seed1-small.safetensors");
+    let model = Model::from_path(&small).expect("model");
+    let bytes = encode(&synthetic(40, 30), &model, &EncodeOptions::default()).expect("encode");
+    let stream = container::parse(&bytes).expect("parse");
+    let tiles: Vec<(Vec<u8>, Vec<u8>)> = stream
+        .tiles
+        .iter()
+        .map(|t| (t.z.to_vec(), t.y.to_vec()))
+        .collect();
+    let named = |name: &str| {
+        let mut header = stream.header.clone();
+        header.model_name = name.to_string();
+        let path = dir.join(format!("{}.icm", name.len()));
+        std::fs::write(&path, container::write(&header, &tiles)).expect("write");
+        path
+    };
+    let model_dir = crate::common::root().join("models");
+    for name in [
+        "/etc/passwd",
+        "/nonexistent/model",
+        "../conformance/models/test-seed1-small",
+        small.to_str().expect("utf-8"),
+    ] {
+        let path = named(name);
+        for args in [
+            vec!["decode", path.to_str().expect("utf-8"), "--hash"],
+            vec![
+                "task-run",
+                "--task",
+                "classification",
+                path.to_str().expect("utf-8"),
+            ],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--model-dir", model_dir.to_str().expect("utf-8")]);
+            let out = crate::common::icm(&args, &[]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{name}: {args:?} succeeded");
+            assert!(err.contains("not a plain name"), "{name}: {err}");
+        }
+    }
+    // the same stream with a plain name is found in the model directory given
+    let path = named("test-seed1-small");
+    let out = crate::common::icm(
+        &[
+            "decode",
+            path.to_str().expect("utf-8"),
+            "--hash",
+            "--model-dir",
+            small.parent().and_then(|p| p.to_str()).expect("dir"),
+        ],
+        &[],
+    );
+    crate::common::ok(&out, "plain name in --model-dir");
+}

@@ -39,6 +39,16 @@ pub enum ModelError {
         /// What is wrong.
         what: String,
     },
+    /// A model name read from a stream is not a plain name, so it is not looked up.
+    #[error(
+        "the stream names its model {name:?}, which is not a plain name (1-64 letters, digits, \
+         '.', '_' or '-', not starting with '.'): it selects no file; give the model file with \
+         --model PATH"
+    )]
+    UnsafeName {
+        /// The name as read (shown escaped).
+        name: String,
+    },
     /// No model with this name was found.
     #[error("no model named {name:?} in {searched}")]
     NotFound {

@@ -12,4 +12,6 @@ pub use build::{build_model_file, float_hyper_synthesis, BuildOptions};
 pub use error::ModelError;
 pub use file::{Model, MODEL_FORMAT};
 pub use random::{random_float_export, seeded_model, RandomWidths, SMALL_WIDTHS};
-pub use store::{default_model_dir, resolve_model, ZOO_DEFAULT_QUALITY};
+pub use store::{
+    default_model_dir, find_named_model, is_plain_model_name, resolve_model, ZOO_DEFAULT_QUALITY,
+};

@@ -34,7 +34,40 @@ pub fn zoo_name(q: u8) -> String {
     format!("icm-psnr-q{q}")
 }
 
-/// Resolves `--model NAME|PATH` / `--quality Q` to a model file path.
+/// Whether `name` may be looked up in a model directory: 1 to 64 ASCII letters, digits,
+/// `.`, `_` or `-`, not starting with `.` (so no separator, no `..`, no hidden file). The
+/// zoo's names and any name `icm model build` is given in practice are of this kind.
+pub fn is_plain_model_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The model file of a name read from a stream: `DIR/NAME.safetensors`. The name is hostile
+/// input: it only ever selects among the model files of `dir` ([`is_plain_model_name`]),
+/// never opens another path; only the user's own `--model PATH` ([`resolve_model`]) is a
+/// path.
+pub fn find_named_model(name: &str, dir: &Path) -> Result<PathBuf, ModelError> {
+    if !is_plain_model_name(name) {
+        return Err(ModelError::UnsafeName {
+            name: name.to_string(),
+        });
+    }
+    let path = dir.join(format!("{name}.safetensors"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::NotFound {
+            name: name.to_string(),
+            searched: dir.display().to_string(),
+        })
+    }
+}
+
+/// Resolves the user's `--model NAME|PATH` / `--quality Q` to a model file path (a path
+/// is taken as it is: use [`find_named_model`] for names read from a stream).
 pub fn resolve_model(
     model: Option<&str>,
     quality: Option<u8>,
@@ -58,5 +91,60 @@ pub fn resolve_model(
             name,
             searched: dir.display().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_are_looked_up() {
+        for good in [
+            "icm-psnr-q3",
+            "test-seed1-small",
+            "a",
+            "m_1.2",
+            &"x".repeat(64),
+        ] {
+            assert!(is_plain_model_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../conformance/models/test-seed1-small",
+            "..",
+            ".hidden",
+            "a/b",
+            "a\\b",
+            "caf\u{e9}",
+            "a b",
+            "a\0",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_plain_model_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_stream_name_never_leaves_the_model_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // crates/icm/Cargo.toml exists, but a name is not a path
+        for name in ["../icm/Cargo", "/etc/passwd", "Cargo.toml"] {
+            assert!(find_named_model(name, dir).is_err(), "{name}");
+        }
+        let models = dir
+            .ancestors()
+            .nth(2)
+            .expect("repo")
+            .join("conformance/models");
+        assert_eq!(
+            find_named_model("test-seed1-small", &models).expect("found"),
+            models.join("test-seed1-small.safetensors")
+        );
+        assert!(matches!(
+            find_named_model("../models/test-seed1-small", &models),
+            Err(ModelError::UnsafeName { .. })
+        ));
     }
 }
