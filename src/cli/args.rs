@@ -16,8 +16,8 @@ pub struct Cli {
 /// `--threads`, on the commands that run the codec.
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct ThreadsArg {
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Common options")]
+    /// Worker threads, 1 to 256 (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Common options")]
     pub threads: Option<u16>,
 }
 

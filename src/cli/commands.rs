@@ -3,7 +3,7 @@ use super::args::{
 };
 use super::error::CliError;
 use super::eval;
-use super::io::{check_outputs, read, read_image, write_atomic, write_image};
+use super::io::{check_outputs, image_bytes, read, read_image, write_all_atomic, write_atomic};
 use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
 use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
@@ -22,7 +22,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let dir = model_dir(&cli.command)
         .cloned()
         .unwrap_or_else(model::default_model_dir);
-    check_outputs(&output_paths(&cli.command))?;
+    let outputs = output_paths(&cli.command);
+    check_outputs(&outputs)?;
+    check_not_inputs(&outputs, &input_paths(&cli.command))?;
     if let Command::Decode(DecodeArgs {
         output: Some(path), ..
     }) = &cli.command
@@ -75,6 +77,52 @@ fn model_dir(command: &Command) -> Option<&PathBuf> {
         Command::Model(ModelCommand::Info(a)) => a.model_dir.model_dir.as_ref(),
         _ => None,
     }
+}
+
+/// The files a command reads that an output could overwrite.
+fn input_paths(command: &Command) -> Vec<PathBuf> {
+    match command {
+        Command::Encode(a) => vec![a.input.clone()],
+        Command::Decode(a) => vec![a.input.clone()],
+        Command::Dct(a) => vec![a.input.clone()],
+        Command::TaskRun(a) => vec![a.input.clone()],
+        Command::Model(ModelCommand::Build(a)) => vec![PathBuf::from(&a.input)],
+        Command::Plot(a) => a.inputs.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Refuses an output that is one of the command's inputs (`decode X.icm -o X.icm` would
+/// destroy the stream it reads), or the same file named twice.
+fn check_not_inputs(outputs: &[Option<PathBuf>], inputs: &[PathBuf]) -> Result<(), CliError> {
+    // the file itself where it exists, else the absolute path it would be created at
+    let real = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .ok()
+    };
+    let outputs: Vec<&PathBuf> = outputs.iter().flatten().collect();
+    for (i, out) in outputs.iter().enumerate() {
+        let Some(o) = real(out) else { continue };
+        if let Some(input) = inputs.iter().find(|p| real(p).as_ref() == Some(&o)) {
+            return Err(CliError::Usage(format!(
+                "{}: is also the input {}; choose another output",
+                out.display(),
+                input.display()
+            )));
+        }
+        if let Some(other) = outputs[i + 1..]
+            .iter()
+            .find(|p| real(p).as_ref() == Some(&o))
+        {
+            return Err(CliError::Usage(format!(
+                "{} and {} are the same file",
+                out.display(),
+                other.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every file a command will write, so that [`check_outputs`] can refuse a bad path before
@@ -202,27 +250,35 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
         )
     };
     let secs = start.elapsed().as_secs_f64();
+    // every output is made first and all are written together, or none
+    let mut outputs: Vec<(&Path, Vec<u8>)> = Vec::new();
+    let mut report = Vec::new();
     if let (Some(path), Some(img)) = (&a.output, &image) {
-        write_image(path, img)?;
-        println!(
+        outputs.push((path, image_bytes(path, img)?));
+        report.push(format!(
             "{}: {}x{}, {:.3} s",
             path.display(),
             img.width,
             img.height,
             secs
-        );
+        ));
     }
     if let Some(path) = &a.latents {
         let m = latents.y_mosaic(&stream.header.tiling());
         let shape = [m.channels, m.height, m.width];
-        write_atomic(path, &icm_eval::npy::npy_i32(&shape, &m.data))?;
-        println!(
+        outputs.push((path, icm_eval::npy::npy_i32(&shape, &m.data)));
+        report.push(format!(
             "{}: y^ int32 (units of 1/256), shape {shape:?}",
             path.display()
-        );
+        ));
     }
     if let Some(path) = &a.latents_raw {
-        write_atomic(path, &latents.serialise())?;
+        outputs.push((path, latents.serialise()));
+    }
+    let refs: Vec<(&Path, &[u8])> = outputs.iter().map(|(p, b)| (*p, b.as_slice())).collect();
+    write_all_atomic(&refs)?;
+    for line in report {
+        println!("{line}");
     }
     if a.hash {
         println!("latents sha256 {}", latents.sha256_hex());

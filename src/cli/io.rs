@@ -12,32 +12,93 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`, so a
-/// failed run never leaves a half-written output.
+/// Writes `bytes` to `path` as [`write_all_atomic`] does.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let io = |source| CliError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = path
+    write_all_atomic(&[(path, bytes)])
+}
+
+/// Where an output's bytes go.
+enum Destination {
+    /// A regular file (or none yet): a temporary file beside it, renamed over it.
+    Replace(PathBuf),
+    /// An existing file that is not a regular file (a device such as /dev/null, a FIFO):
+    /// written directly, never replaced by a regular file.
+    Direct(PathBuf),
+}
+
+fn destination(path: &Path) -> Destination {
+    match std::fs::metadata(path) {
+        // metadata follows symbolic links: a link to a device or FIFO is written through
+        Ok(m) if !m.is_file() && !m.is_dir() => Destination::Direct(path.to_path_buf()),
+        // a link to a regular file: replace the file it points to, not the link
+        Ok(_) => {
+            Destination::Replace(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+        }
+        Err(_) => Destination::Replace(path.to_path_buf()),
+    }
+}
+
+/// The temporary file beside `target`.
+fn temporary(target: &Path) -> PathBuf {
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes a command's outputs together or not at all: every output to a temporary file
+/// beside it, then, only when all are written, each renamed over its destination. A failed
+/// run leaves no half-written file and no temporary; an output that is a device or FIFO
+/// (`-o /dev/null`) is written directly instead of being replaced, and a symbolic link to a
+/// regular file keeps pointing at it.
+pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| CliError::Io { path, source }
+    };
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let cleanup = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
+    let mut direct = Vec::new();
+    for &(path, bytes) in outputs {
+        match destination(path) {
+            Destination::Direct(p) => direct.push((p, bytes)),
+            Destination::Replace(target) => {
+                let tmp = temporary(&target);
+                let written = (|| {
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(bytes)?;
+                    f.sync_all()
+                })();
+                staged.push((tmp, target));
+                if let Err(e) = written {
+                    cleanup(&staged);
+                    return Err(io(path)(e));
+                }
+            }
+        }
     }
-    result.map_err(io)
+    for (p, bytes) in direct {
+        if let Err(e) = std::fs::write(&p, bytes) {
+            cleanup(&staged);
+            return Err(io(&p)(e));
+        }
+    }
+    for (i, (tmp, target)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, target) {
+            cleanup(&staged[i..]);
+            return Err(io(target)(e));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a picture file as 8-bit RGB ([`icm_eval::picture::read_rgb`]).
@@ -46,15 +107,19 @@ pub fn read_image(path: &Path) -> Result<RgbImage, CliError> {
 }
 
 /// Encodes a picture in the format of `path`'s extension ([`OutputFormat::from_path`]:
-/// PNG, PPM or JPEG; any other extension is an error) and writes it atomically.
-pub fn write_image(path: &Path, img: &RgbImage) -> Result<(), CliError> {
-    let bytes = OutputFormat::from_path(path)?
+/// PNG, PPM or JPEG; any other extension is an error).
+pub fn image_bytes(path: &Path, img: &RgbImage) -> Result<Vec<u8>, CliError> {
+    OutputFormat::from_path(path)?
         .encode(img)
         .map_err(|source| CliError::Image {
             path: path.display().to_string(),
             source,
-        })?;
-    write_atomic(path, &bytes)
+        })
+}
+
+/// [`image_bytes`] written with [`write_atomic`].
+pub fn write_image(path: &Path, img: &RgbImage) -> Result<(), CliError> {
+    write_atomic(path, &image_bytes(path, img)?)
 }
 
 /// Checks, before any work starts, that `path` can be written: its folder exists and takes a

@@ -127,6 +127,9 @@ fn decode_writes_the_format_of_the_extension() {
             format,
             "{name}"
         );
+        if format == image::ImageFormat::Pnm {
+            assert!(bytes.starts_with(b"P6\n"), "binary PPM, not PAM");
+        }
     }
     let e = fails(&[
         "decode",
@@ -256,8 +259,10 @@ fn options_are_offered_only_where_they_act() {
         help.contains("--threads") && help.contains("--model-dir"),
         "{help}"
     );
-    let e = fails(&["decode", "x.icm", "--hash", "--threads", "0"]);
-    assert!(e.contains("--threads"), "{e}");
+    for n in ["0", "257", "100000"] {
+        let e = fails(&["decode", "x.icm", "--hash", "--threads", n]);
+        assert!(e.contains("--threads"), "{n}: {e}");
+    }
 }
 
 #[test]
@@ -297,4 +302,100 @@ fn progress_is_reported_in_lines_when_stderr_is_not_a_terminal() {
         .collect();
     assert_eq!(lines, vec![lines[0]], "{e}");
     assert!(lines[0].contains("2/2"), "{e}");
+}
+
+/// Issue 20 item 4: an output never destroys an input, a FIFO or device output is written
+/// through (not replaced by a regular file), a symbolic link keeps pointing at its file.
+#[test]
+fn outputs_never_replace_inputs_or_special_files() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = fresh_dir("cli_usage_special_outputs");
+    let input = dir.join("in.ppm");
+    save(
+        &icm::testimage::synthetic(40, 30, 2),
+        &input,
+        image::ImageFormat::Pnm,
+    );
+    let before = std::fs::read(&input).expect("input");
+    let model = small_model();
+    let e = fails(&["encode", p(&input), "-o", p(&input), "--model", p(&model)]);
+    assert!(e.contains("is also the input"), "{e}");
+    assert_eq!(std::fs::read(&input).expect("input"), before);
+    let stream = dir.join("s.icm");
+    ok(
+        &icm(
+            &["encode", p(&input), "-o", p(&stream), "--model", p(&model)],
+            &[],
+        ),
+        "encode",
+    );
+    let coded = std::fs::read(&stream).expect("stream");
+    let e = fails(&[
+        "decode",
+        p(&stream),
+        "--latents-raw",
+        p(&stream),
+        "--model",
+        p(&model),
+    ]);
+    assert!(e.contains("is also the input"), "{e}");
+    assert_eq!(std::fs::read(&stream).expect("stream"), coded);
+    let e = fails(&[
+        "decode",
+        p(&stream),
+        "-o",
+        p(&dir.join("x.png")),
+        "--latents-raw",
+        p(&dir.join("./x.png")),
+        "--model",
+        p(&model),
+    ]);
+    assert!(e.contains("same file"), "{e}");
+
+    // a symbolic link to a regular file: the file gets the picture, the link stays a link
+    let target = dir.join("target.ppm");
+    std::fs::write(&target, b"old").expect("target");
+    let link = dir.join("link.ppm");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    ok(
+        &icm(
+            &["decode", p(&stream), "-o", p(&link), "--model", p(&model)],
+            &[],
+        ),
+        "decode to a link",
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read(&target).expect("target").starts_with(b"P6\n"));
+
+    // a FIFO: written through while a reader drains it, and still a FIFO afterwards
+    let fifo = dir.join("pipe.png");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        crate::common::cannot_run("mkfifo failed");
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read fifo"))
+    };
+    ok(
+        &icm(
+            &["decode", p(&stream), "-o", p(&fifo), "--model", p(&model)],
+            &[],
+        ),
+        "decode to a FIFO",
+    );
+    // checked before joining: had the FIFO been replaced, the reader would wait forever
+    assert!(std::fs::metadata(&fifo)
+        .expect("fifo")
+        .file_type()
+        .is_fifo());
+    let got = reader.join().expect("reader");
+    assert_eq!(
+        image::guess_format(&got).expect("png"),
+        image::ImageFormat::Png
+    );
 }

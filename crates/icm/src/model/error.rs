@@ -49,6 +49,14 @@ pub enum ModelError {
         /// The name as read (shown escaped).
         name: String,
     },
+    /// A model file failed to load: which file, and why.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The model file.
+        path: String,
+        /// What was wrong with it.
+        source: Box<ModelError>,
+    },
     /// No model with this name was found.
     #[error("no model named {name:?} in {searched}")]
     NotFound {

@@ -431,7 +431,10 @@ impl Model {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(&bytes)
+        Self::from_bytes(&bytes).map_err(|e| ModelError::InFile {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })
     }
 
     /// Channels of y^ (M).
