@@ -66,6 +66,9 @@ pub fn fuzz_decode(data: &[u8]) {
 /// blocks are 32 MiB, so executions stay fast and memory bounded.
 pub const MAX_JPEG_BLOCKS: u64 = 1 << 18;
 
+/// Largest frequency tensor the JPEG target lets a file ask for: 64 MiB.
+pub const MAX_JPEG_TENSOR_BYTES: u64 = 1 << 26;
+
 /// JPEG target: DCT coefficients of arbitrary bytes (`icm_eval::jpeg`), and the invariants of
 /// an accepted file: block grids of T.81 A.1.1, storage sizes, the Annex B tensor shape.
 pub fn fuzz_jpeg(data: &[u8]) {
@@ -74,6 +77,7 @@ pub fn fuzz_jpeg(data: &[u8]) {
     let opts = DecodeOptions {
         max_blocks: MAX_JPEG_BLOCKS,
         max_scans: 64,
+        max_tensor_bytes: MAX_JPEG_TENSOR_BYTES,
     };
     let Ok(c) = decode_coefficients(data, &opts) else {
         return;
@@ -89,7 +93,15 @@ pub fn fuzz_jpeg(data: &[u8]) {
         assert_eq!(comp.coefs.len(), comp.blocks_w * comp.blocks_h * 64);
     }
     let channels: Vec<usize> = (0..c.components.len() * 64).collect();
-    let (shape, values) = frequency_tensor(&c, &channels, true, TensorLayout::Chw);
+    let grid = u64::from(c.height.div_ceil(8)) * u64::from(c.width.div_ceil(8));
+    let bytes = channels.len() as u64 * grid * 4;
+    let Ok((shape, values)) =
+        frequency_tensor(&c, &channels, true, TensorLayout::Chw, opts.max_tensor_bytes)
+    else {
+        // refused only when over the limit, and then before allocating
+        assert!(bytes > opts.max_tensor_bytes);
+        return;
+    };
     assert_eq!(
         shape,
         vec![

@@ -15,15 +15,17 @@ pub fn run(a: DctArgs) -> Result<(), CliError> {
     };
     let bytes = read(&a.input)?;
     let start = Instant::now();
-    let coefs = decode_coefficients(&bytes, &DecodeOptions::default()).map_err(|source| {
-        CliError::Jpeg {
-            path: a.input.display().to_string(),
-            source,
-        }
-    })?;
+    let opts = DecodeOptions::default();
+    let jpeg_err = |source| CliError::Jpeg {
+        path: a.input.display().to_string(),
+        source,
+    };
+    let coefs = decode_coefficients(&bytes, &opts).map_err(jpeg_err)?;
     let channels = parse_channels(&a.channels, coefs.components.len())
         .map_err(|e| CliError::Usage(format!("--channels {:?}: {e}", a.channels)))?;
-    let (shape, values) = frequency_tensor(&coefs, &channels, !a.raw, layout);
+    let (shape, values) =
+        frequency_tensor(&coefs, &channels, !a.raw, layout, opts.max_tensor_bytes)
+            .map_err(jpeg_err)?;
     let secs = start.elapsed().as_secs_f64();
     let (npy, dtype) = if a.raw {
         // Raw values are the file's 16-bit coefficients: the conversion is exact.

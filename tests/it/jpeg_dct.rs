@@ -172,8 +172,9 @@ fn dequantised_tensor_is_coefficients_times_table() {
     let c = decode(&bytes).expect("decode");
     assert_eq!((c.width, c.height, c.components.len()), (40, 24, 3));
     let all: Vec<usize> = (0..192).collect();
-    let (shape, raw) = frequency_tensor(&c, &all, false, TensorLayout::Chw);
-    let (_, deq) = frequency_tensor(&c, &all, true, TensorLayout::Chw);
+    let limit = DecodeOptions::default().max_tensor_bytes;
+    let (shape, raw) = frequency_tensor(&c, &all, false, TensorLayout::Chw, limit).expect("tensor");
+    let (_, deq) = frequency_tensor(&c, &all, true, TensorLayout::Chw, limit).expect("tensor");
     assert_eq!(shape, vec![192, 3, 5]);
     let plane = 15;
     let mut nonzero = 0;
@@ -396,7 +397,11 @@ proptest! {
             let i = usize::from(at) % b.len();
             b[i] = v;
         }
-        let small = DecodeOptions { max_blocks: 1 << 16, max_scans: 64 };
+        let small = DecodeOptions {
+            max_blocks: 1 << 16,
+            max_scans: 64,
+            ..DecodeOptions::default()
+        };
         let _ = decode_coefficients(&b, &small);
     }
 }
@@ -477,7 +482,11 @@ proptest! {
             let i = usize::from(at) % b.len();
             b[i] = v;
         }
-        let small = DecodeOptions { max_blocks: 1 << 16, max_scans: 64 };
+        let small = DecodeOptions {
+            max_blocks: 1 << 16,
+            max_scans: 64,
+            ..DecodeOptions::default()
+        };
         if let Ok(c) = decode_coefficients(&b, &small) {
             for comp in &c.components {
                 prop_assert_eq!(comp.coefs.len(), comp.blocks_w * comp.blocks_h * 64);
@@ -501,6 +510,7 @@ fn fuzz_regressions_replay() {
                 &DecodeOptions {
                     max_blocks: 1 << 20,
                     max_scans: 100,
+                    ..DecodeOptions::default()
                 },
             );
         }

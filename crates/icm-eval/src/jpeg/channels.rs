@@ -7,7 +7,7 @@
 //! "Learning in the Frequency Domain", CVPR 2020). [`SELECTED_24`] is the 24-channel
 //! selection of Annex B.3.
 
-use super::Coefficients;
+use super::{Coefficients, JpegError};
 
 /// Memory order of the output tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,15 +82,31 @@ pub fn grid(c: &Coefficients) -> (usize, usize) {
 
 /// The tensor of `channels` (indices `component * 64 + u * 8 + v`, each below
 /// `64 * components`): quantised coefficients, or multiplied by their quantisation value
-/// when `dequantise`. Returns the shape and the values in C order.
+/// when `dequantise`. Returns the shape and the values in C order, or
+/// [`JpegError::TensorTooLarge`] when the int32 tensor would take more than `max_bytes`
+/// (checked before allocating; [`crate::jpeg::DecodeOptions::max_tensor_bytes`]).
 pub fn frequency_tensor(
     c: &Coefficients,
     channels: &[usize],
     dequantise: bool,
     layout: TensorLayout,
-) -> (Vec<usize>, Vec<i32>) {
+    max_bytes: u64,
+) -> Result<(Vec<usize>, Vec<i32>), JpegError> {
     let (rows, cols) = grid(c);
     let nch = channels.len();
+    let bytes = (nch as u64)
+        .saturating_mul(rows as u64)
+        .saturating_mul(cols as u64)
+        .saturating_mul(4);
+    if bytes > max_bytes {
+        return Err(JpegError::TensorTooLarge {
+            channels: nch,
+            rows,
+            cols,
+            bytes,
+            limit: max_bytes,
+        });
+    }
     let plane = rows * cols;
     let mut out = vec![0i32; nch * plane];
     let hmax = usize::from(c.hmax.max(1));
@@ -149,7 +165,7 @@ pub fn frequency_tensor(
         TensorLayout::Chw => vec![nch, rows, cols],
         TensorLayout::Hwc => vec![rows, cols, nch],
     };
-    (shape, out)
+    Ok((shape, out))
 }
 
 #[cfg(test)]
@@ -175,6 +191,35 @@ mod tests {
         }
     }
 
+    /// Issue 20 item 2: a few stored blocks repeated over a 65535x65535 grid ask for a
+    /// 25 GiB tensor; the limit refuses it before allocating (an allocation of that size
+    /// would abort the test process).
+    #[test]
+    fn an_oversized_tensor_is_refused_before_allocating() {
+        let c = Coefficients {
+            width: 65535,
+            height: 65535,
+            process: Process::Progressive,
+            hmax: 4,
+            vmax: 4,
+            components: vec![
+                comp(4, 1, 1, 1, 1),
+                comp(1, 4, 1, 1, 2),
+                comp(1, 1, 1, 1, 3),
+            ],
+        };
+        let all: Vec<usize> = (0..192).collect();
+        let e = frequency_tensor(&c, &all, true, TensorLayout::Chw, 1 << 30).unwrap_err();
+        assert!(
+            matches!(e, JpegError::TensorTooLarge { channels: 192, rows: 8192, cols: 8192, bytes, limit }
+                if bytes == 192 * 8192 * 8192 * 4 && limit == 1 << 30),
+            "{e:?}"
+        );
+        // within the limit the same file arranges as usual
+        let (shape, _) = frequency_tensor(&c, &[0], true, TensorLayout::Chw, 1 << 28).unwrap();
+        assert_eq!(shape, vec![1, 8192, 8192]);
+    }
+
     /// 4:2:0, 24x17 pixels: luma 3x3 blocks, chroma 2x2 blocks repeated 2x2.
     #[test]
     fn chroma_blocks_repeat_on_the_luma_grid() {
@@ -190,12 +235,14 @@ mod tests {
                 comp(1, 1, 2, 2, 300),
             ],
         };
-        let (shape, t) = frequency_tensor(&c, &[0, 64, 128 + 1], false, TensorLayout::Chw);
+        let (shape, t) =
+            frequency_tensor(&c, &[0, 64, 128 + 1], false, TensorLayout::Chw, 1 << 20).unwrap();
         assert_eq!(shape, vec![3, 3, 3]);
         assert_eq!(&t[..9], &[100, 101, 102, 103, 104, 105, 106, 107, 108]);
         assert_eq!(&t[9..18], &[200, 200, 201, 200, 200, 201, 202, 202, 203]);
         assert_eq!(&t[18..27], &[-1; 9]);
-        let (shape, d) = frequency_tensor(&c, &[0, 64, 128 + 1], true, TensorLayout::Hwc);
+        let (shape, d) =
+            frequency_tensor(&c, &[0, 64, 128 + 1], true, TensorLayout::Hwc, 1 << 20).unwrap();
         assert_eq!(shape, vec![3, 3, 3]);
         assert_eq!(&d[..3], &[200, 400, -2]);
         assert_eq!(&d[3..6], &[202, 400, -2]);

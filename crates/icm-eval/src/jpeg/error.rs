@@ -102,6 +102,25 @@ pub enum JpegError {
         /// The limit in force.
         limit: u64,
     },
+    /// The frequency tensor asked for is larger than the caller's limit: subsampled
+    /// components are repeated over the luma block grid, so the tensor can be far larger
+    /// than the coefficients stored ([`crate::jpeg::DecodeOptions::max_tensor_bytes`]).
+    #[error(
+        "frequency tensor of {channels} channels on a {rows}x{cols} block grid needs {bytes} \
+         bytes, more than the limit of {limit}"
+    )]
+    TensorTooLarge {
+        /// Channels asked for.
+        channels: usize,
+        /// Grid rows (`ceil(height / 8)`).
+        rows: usize,
+        /// Grid columns (`ceil(width / 8)`).
+        cols: usize,
+        /// Bytes the int32 tensor would take.
+        bytes: u64,
+        /// The limit in force.
+        limit: u64,
+    },
     /// The file has more scans than the caller's limit (bounds decoding time: each
     /// progressive scan may revisit every block).
     #[error("too many scans: more than {limit} (at offset {offset})")]

@@ -48,6 +48,9 @@ pub struct DecodeOptions {
     /// Most scans (SOS markers). Each progressive scan may visit every block, so this bounds
     /// the decoding time. Default 1000 (encoders use at most a few dozen).
     pub max_scans: u32,
+    /// Most bytes of a frequency tensor ([`channels::frequency_tensor`]), checked before it
+    /// is allocated. Default 2^30 (1 GiB: all 192 channels of about 90 megapixels).
+    pub max_tensor_bytes: u64,
 }
 
 impl Default for DecodeOptions {
@@ -55,6 +58,7 @@ impl Default for DecodeOptions {
         DecodeOptions {
             max_blocks: 1 << 24,
             max_scans: 1000,
+            max_tensor_bytes: 1 << 30,
         }
     }
 }

@@ -194,7 +194,8 @@ impl DctMobileNetV2 {
                 c.components.len()
             )));
         }
-        let (shape, values) = frequency_tensor(c, &self.channels, true, TensorLayout::Chw);
+        let limit = crate::jpeg::DecodeOptions::default().max_tensor_bytes;
+        let (shape, values) = frequency_tensor(c, &self.channels, true, TensorLayout::Chw, limit)?;
         if shape[1] < MIN_GRID || shape[2] < MIN_GRID {
             return Err(bad(format!(
                 "{}x{} picture: at least {} pixels a side",

@@ -128,6 +128,9 @@ pub enum TaskError {
     /// A picture file could not be read.
     #[error(transparent)]
     Picture(#[from] crate::picture::PictureError),
+    /// A JPEG's coefficients could not be read or arranged.
+    #[error(transparent)]
+    Jpeg(#[from] crate::jpeg::JpegError),
     /// The codec under test failed on an image.
     #[error("{what}: {why}")]
     Codec {
