@@ -298,6 +298,35 @@ pub struct DecodeArgs {
     /// every tile, int32 little-endian): the file whose SHA-256 conformance records give.
     #[arg(long)]
     pub latents_raw: Option<PathBuf>,
+    /// Refuse streams of more pixels (width x height) than this, before any work. Default:
+    /// the spec's level limits only (2^28 pixels at level 2). A few bytes can declare the
+    /// largest picture of a level (empty payloads are conforming): a server decoding
+    /// untrusted streams should set this and --max-memory.
+    #[arg(long, help_heading = "Limits")]
+    pub max_pixels: Option<u64>,
+    /// Refuse streams whose decode would need more memory than this (bytes, or with a
+    /// suffix K, M, G: 512M, 4G), before any work; tiles are synthesised as many at a time
+    /// as fit. Counts the latents, the picture and about 160 bytes per pixel of each tile
+    /// being synthesised, not the model. Default: no limit.
+    #[arg(long, value_parser = parse_size, help_heading = "Limits")]
+    pub max_memory: Option<u64>,
+}
+
+/// A size in bytes: a number, optionally followed by K, M or G (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 10),
+        Some('M') => (&t[..t.len() - 1], 20),
+        Some('G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("{s:?}: expected bytes such as 1048576, 512M or 4G"))
 }
 
 /// `icm anchor`.

@@ -567,3 +567,116 @@ fn a_stream_cannot_choose_the_file_the_decoder_opens() {
     );
     crate::common::ok(&out, "plain name in --model-dir");
 }
+
+/// A stream of empty payloads declaring `w x h` in 1024x1024 tiles (empty payloads are
+/// conforming: every symbol decodes as 0).
+fn empty_stream(model: &Model, w: u32, h: u32) -> Vec<u8> {
+    let bytes = encode(&synthetic(8, 8), model, &EncodeOptions::default()).expect("encode");
+    let mut header = container::parse(&bytes).expect("parse").header;
+    header.width = w;
+    header.height = h;
+    header.level = icm::container::Level::lowest_for(w, h).expect("level").idc;
+    header.tile_width = 1024.min(w.div_ceil(64) * 64);
+    header.tile_height = 1024.min(h.div_ceil(64) * 64);
+    let tiles = header.tiling().count();
+    container::write(&header, &vec![(Vec::new(), Vec::new()); tiles])
+}
+
+/// Issue 20 item 3: a decode bomb (1 KB declaring 16384x16384 at level 2) is refused by
+/// --max-pixels and --max-memory before any work, and a stream within the limits decodes.
+#[test]
+fn decode_limits_refuse_a_bomb_before_any_work() {
+    let dir = crate::common::fresh_dir("robustness_decode_limits");
+    let small = crate::common::root().join("conformance/models/test-seed1-small.safetensors");
+    let model = Model::from_path(&small).expect("model");
+    let bomb = dir.join("bomb.icm");
+    std::fs::write(&bomb, empty_stream(&model, 16384, 16384)).expect("write");
+    assert!(std::fs::metadata(&bomb).expect("bomb").len() < 8192);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "decode",
+            bomb.to_str().expect("utf-8"),
+            "-o",
+            "never.png",
+            "--model",
+            small.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        crate::common::icm(&args, &[])
+    };
+    let out = run(&["--max-pixels", "16777216"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("268435456 pixels") && err.contains("16777216"),
+        "{err}"
+    );
+    assert!(err.starts_with("error: limit\n"), "{err}");
+    let out = run(&["--max-memory", "512M"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("memory") && err.contains("536870912"), "{err}");
+    assert!(!std::path::Path::new("never.png").exists());
+
+    // the same kind of stream, small: the limits plan and allow it
+    let ok_stream = dir.join("small.icm");
+    std::fs::write(&ok_stream, empty_stream(&model, 300, 200)).expect("write");
+    let out = crate::common::icm(
+        &[
+            "decode",
+            ok_stream.to_str().expect("utf-8"),
+            "--hash",
+            "--model",
+            small.to_str().expect("utf-8"),
+            "--max-pixels",
+            "60000",
+            "--max-memory",
+            "64M",
+        ],
+        &[],
+    );
+    crate::common::ok(&out, "a stream within the limits");
+}
+
+/// The plan: as many tiles in flight as the memory allows, at most the threads given, and
+/// an error naming the need when not even one fits.
+#[test]
+fn decode_limits_choose_the_tiles_in_flight() {
+    use icm::codec::{DecodeLimits, SYNTHESIS_BYTES_PER_PIXEL};
+    let small = crate::common::root().join("conformance/models/test-seed1-small.safetensors");
+    let model = Model::from_path(&small).expect("model");
+    let bytes = empty_stream(&model, 4096, 1024);
+    let header = container::parse(&bytes).expect("parse").header;
+    let unlimited = DecodeLimits::default()
+        .plan(&header, &model, true, 8)
+        .expect("plan");
+    assert_eq!(
+        unlimited.tiles_in_flight, 4,
+        "at most the 4 tiles' worth of threads"
+    );
+    let tile = 1024 * 1024 * SYNTHESIS_BYTES_PER_PIXEL;
+    let fixed = unlimited.memory - 4 * tile;
+    for (budget, want) in [
+        (fixed + tile, 1),
+        (fixed + 2 * tile + 1, 2),
+        (fixed + 3 * tile, 3),
+    ] {
+        let limits = DecodeLimits {
+            max_memory: budget,
+            ..DecodeLimits::default()
+        };
+        let plan = limits.plan(&header, &model, true, 8).expect("plan");
+        assert_eq!(plan.tiles_in_flight, want, "budget {budget}");
+        assert!(plan.memory <= budget);
+    }
+    let tight = DecodeLimits {
+        max_memory: fixed + tile - 1,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        tight.plan(&header, &model, true, 8),
+        Err(CodecError::LimitExceeded { needed, .. }) if needed == fixed + tile
+    ));
+    // latents only: no synthesis memory
+    assert!(tight.plan(&header, &model, false, 8).is_ok());
+}

@@ -1,4 +1,4 @@
-use super::{CodecError, Latents, RgbImage, TileLatents};
+use super::{CodecError, DecodeLimits, Latents, RgbImage, TileLatents};
 use crate::container::{self, Stream, TilePayload, TileRect};
 use crate::entropy::{decode_value, AnsDecoder};
 use crate::hyper::MEAN_FRAC_BITS;
@@ -157,8 +157,19 @@ pub fn decode_stream_latents(stream: &Stream<'_>, model: &Model) -> Result<Laten
 
 /// [`decode`] of a stream already parsed with [`container::parse`].
 pub fn decode_stream(stream: &Stream<'_>, model: &Model) -> Result<Decoded, CodecError> {
+    decode_stream_limited(stream, model, &DecodeLimits::default())
+}
+
+/// [`decode_stream`] under `limits`, checked against the header before any work; tiles are
+/// synthesised as many at a time as the memory limit allows.
+pub fn decode_stream_limited(
+    stream: &Stream<'_>,
+    model: &Model,
+    limits: &DecodeLimits,
+) -> Result<Decoded, CodecError> {
     check_model(stream, model)?;
-    decode_parsed(stream, model, None)
+    let plan = limits.plan(&stream.header, model, true, rayon::current_num_threads())?;
+    decode_parsed(stream, model, None, plan.tiles_in_flight)
 }
 
 /// Decodes the latents of every tile of a parsed, model-checked stream.
@@ -213,29 +224,35 @@ pub fn decode_with_times(bytes: &[u8], model: &Model) -> Result<(Decoded, StageT
 
 fn decode_clocked(bytes: &[u8], model: &Model, clock: Clock<'_>) -> Result<Decoded, CodecError> {
     let stream = timed(clock, |t| &mut t.parse, || parse_checked(bytes, model))?;
-    decode_parsed(&stream, model, clock)
+    decode_parsed(&stream, model, clock, rayon::current_num_threads())
 }
 
 /// Latents and picture of a parsed, model-checked stream.
+/// Synthesises `in_flight` tiles at a time.
 fn decode_parsed(
     stream: &Stream<'_>,
     model: &Model,
     clock: Clock<'_>,
+    in_flight: usize,
 ) -> Result<Decoded, CodecError> {
     let latents = latents_of(stream, model, clock)?;
     let tiling = stream.header.tiling();
-    let pixels = latents
-        .tiles
-        .par_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            timed(
-                clock,
-                |t| &mut t.synthesis,
-                || synthesise_tile(model, t, tiling.tile(i)),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let in_flight = in_flight.max(1);
+    let mut pixels = Vec::with_capacity(latents.tiles.len());
+    for (c, chunk) in latents.tiles.chunks(in_flight).enumerate() {
+        let synthesised = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                timed(
+                    clock,
+                    |t| &mut t.synthesis,
+                    || synthesise_tile(model, t, tiling.tile(c * in_flight + i)),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        pixels.extend(synthesised);
+    }
     let mut image = RgbImage::new(tiling.width, tiling.height);
     let stride = tiling.width as usize * 3;
     for (i, tile) in pixels.iter().enumerate() {

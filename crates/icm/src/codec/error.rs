@@ -44,6 +44,17 @@ pub enum CodecError {
         /// Cause.
         source: crate::transform::TransformError,
     },
+    /// The stream needs more than a limit of [`super::DecodeLimits`] allows (checked
+    /// against the header before any work).
+    #[error("the stream needs {needed} {what}, more than the limit of {limit}")]
+    LimitExceeded {
+        /// What is limited: pixels or memory.
+        what: &'static str,
+        /// What the stream needs.
+        needed: u64,
+        /// The limit in force.
+        limit: u64,
+    },
     /// The model has no analysis transforms (decoder-only file).
     #[error("model {0:?} has no encoder transforms (g_a, h_a)")]
     NoEncoder(String),
@@ -61,6 +72,7 @@ impl CodecError {
             CodecError::ModelMismatch { .. } => "model-mismatch",
             CodecError::Entropy { .. } => "corrupt-payload",
             CodecError::Hyper(_) => "invalid-model",
+            CodecError::LimitExceeded { .. } => "limit",
             CodecError::Transform { .. } | CodecError::NoEncoder(_) | CodecError::Input(_) => {
                 "other"
             }

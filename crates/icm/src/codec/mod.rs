@@ -4,13 +4,15 @@ mod decoder;
 mod encoder;
 mod error;
 mod latents;
+mod limits;
 mod picture;
 
 pub use decoder::{
-    decode, decode_latents, decode_stream, decode_stream_latents, decode_with_times, Decoded,
-    StageTimes,
+    decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_limited,
+    decode_with_times, Decoded, StageTimes,
 };
 pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
 pub use latents::{LatentMosaic, Latents, TileLatents};
+pub use limits::{DecodeLimits, DecodePlan, SYNTHESIS_BYTES_PER_PIXEL};
 pub use picture::RgbImage;
