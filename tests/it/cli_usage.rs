@@ -36,6 +36,30 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// A fresh folder `name` holding `in.png`, a synthetic `w x h` picture.
+fn picture(name: &str, w: u32, h: u32) -> (PathBuf, PathBuf) {
+    let dir = fresh_dir(name);
+    let input = dir.join("in.png");
+    save(
+        &icm::testimage::synthetic(w, h, 1),
+        &input,
+        image::ImageFormat::Png,
+    );
+    (dir, input)
+}
+
+/// Encodes `input` to `stream` with the small conformance model; must succeed.
+fn encode_small(input: &Path, stream: &Path) {
+    let model = small_model();
+    ok(
+        &icm(
+            &["encode", p(input), "-o", p(stream), "--model", p(&model)],
+            &[],
+        ),
+        "encode",
+    );
+}
+
 #[test]
 fn encode_reads_jpeg_webp_tiff_and_16_bit_png() {
     let dir = fresh_dir("cli_usage_formats");
@@ -92,22 +116,10 @@ fn encode_reads_jpeg_webp_tiff_and_16_bit_png() {
 
 #[test]
 fn decode_writes_the_format_of_the_extension() {
-    let dir = fresh_dir("cli_usage_decode");
-    let input = dir.join("in.png");
-    save(
-        &icm::testimage::synthetic(40, 30, 1),
-        &input,
-        image::ImageFormat::Png,
-    );
+    let (dir, input) = picture("cli_usage_decode", 40, 30);
     let stream = dir.join("in.icm");
     let model = small_model();
-    ok(
-        &icm(
-            &["encode", p(&input), "-o", p(&stream), "--model", p(&model)],
-            &[],
-        ),
-        "encode",
-    );
+    encode_small(&input, &stream);
     for (name, format) in [
         ("out.png", image::ImageFormat::Png),
         ("out.ppm", image::ImageFormat::Pnm),
@@ -145,13 +157,7 @@ fn decode_writes_the_format_of_the_extension() {
 
 #[test]
 fn silent_coercions_are_refused() {
-    let dir = fresh_dir("cli_usage_refused");
-    let input = dir.join("in.png");
-    save(
-        &icm::testimage::synthetic(40, 30, 1),
-        &input,
-        image::ImageFormat::Png,
-    );
+    let (dir, input) = picture("cli_usage_refused", 40, 30);
     let out = dir.join("o.icm");
     for tile in ["100x100", "32", "4096", "0", "64x96"] {
         let e = fails(&["encode", p(&input), "-o", p(&out), "--tile", tile]);
@@ -322,13 +328,7 @@ fn outputs_never_replace_inputs_or_special_files() {
     assert!(e.contains("is also the input"), "{e}");
     assert_eq!(std::fs::read(&input).expect("input"), before);
     let stream = dir.join("s.icm");
-    ok(
-        &icm(
-            &["encode", p(&input), "-o", p(&stream), "--model", p(&model)],
-            &[],
-        ),
-        "encode",
-    );
+    encode_small(&input, &stream);
     let coded = std::fs::read(&stream).expect("stream");
     let e = fails(&[
         "decode",
