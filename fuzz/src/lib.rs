@@ -95,9 +95,13 @@ pub fn fuzz_jpeg(data: &[u8]) {
     let channels: Vec<usize> = (0..c.components.len() * 64).collect();
     let grid = u64::from(c.height.div_ceil(8)) * u64::from(c.width.div_ceil(8));
     let bytes = channels.len() as u64 * grid * 4;
-    let Ok((shape, values)) =
-        frequency_tensor(&c, &channels, true, TensorLayout::Chw, opts.max_tensor_bytes)
-    else {
+    let Ok((shape, values)) = frequency_tensor(
+        &c,
+        &channels,
+        true,
+        TensorLayout::Chw,
+        opts.max_tensor_bytes,
+    ) else {
         // refused only when over the limit, and then before allocating
         assert!(bytes > opts.max_tensor_bytes);
         return;
@@ -111,4 +115,30 @@ pub fn fuzz_jpeg(data: &[u8]) {
         ]
     );
     assert_eq!(values.len(), shape.iter().product::<usize>());
+}
+
+/// Model-file target: a model directory is input too (issue 20). Any bytes given to
+/// [`Model::from_bytes`] (safetensors parsing, the validation of spec 7.5, the frequency
+/// tables, the integer h_s) return a model or an error, never panic; an accepted model
+/// reports consistent channel counts.
+pub fn fuzz_model(data: &[u8]) {
+    let Ok(m) = Model::from_bytes(data) else {
+        return;
+    };
+    assert!(m.latent_channels() > 0 && m.hyper_channels() > 0);
+    assert_eq!(m.sha256_hex().len(), 64);
+}
+
+/// A tiny seeded model file (a few KB) for the model target's seed corpus.
+pub fn tiny_model_file(seed: u64) -> Vec<u8> {
+    let export = icm::model::random_float_export(seed, (2, 4, [2, 2, 2]));
+    icm::model::build_model_file(
+        &export,
+        &icm::model::BuildOptions {
+            name: format!("tiny-{seed}"),
+            quality: Some(1),
+            extra: Default::default(),
+        },
+    )
+    .expect("tiny model")
 }

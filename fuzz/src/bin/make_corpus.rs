@@ -40,6 +40,19 @@ fn main() {
     meta.splice(at..at, chunk);
     seeds.push(("1x1_meta.icm".into(), meta));
 
+    let dir = root.join("fuzz_model");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for seed in [1, 2] {
+        let bytes = icm_fuzz::tiny_model_file(seed);
+        icm_fuzz::fuzz_model(&bytes);
+        std::fs::write(dir.join(format!("tiny-{seed}.safetensors")), &bytes).expect("write");
+        println!(
+            "{}/tiny-{seed}.safetensors: {} bytes",
+            dir.display(),
+            bytes.len()
+        );
+    }
+
     for target in ["fuzz_container", "fuzz_decode"] {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).expect("mkdir");
