@@ -49,7 +49,7 @@ status=0
 for i in "${!NAMES[@]}"; do
     for threads in 1 2; do
         run="${NAMES[$i]}-t$threads"
-        if ! "${BINS[$i]}" --threads "$threads" conformance --json >"$OUT/$run.json"; then
+        if ! "${BINS[$i]}" conformance --threads "$threads" --json >"$OUT/$run.json"; then
             echo "determinism: $run: the conformance suite failed"
             status=1
         fi
