@@ -49,8 +49,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `--tile WxH` or `N`: multiples of [`TILE_ALIGN`] up to the largest tile of any level
-/// (spec 5.2, 6.2), refused otherwise rather than rounded.
 /// `--threads` of the commands that take it.
 fn threads(command: &Command) -> Option<u16> {
     match command {
@@ -154,6 +152,8 @@ fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
     }
 }
 
+/// `--tile WxH` or `N`: multiples of [`TILE_ALIGN`] up to the largest tile of any level
+/// (spec 5.2, 6.2), refused otherwise rather than rounded.
 fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
     let Some(s) = s else {
         return Ok((DEFAULT_TILE, DEFAULT_TILE));

@@ -136,6 +136,10 @@ pub fn check_output(path: &Path) -> Result<(), CliError> {
             "is a folder, not a file",
         )));
     }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // a device or FIFO: written directly (write_all_atomic), nothing to create beside it
+        return Ok(());
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
