@@ -4,7 +4,7 @@
 # cache, task cache or build output of earlier runs can hide a missing install step. The
 # Rust toolchain is the only thing taken from this machine (CARGO_HOME, RUSTUP_HOME).
 #
-# Takes as long as CI on a new machine: 35 minutes measured on 2 cores (a clean build, about
+# Takes as long as CI on a new machine: 23 to 35 minutes measured on 2 cores (a clean build, about
 # 5 GiB of Python packages, the whole suite). Run it before submitting a change to the
 # tests or the set-up. Uncommitted changes are not included.
 # Usage: scripts/ci_fresh.sh [LOG]   (LOG: where the output goes; default: the terminal)

@@ -3,8 +3,8 @@
 # Usage: scripts/demo.sh [IMAGE]   (any picture icm encode reads: PNG, PPM, JPEG, WebP, TIFF,
 # ...; default: a synthetic 512x384 test image). Outputs go to target/demo/.
 #
-# The first run builds icm in release mode: about 10 minutes on 2 cores (cargo prints each
-# crate as it compiles); later runs start at once.
+# The first run builds icm in release mode: 4 minutes on the 2-core development machine,
+# longer on slower ones (cargo prints each crate as it compiles); later runs start at once.
 set -euo pipefail
 # Resolve the argument before changing to the repository root, so relative paths work.
 img=""
@@ -14,7 +14,7 @@ if [ $# -gt 0 ]; then
 fi
 cd "$(dirname "$0")/.."
 if [ ! -x target/release/icm ]; then
-    echo "demo: building icm (release; the first build takes about 10 minutes on 2 cores)"
+    echo "demo: building icm (release; the first build takes several minutes: 4 on 2 cores here)"
 fi
 cargo build --release --bin icm
 out=target/demo
