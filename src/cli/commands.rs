@@ -248,11 +248,8 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
         let d = codec::decode_stream_limited(&stream, &model, &limits).map_err(codec_err)?;
         (d.latents, Some(d.image))
     } else {
-        limits
-            .plan(&stream.header, &model, false, rayon::current_num_threads())
-            .map_err(codec_err)?;
         (
-            codec::decode_stream_latents(&stream, &model).map_err(codec_err)?,
+            codec::decode_stream_latents_limited(&stream, &model, &limits).map_err(codec_err)?,
             None,
         )
     };

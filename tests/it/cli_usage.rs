@@ -48,6 +48,18 @@ fn picture(name: &str, w: u32, h: u32) -> (PathBuf, PathBuf) {
     (dir, input)
 }
 
+/// Decodes `stream` to `out` with the small conformance model; must succeed.
+fn decode_small(stream: &Path, out: &Path, what: &str) {
+    let model = small_model();
+    ok(
+        &icm(
+            &["decode", p(stream), "-o", p(out), "--model", p(&model)],
+            &[],
+        ),
+        what,
+    );
+}
+
 /// Encodes `input` to `stream` with the small conformance model; must succeed.
 fn encode_small(input: &Path, stream: &Path) {
     let model = small_model();
@@ -126,13 +138,7 @@ fn decode_writes_the_format_of_the_extension() {
         ("out.JPG", image::ImageFormat::Jpeg),
     ] {
         let out = dir.join(name);
-        ok(
-            &icm(
-                &["decode", p(&stream), "-o", p(&out), "--model", p(&model)],
-                &[],
-            ),
-            name,
-        );
+        decode_small(&stream, &out, name);
         let bytes = std::fs::read(&out).expect("output");
         assert_eq!(
             image::guess_format(&bytes).expect("format"),
@@ -357,13 +363,7 @@ fn outputs_never_replace_inputs_or_special_files() {
     std::fs::write(&target, b"old").expect("target");
     let link = dir.join("link.ppm");
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
-    ok(
-        &icm(
-            &["decode", p(&stream), "-o", p(&link), "--model", p(&model)],
-            &[],
-        ),
-        "decode to a link",
-    );
+    decode_small(&stream, &link, "decode to a link");
     assert!(std::fs::symlink_metadata(&link)
         .expect("link")
         .file_type()
@@ -381,13 +381,7 @@ fn outputs_never_replace_inputs_or_special_files() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(fifo).expect("read fifo"))
     };
-    ok(
-        &icm(
-            &["decode", p(&stream), "-o", p(&fifo), "--model", p(&model)],
-            &[],
-        ),
-        "decode to a FIFO",
-    );
+    decode_small(&stream, &fifo, "decode to a FIFO");
     // checked before joining: had the FIFO been replaced, the reader would wait forever
     assert!(std::fs::metadata(&fifo)
         .expect("fifo")

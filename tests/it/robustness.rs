@@ -625,6 +625,24 @@ fn decode_limits_refuse_a_bomb_before_any_work() {
     assert!(!out.status.success());
     assert!(err.contains("memory") && err.contains("536870912"), "{err}");
     assert!(!std::path::Path::new("never.png").exists());
+    // latents only (no -o): the pixel limit holds there too
+    let out = crate::common::icm(
+        &[
+            "decode",
+            bomb.to_str().expect("utf-8"),
+            "--hash",
+            "--model",
+            small.to_str().expect("utf-8"),
+            "--max-pixels",
+            "16777216",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("268435456 pixels"),
+        "{err}"
+    );
 
     // the same kind of stream, small: the limits plan and allow it
     let ok_stream = dir.join("small.icm");

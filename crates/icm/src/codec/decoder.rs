@@ -151,7 +151,17 @@ pub fn decode_latents(bytes: &[u8], model: &Model) -> Result<Latents, CodecError
 /// [`decode_latents`] of a stream already parsed with [`container::parse`] (a caller that
 /// reads the header first parses the bytes once).
 pub fn decode_stream_latents(stream: &Stream<'_>, model: &Model) -> Result<Latents, CodecError> {
+    decode_stream_latents_limited(stream, model, &DecodeLimits::default())
+}
+
+/// [`decode_stream_latents`] under `limits`, checked against the header before any work.
+pub fn decode_stream_latents_limited(
+    stream: &Stream<'_>,
+    model: &Model,
+    limits: &DecodeLimits,
+) -> Result<Latents, CodecError> {
     check_model(stream, model)?;
+    limits.plan(&stream.header, model, false, rayon::current_num_threads())?;
     latents_of(stream, model, None)
 }
 

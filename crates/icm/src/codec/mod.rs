@@ -8,8 +8,8 @@ mod limits;
 mod picture;
 
 pub use decoder::{
-    decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_limited,
-    decode_with_times, Decoded, StageTimes,
+    decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_latents_limited,
+    decode_stream_limited, decode_with_times, Decoded, StageTimes,
 };
 pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
