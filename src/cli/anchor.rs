@@ -4,14 +4,11 @@ use super::args::AnchorArgs;
 use super::error::CliError;
 use super::io::{read_image, write_atomic, write_image};
 use super::progress::Progress;
-use super::results::{
-    image_result, list_pngs, means, print_table, to_csv, to_json, write_outputs, ImageResult,
-    Means, Point,
-};
+use super::results::{image_result, list_pngs, print_table, rd_results, write_outputs};
 use icm_eval::anchor::{
     colour, default_cache_dir, format_level, AnchorCache, AnchorCodec, AnchorConfig, Family,
 };
-use serde_json::json;
+use icm_eval::results::{AnchorInfo, ImageRow, Quality, RatePointInfo};
 
 /// Parses the rate-parameter list: replaces the default ladder, or extends it when it
 /// starts with '+'. Sorted from the highest quality down, duplicates removed.
@@ -56,15 +53,6 @@ pub(super) fn parse_levels(codec: AnchorCodec, spec: Option<&str>) -> Result<Vec
     Ok(levels)
 }
 
-/// A rate parameter as a JSON number: an integer where it is one.
-fn level_json(level: f64) -> serde_json::Value {
-    if level.fract() == 0.0 && level.abs() < 1e15 {
-        json!(level as i64)
-    } else {
-        json!(level)
-    }
-}
-
 /// Runs `icm anchor`.
 pub fn run(a: AnchorArgs) -> Result<(), CliError> {
     let codec = AnchorCodec::parse(&a.codec).ok_or_else(|| {
@@ -81,8 +69,7 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
         a.ffmpeg.as_deref(),
         Some(a.preset.clone()),
         a.encoder_cmd.clone(),
-    )
-    .map_err(|e| CliError::Usage(format!("anchor: {e}")))?;
+    )?;
     let cache = (!a.no_cache)
         .then(|| AnchorCache::new(a.cache_dir.clone().unwrap_or_else(default_cache_dir)));
     let mut images = list_pngs(&a.dataset)?;
@@ -90,10 +77,10 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
         images.truncate(n);
     }
     if images.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{}: no PNG images to code",
-            a.dataset.display()
-        )));
+        return Err(CliError::Dataset {
+            path: a.dataset.display().to_string(),
+            why: "no PNG images to code".into(),
+        });
     }
     if let Some(dir) = &a.keep {
         std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
@@ -103,7 +90,20 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
     }
 
     let bar = Progress::new(images.len() * levels.len());
-    let mut results: Vec<Vec<ImageResult>> = levels.iter().map(|_| Vec::new()).collect();
+    let infos: Vec<RatePointInfo> = levels
+        .iter()
+        .map(|&l| RatePointInfo {
+            codec: codec.name().to_string(),
+            label: format!("{codec}-{}{}", codec.level_name(), format_level(l)),
+            quality: Quality::from_f64(l),
+            rate_parameter: Some(codec.level_name().to_string()),
+            bytes: None,
+            sha256: None,
+            path: None,
+            settings: Some(config.settings(l)),
+        })
+        .collect();
+    let mut results: Vec<Vec<ImageRow>> = levels.iter().map(|_| Vec::new()).collect();
     let mut cached = 0usize;
     for path in &images {
         let img = read_image(path)?;
@@ -113,18 +113,15 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
             .to_string_lossy()
             .into_owned();
         let mut warned = false;
-        for (&level, out) in levels.iter().zip(results.iter_mut()) {
+        for ((&level, info), out) in levels.iter().zip(&infos).zip(results.iter_mut()) {
             bar.set_message(format!(
                 "{name} / {codec} {} {}",
                 codec.level_name(),
                 format_level(level)
             ));
-            let anchor_err = |e| {
-                CliError::Usage(format!(
-                    "{}: {codec} {}: {e}",
-                    path.display(),
-                    format_level(level)
-                ))
+            let anchor_err = |source| CliError::AnchorCoding {
+                what: format!("{}: {}", path.display(), info.label),
+                source,
             };
             let (coded, hit) = match &cache {
                 Some(c) => c.code(&config, &img, level).map_err(anchor_err)?,
@@ -145,6 +142,7 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
                 write_image(&dir.join(format!("{base}.png")), &coded.decoded)?;
             }
             out.push(image_result(
+                info,
                 path,
                 &img,
                 &coded.decoded,
@@ -159,19 +157,6 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
 
-    let summary: Vec<Means> = results.iter().map(|r| means(r)).collect();
-    let points: Vec<Point> = levels
-        .iter()
-        .map(|&l| Point {
-            name: codec.name().to_string(),
-            quality: level_json(l),
-            meta: json!({
-                "codec": codec.name(),
-                codec.level_name(): level_json(l),
-                "settings": config.settings(l),
-            }),
-        })
-        .collect();
     let colour_conversion = match codec.family() {
         Family::Video => colour::FORWARD_DESCRIPTION,
         Family::Image => {
@@ -185,28 +170,18 @@ pub fn run(a: AnchorArgs) -> Result<(), CliError> {
         images.len(),
         a.dataset.display()
     );
-    let extra = json!({
-        "anchor": {
-            "codec": codec.name(),
-            "rate_parameter": codec.level_name(),
-            "ffmpeg": config.ffmpeg.display().to_string(),
-            "ffmpeg_version": config.ffmpeg_version,
-            "encoder_cmd": config.encoder_cmd,
-            "colour_conversion": colour_conversion,
-            "timing": "wall time of the encoder and decoder processes, including process start",
-        }
-    });
-    let doc = to_json(
-        codec.name(),
-        description,
-        &points,
-        &results,
-        &summary,
-        extra,
-    );
-    let csv = to_csv(&points, &results, &summary);
-    write_outputs(a.output.as_deref(), a.csv.as_deref(), &doc, &csv)?;
-    print_table(&points, &summary, images.len());
+    let anchor = AnchorInfo {
+        codec: codec.name().to_string(),
+        rate_parameter: codec.level_name().to_string(),
+        ffmpeg: config.ffmpeg.display().to_string(),
+        ffmpeg_version: config.ffmpeg_version.clone(),
+        encoder_cmd: config.encoder_cmd.clone(),
+        colour_conversion: colour_conversion.to_string(),
+        timing: "wall time of the encoder and decoder processes, including process start".into(),
+    };
+    let file = rd_results(codec.name(), description, infos, results, Some(anchor));
+    write_outputs(a.output.as_deref(), a.csv.as_deref(), &file)?;
+    print_table(&file, images.len());
     if let Some(c) = &cache {
         eprintln!(
             "icm: {cached} of {} codings read from the cache {}",

@@ -1,5 +1,49 @@
 use clap::{Args, Parser, Subcommand};
+use icm_eval::anchor::AnchorCodec;
+use icm_eval::task::domain::InputDomain;
+use icm_eval::task::TaskKind;
 use std::path::PathBuf;
+
+/// `--codec` of `icm task-eval`: what codes the pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCodec {
+    /// The icm zoo (or the models of --model).
+    Icm,
+    /// No compression: the task's ceiling.
+    None,
+    /// A conventional codec through the `icm anchor` path.
+    Anchor(AnchorCodec),
+    /// JPEG of the classifier's input crop at IJG qualities, coded in process.
+    JpegIjg,
+}
+
+impl TaskCodec {
+    /// Its name on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Icm => "icm",
+            Self::None => "none",
+            Self::Anchor(c) => c.name(),
+            Self::JpegIjg => "jpeg-ijg",
+        }
+    }
+}
+
+impl std::str::FromStr for TaskCodec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "icm" => Ok(Self::Icm),
+            "none" => Ok(Self::None),
+            "jpeg-ijg" => Ok(Self::JpegIjg),
+            _ => AnchorCodec::parse(s).map(Self::Anchor).ok_or_else(|| {
+                format!(
+                    "unknown codec {s:?} (icm, none, vvc, hevc, av1, jpeg, jxl, webp, jpeg-ijg)"
+                )
+            }),
+        }
+    }
+}
 
 /// icm: reference encoder/decoder for image coding for machines (spec v1.0).
 ///
@@ -97,7 +141,10 @@ $ICM_TASK_MODELS, or --task-model) and datasets:
 Codecs: `icm` (zoo qualities, --qualities) or `none` (the uncompressed ceiling, reported at
 24 bpp), or a conventional codec through the `icm anchor` path (--qps). Results: the layout
 of `icm eval -o` (name, description, results {bpp: [..], map: [..], ..}), so
-`icm bd-rate --metric map` reads them.
+`icm bd-rate --metric map` reads them; the CSV has one row per rate point with the same
+columns. Times, per picture: coding_time (the encoder; for conventional codecs ffmpeg's
+encoder and decoder), decode_s (coded picture to what the network reads), infer_s (the
+network with its pre-processing), task_time = decode_s + infer_s.
 
 DCT-domain classification (spec Annex B): `--codec jpeg-ijg` takes each picture's 224x224
 network input crop (shorter side 256, centre crop), JPEG-codes it in process at the IJG
@@ -105,8 +152,8 @@ qualities of --qps (4:2:0, libjpeg's scaling of the Annex K tables; default
 10,20,...,90,95), and gives the classifier, by --input-domain, the decoded picture (rgb),
 all 192 DCT channels (dct192) or the 24 of Annex B.3 (dct24), the last two without pixel
 decoding (composed networks from scripts/setup_onnxruntime.sh). bpp is of the 224x224
-JPEG; input_bytes is the float32 tensor given to the network; task_s is decode_s (JPEG to
-that tensor) plus infer_s (the network).
+JPEG; input_bytes is the float32 tensor given to the network; decode_s is JPEG to pixels
+or to coefficients, infer_s the network with its input arrangement.
 
 Latent-domain classification and detection (issue 8): `--codec icm --input-domain latents`
 codes each whole picture with the zoo models (the streams of `--codec icm`) and runs two
@@ -129,8 +176,8 @@ pub struct TaskEvalArgs {
     #[command(flatten)]
     pub model_dir: ModelDirArg,
     /// Task: detection, classification or segmentation.
-    #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
-    pub task: String,
+    #[arg(long)]
+    pub task: TaskKind,
     /// Dataset folder (see above for the layout each task expects).
     #[arg(long)]
     pub dataset: PathBuf,
@@ -138,13 +185,13 @@ pub struct TaskEvalArgs {
     /// conventional codec through the `icm anchor` path: vvc, hevc, av1, jpeg, jxl, webp,
     /// or jpeg-ijg (classification: the network's 224x224 input crop JPEG-coded in process
     /// at IJG qualities --qps, read as --input-domain).
-    #[arg(long, default_value = "icm", value_parser = ["icm", "none", "vvc", "hevc", "av1", "jpeg", "jxl", "webp", "jpeg-ijg"])]
-    pub codec: String,
+    #[arg(long, default_value = "icm")]
+    pub codec: TaskCodec,
     /// What reaches the classifier with --codec jpeg-ijg: rgb (the decoded picture), dct192
     /// (all DCT channels, no pixel decoding) or dct24 (the 24 channels of spec Annex B.3);
     /// with --codec icm: rgb, or latents (y^ without g_s, against decode-then-infer).
-    #[arg(long, default_value = "rgb", value_parser = ["rgb", "dct192", "dct24", "latents"])]
-    pub input_domain: String,
+    #[arg(long, default_value = "rgb")]
+    pub input_domain: InputDomain,
     /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
     #[arg(long)]
     pub qualities: Option<String>,
@@ -191,8 +238,8 @@ pub struct TaskRunArgs {
     #[command(flatten)]
     pub model_dir: ModelDirArg,
     /// Task: detection, classification or segmentation.
-    #[arg(long, value_parser = ["detection", "classification", "segmentation"])]
-    pub task: String,
+    #[arg(long)]
+    pub task: TaskKind,
     /// Input: PNG, PPM, JPEG, or an .icm stream (decoded with its model first); a JPEG
     /// for the DCT input domains.
     pub input: PathBuf,
@@ -202,8 +249,8 @@ pub struct TaskRunArgs {
     /// crop (shorter side 256, centre 224); other sizes run on their whole block grid.
     /// latents: an .icm stream decoded to y^ only (no g_s), read by the latent classifier
     /// or detector.
-    #[arg(long, default_value = "rgb", value_parser = ["rgb", "dct192", "dct24", "latents"])]
-    pub input_domain: String,
+    #[arg(long, default_value = "rgb")]
+    pub input_domain: InputDomain,
     /// The task network's ONNX file (default: the built-in one for --task).
     #[arg(long)]
     pub task_model: Option<PathBuf>,

@@ -235,9 +235,7 @@ pub fn run(a: BenchArgs, dir: &Path) -> Result<(), CliError> {
             "bpp": bpp,
             "images": per_image,
         });
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Usage(format!("internal: JSON: {e}")))?;
-        super::io::write_atomic(out, text.as_bytes())?;
+        super::io::write_atomic(out, format!("{doc:#}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -42,8 +42,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conformance(a) => super::conformance::run(a),
         Command::Anchor(a) => super::anchor::run(a),
         Command::Plot(a) => super::plot::run(a),
-        Command::TaskEval(a) => super::task::eval(a, &dir),
-        Command::TaskRun(a) => super::task::run_one(a, &dir),
+        Command::TaskEval(a) => super::task_eval::run(a, &dir),
+        Command::TaskRun(a) => super::task_run::run(a, &dir),
         Command::Dct(a) => super::dct::run(a),
         Command::Bench(a) => super::bench::run(a, &dir),
     }

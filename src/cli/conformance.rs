@@ -11,7 +11,7 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let vectors = load_index(&root).map_err(|e| CliError::Usage(e.to_string()))?;
+    let vectors = load_index(&root)?;
     let scratch = std::env::temp_dir().join(format!("icm-conformance-{}", std::process::id()));
     let mut outcomes: Vec<Outcome> = Vec::new();
     for v in vectors
@@ -80,10 +80,10 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
         println!("conformance: {passed} passed, {failed} failed");
     }
     if failed > 0 || outcomes.is_empty() {
-        return Err(CliError::Usage(format!(
-            "conformance: {failed} of {} vectors failed",
-            outcomes.len()
-        )));
+        return Err(CliError::Conformance {
+            failed,
+            total: outcomes.len(),
+        });
     }
     Ok(())
 }

@@ -52,6 +52,81 @@ pub enum CliError {
     /// A task decoder, its runtime or its dataset failed.
     #[error("{0}")]
     Task(#[from] icm_eval::task::TaskError),
+    /// A conventional codec cannot be set up or run.
+    #[error("{0}")]
+    Anchor(#[from] icm_eval::anchor::AnchorError),
+    /// A conventional codec failed on a picture.
+    #[error("{what}: {source}")]
+    AnchorCoding {
+        /// Picture and rate point.
+        what: String,
+        /// Cause.
+        source: icm_eval::anchor::AnchorError,
+    },
+    /// Bjøntegaard deltas cannot be computed.
+    #[error("{what}: {source}")]
+    BdRate {
+        /// The file or comparison.
+        what: String,
+        /// Cause.
+        source: icm_eval::bdrate::BdError,
+    },
+    /// A results file cannot be read.
+    #[error("{0}")]
+    Results(#[from] icm_eval::results::ResultsError),
+    /// A folder holds nothing to evaluate, or a file nothing to read.
+    #[error("{path}: {why}")]
+    Dataset {
+        /// Folder or file.
+        path: String,
+        /// What is missing.
+        why: String,
+    },
+    /// A decoder-only model was given to a command that encodes.
+    #[error("{path}: model {model} has no encoder transforms (decoder-only)")]
+    DecoderOnly {
+        /// Model file.
+        path: String,
+        /// Model name.
+        model: String,
+    },
+    /// A codec decoded a picture of another size than it was given.
+    #[error("{path}: decoded {got}, expected {expected}")]
+    SizeMismatch {
+        /// Picture.
+        path: String,
+        /// Decoded size, WxH.
+        got: String,
+        /// Original size, WxH.
+        expected: String,
+    },
+    /// A quality metric cannot be computed.
+    #[error("{path}: {source}")]
+    Metric {
+        /// Picture.
+        path: String,
+        /// Cause.
+        source: icm_eval::metrics::MetricError,
+    },
+    /// The conformance index cannot be read.
+    #[error("{0}")]
+    Vectors(#[from] icm_eval::conformance::VectorError),
+    /// Conformance vectors failed (each was reported above).
+    #[error("conformance: {failed} of {total} vectors failed")]
+    Conformance {
+        /// Vectors that failed.
+        failed: usize,
+        /// Vectors run.
+        total: usize,
+    },
+    /// A plot cannot be drawn or rendered.
+    #[error("{path}: {why}")]
+    Plot {
+        /// Output file.
+        path: String,
+        /// Cause.
+        why: String,
+    },
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),

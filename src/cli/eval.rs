@@ -6,13 +6,10 @@ use super::args::EvalArgs;
 use super::error::CliError;
 use super::io::read_image;
 use super::progress::Progress;
-use super::results::{
-    image_result, list_pngs, means, print_table, to_csv, to_json, write_outputs, ImageResult,
-    Means, Point,
-};
+use super::results::{image_result, list_pngs, print_table, rd_results, write_outputs};
 use icm::codec::{self, EncodeOptions};
 use icm::model::{self, Model};
-use serde_json::json;
+use icm_eval::results::{ImageRow, Quality, RatePointInfo};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -52,11 +49,10 @@ fn load_point(spec: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<Rat
     let path = model::resolve_model(spec, quality, dir)?;
     let model = Model::from_path(&path)?;
     if model.g_a.is_none() || model.h_a.is_none() {
-        return Err(CliError::Usage(format!(
-            "{}: model {} has no encoder transforms (decoder-only)",
-            path.display(),
-            model.name
-        )));
+        return Err(CliError::DecoderOnly {
+            path: path.display().to_string(),
+            model: model.name,
+        });
     }
     let quality = quality.unwrap_or(model.quality);
     Ok(RatePoint {
@@ -71,9 +67,10 @@ fn measure(
     img: &codec::RgbImage,
     path: &Path,
     point: &RatePoint,
+    info: &RatePointInfo,
     warned: &mut bool,
     bar: &Progress,
-) -> Result<ImageResult, CliError> {
+) -> Result<ImageRow, CliError> {
     let codec_err = |what: &str| {
         let path = format!("{} ({what}, model {})", path.display(), point.model.name);
         move |source| CliError::Codec { path, source }
@@ -86,6 +83,7 @@ fn measure(
     let decoded = codec::decode(&bytes, &point.model).map_err(codec_err("decode"))?;
     let dec_s = start.elapsed().as_secs_f64();
     image_result(
+        info,
         path,
         img,
         &decoded.image,
@@ -97,16 +95,16 @@ fn measure(
     )
 }
 
-fn to_point(p: &RatePoint) -> Point {
-    Point {
-        name: p.model.name.clone(),
-        quality: json!(p.quality),
-        meta: json!({
-            "model": p.model.name,
-            "quality": p.quality,
-            "sha256": p.model.sha256_hex(),
-            "path": p.path.display().to_string(),
-        }),
+fn point_info(p: &RatePoint) -> RatePointInfo {
+    RatePointInfo {
+        codec: "icm".into(),
+        label: p.model.name.clone(),
+        quality: Quality::Int(i64::from(p.quality)),
+        rate_parameter: None,
+        bytes: None,
+        sha256: Some(p.model.sha256_hex()),
+        path: Some(p.path.display().to_string()),
+        settings: None,
     }
 }
 
@@ -129,38 +127,36 @@ pub fn run(a: EvalArgs, dir: &Path) -> Result<(), CliError> {
         images.truncate(n);
     }
     if images.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{}: no PNG images to evaluate",
-            a.dataset.display()
-        )));
+        return Err(CliError::Dataset {
+            path: a.dataset.display().to_string(),
+            why: "no PNG images to evaluate".into(),
+        });
     }
 
     let bar = Progress::new(images.len() * points.len());
-    let mut results: Vec<Vec<ImageResult>> = points.iter().map(|_| Vec::new()).collect();
+    let infos: Vec<RatePointInfo> = points.iter().map(point_info).collect();
+    let mut results: Vec<Vec<ImageRow>> = points.iter().map(|_| Vec::new()).collect();
     for path in &images {
         let img = read_image(path)?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let mut warned = false;
-        for (point, out) in points.iter().zip(results.iter_mut()) {
+        for ((point, info), out) in points.iter().zip(&infos).zip(results.iter_mut()) {
             bar.set_message(format!("{name} / {}", point.model.name));
-            out.push(measure(&img, path, point, &mut warned, &bar)?);
+            out.push(measure(&img, path, point, info, &mut warned, &bar)?);
             bar.inc(1);
         }
     }
     bar.finish_and_clear();
 
-    let summary: Vec<Means> = results.iter().map(|r| means(r)).collect();
-    let table: Vec<Point> = points.iter().map(to_point).collect();
     let description = format!(
         "Inference (ans; icm {}, {} images of {})",
         env!("CARGO_PKG_VERSION"),
         images.len(),
         a.dataset.display()
     );
-    let doc = to_json("icm", description, &table, &results, &summary, json!({}));
-    let csv = to_csv(&table, &results, &summary);
-    write_outputs(a.output.as_deref(), a.csv.as_deref(), &doc, &csv)?;
-    print_table(&table, &summary, images.len());
+    let file = rd_results("icm", description, infos, results, None);
+    write_outputs(a.output.as_deref(), a.csv.as_deref(), &file)?;
+    print_table(&file, images.len());
     Ok(())
 }
 

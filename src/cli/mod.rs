@@ -13,9 +13,8 @@ mod io;
 mod plot;
 mod progress;
 mod results;
-mod task;
-mod task_dct;
-mod task_latent;
+mod task_eval;
+mod task_run;
 
 pub use args::Cli;
 pub use commands::run;

@@ -2,9 +2,9 @@
 //! PNG, rasterised with resvg (pure Rust, using the system's fonts for the labels).
 
 use super::args::PlotArgs;
-use super::bd_rate::read_columns;
 use super::error::CliError;
-use super::io::{read, write_atomic};
+use super::io::write_atomic;
+use icm_eval::results::read_curve;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -28,20 +28,11 @@ struct Series {
     points: Vec<(f64, f64)>,
 }
 
-/// The `name` of a results JSON, else the file stem.
-fn default_label(path: &Path) -> String {
-    let from_json = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .filter(|e| e.eq_ignore_ascii_case("json"))
-        .and_then(|_| read(path).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|d| d.get("name").and_then(|n| n.as_str()).map(str::to_string));
-    from_json.unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    })
+/// The file stem of `path` (the default label of a CSV's curve).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), CliError> {
@@ -217,33 +208,38 @@ pub fn run(a: PlotArgs) -> Result<(), CliError> {
     }
     let mut series = Vec::new();
     for (i, path) in a.inputs.iter().enumerate() {
-        let (rates, quality) = read_columns(path, &a.metric)?;
-        let mut points: Vec<(f64, f64)> = rates
+        let curve = read_curve(path, &a.metric)?;
+        let mut points: Vec<(f64, f64)> = curve
+            .bpp
             .into_iter()
-            .zip(quality)
+            .zip(curve.quality)
             .filter(|(r, q)| r.is_finite() && q.is_finite())
             .collect();
         if points.is_empty() {
-            return Err(CliError::Usage(format!(
-                "{}: no finite ({}, bpp) points",
-                path.display(),
-                a.metric
-            )));
+            return Err(CliError::Dataset {
+                path: path.display().to_string(),
+                why: format!("no finite ({}, bpp) points", a.metric),
+            });
         }
         points.sort_by(|p, q| p.0.total_cmp(&q.0));
         let label = a
             .labels
             .get(i)
             .cloned()
-            .unwrap_or_else(|| default_label(path));
+            .or(curve.name.filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| file_stem(path));
         series.push(Series { label, points });
     }
     let title = a
         .title
         .clone()
         .unwrap_or_else(|| format!("{} vs rate", metric_label(&a.metric)));
-    let svg = draw_svg(&series, &a.metric, &title, ceiling.as_ref(), size)
-        .map_err(|e| CliError::Usage(format!("plot: {e}")))?;
+    let svg = draw_svg(&series, &a.metric, &title, ceiling.as_ref(), size).map_err(|e| {
+        CliError::Plot {
+            path: a.output.display().to_string(),
+            why: e.to_string(),
+        }
+    })?;
     let ext = a
         .output
         .extension()
@@ -251,8 +247,10 @@ pub fn run(a: PlotArgs) -> Result<(), CliError> {
         .map(str::to_ascii_lowercase);
     let bytes = match ext.as_deref() {
         Some("svg") => svg.into_bytes(),
-        Some("png") => svg_to_png(&svg, size)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", a.output.display())))?,
+        Some("png") => svg_to_png(&svg, size).map_err(|why| CliError::Plot {
+            path: a.output.display().to_string(),
+            why,
+        })?,
         _ => {
             return Err(CliError::Usage(format!(
                 "{}: the output must end in .png or .svg",

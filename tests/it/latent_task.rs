@@ -27,7 +27,6 @@ use icm::codec;
 use icm::model::Model;
 use icm_eval::task::latent::{sample_crop, GRID};
 use icm_eval::task::latent_detection::{self, sample_letterbox};
-use icm_eval::task::rate::latent_tensor;
 use icm_eval::task::LatentTensor;
 use std::path::Path;
 use std::process::Command;
@@ -154,7 +153,7 @@ fn python_sampling_equals_rust() {
         // The CLI's y^ is the library's (what task-eval hands the decoder).
         let bytes = std::fs::read(&stream).expect("stream");
         let parsed = icm::container::parse(&bytes).expect("parse");
-        let lib = latent_tensor(
+        let lib = LatentTensor::from_latents(
             &parsed.header.tiling(),
             &codec::decode_latents(&bytes, &model).expect("latents"),
         );

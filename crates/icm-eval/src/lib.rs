@@ -2,7 +2,7 @@
 //! and their scoring ([`task`], ONNX Runtime under the feature `tasks`), conventional-codec
 //! anchors ([`anchor`]), quality metrics ([`metrics`]), Bjøntegaard deltas ([`bdrate`]),
 //! JPEG to DCT coefficients ([`jpeg`], spec Annex B), the conformance runner
-//! ([`conformance`]), and the file formats the tools read and write ([`picture`], [`npy`]).
+//! ([`conformance`]), and the file formats the tools read and write ([`picture`], [`npy`], [`results`]).
 //! The codec itself is the `icm` crate (docs/STRUCTURE.md).
 
 pub mod anchor;
@@ -12,4 +12,5 @@ pub mod jpeg;
 pub mod metrics;
 pub mod npy;
 pub mod picture;
+pub mod results;
 pub mod task;

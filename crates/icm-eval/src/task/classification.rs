@@ -166,6 +166,27 @@ impl TaskDecoder for MobileNetV2 {
     }
 }
 
+/// The classifier on pictures that already are its 224x224 input crop ([`input_crop`];
+/// the JPEG-coded crops of the DCT-domain evaluation): [`MobileNetV2::classify_crop`]
+/// through the plug-in interface.
+pub struct CropClassifier(pub MobileNetV2);
+
+impl TaskDecoder for CropClassifier {
+    fn name(&self) -> &str {
+        "mobilenet_v2"
+    }
+    fn task(&self) -> TaskKind {
+        TaskKind::Classification
+    }
+    fn input_kind(&self) -> TaskInputKind {
+        TaskInputKind::Pixels
+    }
+    fn run(&mut self, input: TaskInput<'_>) -> Result<TaskOutput, TaskError> {
+        let crop = expect_pixels("mobilenet_v2", input)?;
+        Ok(TaskOutput::ClassScores(self.0.classify_crop(crop)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

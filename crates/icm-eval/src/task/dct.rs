@@ -16,80 +16,18 @@
 //! run too (the final average pool is global) but the stems were trained on 224x224 crops.
 //! Output: the 1001 softmax probabilities of the classifier (index 0 background).
 
-use super::classification::{class_scores, CROP};
+use super::classification::class_scores;
+use super::domain::InputDomain;
 use super::runtime::OnnxModel;
 use super::{
     DctCoefficients, TaskDecoder, TaskError, TaskInput, TaskInputKind, TaskKind, TaskOutput,
 };
-use crate::jpeg::channels::{frequency_tensor, selected_24, TensorLayout};
+use crate::jpeg::channels::{frequency_tensor, TensorLayout};
 use icm::codec::RgbImage;
 use std::path::{Path, PathBuf};
 
 /// Smallest grid the network runs on: two stride-2 stages after the cut need 4 cells.
 pub const MIN_GRID: usize = 4;
-
-/// What reaches the classifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputDomain {
-    /// The decoded picture (RGB, the shared network).
-    Rgb,
-    /// All 192 frequency channels of a YCbCr JPEG.
-    Dct192,
-    /// The 24 channels of spec Annex B.3.
-    Dct24,
-}
-
-impl InputDomain {
-    /// The name on the command line and in results.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rgb => "rgb",
-            Self::Dct192 => "dct192",
-            Self::Dct24 => "dct24",
-        }
-    }
-
-    /// The channels a DCT domain reads (Annex B indices, input order), `None` for RGB.
-    pub fn channels(self) -> Option<Vec<usize>> {
-        match self {
-            Self::Rgb => None,
-            Self::Dct192 => Some((0..192).collect()),
-            Self::Dct24 => Some(selected_24(3)),
-        }
-    }
-
-    /// The composed model file in [`composed_model_dir`], `None` for RGB.
-    pub fn model_file(self) -> Option<&'static str> {
-        match self {
-            Self::Rgb => None,
-            Self::Dct192 => Some("mobilenet_v2_dct192.onnx"),
-            Self::Dct24 => Some("mobilenet_v2_dct24.onnx"),
-        }
-    }
-
-    /// Values given to the network for one 224x224 picture: 3 x 224 x 224 pixels, or
-    /// channels x 28 x 28 coefficients.
-    pub fn input_values(self) -> usize {
-        let cells = (CROP as usize / 8).pow(2);
-        match self {
-            Self::Rgb => 3 * (CROP as usize).pow(2),
-            Self::Dct192 => 192 * cells,
-            Self::Dct24 => 24 * cells,
-        }
-    }
-}
-
-impl std::str::FromStr for InputDomain {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "rgb" => Ok(Self::Rgb),
-            "dct192" => Ok(Self::Dct192),
-            "dct24" => Ok(Self::Dct24),
-            _ => Err(format!("unknown input domain {s:?} (rgb, dct192, dct24)")),
-        }
-    }
-}
 
 /// Where the composed DCT classifiers are: `$ICM_TASK_CACHE`, else `~/.cache/icm/tasks`
 /// (what `scripts/compose_dct_tasks.py` writes).
@@ -107,13 +45,13 @@ pub fn resolve_dct_model(
     domain: InputDomain,
     explicit: Option<&Path>,
 ) -> Result<PathBuf, TaskError> {
-    let path = match (explicit, domain.model_file()) {
+    let path = match (explicit, domain.dct_model_file()) {
         (Some(p), _) => p.to_path_buf(),
         (None, Some(f)) => composed_model_dir().join(f),
         (None, None) => {
             return Err(TaskError::Output {
                 model: "mobilenet_v2".into(),
-                why: "the RGB domain has no composed DCT model".into(),
+                why: format!("the {domain} domain has no composed DCT model"),
             })
         }
     };
@@ -339,19 +277,6 @@ pub fn decode_jpeg_rgb(bytes: &[u8]) -> Result<RgbImage, TaskError> {
 mod tests {
     use super::*;
     use crate::jpeg::{decode_coefficients, DecodeOptions};
-
-    #[test]
-    fn domains() {
-        for d in [InputDomain::Rgb, InputDomain::Dct192, InputDomain::Dct24] {
-            assert_eq!(d.name().parse::<InputDomain>(), Ok(d));
-        }
-        assert!("dct".parse::<InputDomain>().is_err());
-        assert_eq!(InputDomain::Rgb.input_values(), 150_528);
-        assert_eq!(InputDomain::Dct192.input_values(), 150_528);
-        assert_eq!(InputDomain::Dct24.input_values(), 18_816);
-        assert_eq!(InputDomain::Dct24.channels().map(|c| c.len()), Some(24));
-        assert_eq!(InputDomain::Rgb.channels(), None);
-    }
 
     #[test]
     fn channel_metadata() {

@@ -17,16 +17,23 @@
 //!   that feeds the neck at strides 8, 16 and 32.
 //! - Scoring in Rust: [`coco`] (pycocotools' COCOeval for boxes), [`scoring`] (top-k, mIoU).
 //! - [`rate`]: the codec side of an evaluation, one [`rate::RateCodec`] per rate point.
+//! - [`evaluate`]: the evaluation engine (dataset x rate point x [`domain::InputDomain`]),
+//!   over a [`dataset::Dataset`], with [`score::Score`] per rate point and network.
 
 pub mod classification;
 pub mod coco;
+pub mod dataset;
 pub mod dct;
 pub mod detection;
+pub mod domain;
+pub mod evaluate;
 pub mod imageops;
 pub mod latent;
 pub mod latent_detection;
+pub mod network;
 pub mod rate;
 pub mod runtime;
+pub mod score;
 pub mod scoring;
 pub mod segmentation;
 
@@ -98,6 +105,18 @@ pub enum TaskError {
         model: String,
         /// What was wrong.
         why: String,
+    },
+    /// No built-in network reads this input domain for this task.
+    #[error(
+        "the {} task has no network for --input-domain {domain} (classification reads rgb, \
+         dct192, dct24 and latents; detection rgb and latents; segmentation rgb)",
+        task.name()
+    )]
+    NoNetwork {
+        /// The task.
+        task: TaskKind,
+        /// The domain asked for.
+        domain: domain::InputDomain,
     },
     /// A decoder was given an input of another kind than it declares.
     #[error("task decoder {decoder} reads {wanted:?} input, got {got:?}")]
@@ -214,6 +233,22 @@ pub struct LatentTensor {
     pub image_width: u32,
     /// Height of the coded picture in pixels.
     pub image_height: u32,
+}
+
+impl LatentTensor {
+    /// y^ of a decoded stream: the mosaic of [`icm::codec::Latents::y_mosaic`] with the
+    /// picture's size.
+    pub fn from_latents(tiling: &icm::container::Tiling, latents: &icm::codec::Latents) -> Self {
+        let m = latents.y_mosaic(tiling);
+        Self {
+            channels: m.channels,
+            height: m.height,
+            width: m.width,
+            data: m.data,
+            image_width: tiling.width,
+            image_height: tiling.height,
+        }
+    }
 }
 
 /// DCT coefficients of a JPEG file as [`crate::jpeg::decode_coefficients`] gives them

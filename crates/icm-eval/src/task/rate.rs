@@ -1,42 +1,57 @@
 //! The codec side of a task evaluation: one [`RateCodec`] per rate point.
 //!
-//! A rate codec turns an original picture into the number of coded bytes and what the task
-//! decoder reads after decoding (the picture, and when it can, the latents).
-//! [`Uncompressed`] (the ceiling) and [`IcmCodec`] (one model of the zoo) are built in.
-//! Conventional codecs (VVC, HEVC, JPEG through ffmpeg, the `icm anchor` path) plug in by
-//! implementing this trait: encode to a temporary stream, report its size, decode it back
-//! to RGB8.
+//! A rate codec codes an original picture and hands back what was coded ([`Coded`]): its
+//! size, and the stream the input domains decode (an icm stream, a JPEG file), or the
+//! decoded picture where the codec's own tools decode it. Built in: [`Uncompressed`] (the
+//! ceiling), [`IcmCodec`] (one model of the zoo), [`AnchorRateCodec`] (a conventional
+//! codec through the `icm anchor` path) and [`JpegIjg`] (the classifier's input crop,
+//! JPEG-coded in process, for the DCT domains). Another codec plugs in by implementing
+//! the trait.
 
-use super::{LatentTensor, TaskError};
+use super::dct::encode_jpeg;
+use super::TaskError;
 use icm::codec::{self, EncodeOptions, RgbImage};
-use icm::container;
 use icm::model::Model;
 
-/// What one coded picture gives the task decoder.
+/// What a rate codec's decoder side starts from.
 #[derive(Debug, Clone)]
-pub struct Coded {
-    /// Size of the coded stream in bytes (0 for the uncompressed ceiling).
+pub enum Stream<'a> {
+    /// A decoded picture: the original (uncompressed) or what the codec's own decoder gave.
+    Picture(RgbImage),
+    /// An icm stream and the model that decodes it.
+    Icm {
+        /// The stream.
+        bytes: Vec<u8>,
+        /// Its model.
+        model: &'a Model,
+    },
+    /// A JPEG file.
+    Jpeg(Vec<u8>),
+}
+
+/// One coded picture.
+#[derive(Debug, Clone)]
+pub struct Coded<'a> {
+    /// Size of the coded stream in bytes (the raw RGB size for the uncompressed ceiling).
     pub bytes: usize,
-    /// The decoded picture.
-    pub image: RgbImage,
-    /// The decoded latents, for codecs that have them (icm).
-    pub latents: Option<LatentTensor>,
+    /// What the input domains decode.
+    pub stream: Stream<'a>,
 }
 
 /// A codec at one rate point.
 pub trait RateCodec {
-    /// Codec name (`icm`, `none`, ...), the `name` of the results file.
+    /// Codec name (`icm`, `none`, `vvc`, `jpeg-ijg`, ...).
     fn codec(&self) -> &str;
-    /// The rate point's label (model name, QP, ...).
+    /// The rate point's label (model name, `vvc-qp32`, `jpeg-q50`, ...).
     fn label(&self) -> String;
-    /// The rate point's quality index as results report it.
-    fn quality(&self) -> u32;
-    /// Encodes and decodes one picture.
-    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError>;
+    /// The rate point's quality index or rate parameter as results report it.
+    fn quality(&self) -> f64;
+    /// Codes one picture.
+    fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError>;
 }
 
-/// No compression: the picture itself at 0 bits (the task's ceiling; reported with bpp 24,
-/// the raw RGB rate, so that rate-task curves stay on a log axis).
+/// No compression: the picture itself, reported at its raw RGB size (24 bpp, so that
+/// rate-task curves stay on a log axis).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Uncompressed;
 
@@ -47,14 +62,13 @@ impl RateCodec for Uncompressed {
     fn label(&self) -> String {
         "uncompressed".into()
     }
-    fn quality(&self) -> u32 {
-        0
+    fn quality(&self) -> f64 {
+        0.0
     }
-    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
+    fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         Ok(Coded {
             bytes: img.data.len(),
-            image: img.clone(),
-            latents: None,
+            stream: Stream::Picture(img.clone()),
         })
     }
 }
@@ -65,8 +79,6 @@ pub struct IcmCodec {
     pub model: Model,
     /// Zoo quality it is reported under.
     pub quality: u8,
-    /// Also place the decoded latents in [`Coded::latents`] (for latent-domain decoders).
-    pub with_latents: bool,
 }
 
 impl RateCodec for IcmCodec {
@@ -76,48 +88,29 @@ impl RateCodec for IcmCodec {
     fn label(&self) -> String {
         self.model.name.clone()
     }
-    fn quality(&self) -> u32 {
-        u32::from(self.quality)
+    fn quality(&self) -> f64 {
+        f64::from(self.quality)
     }
-    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
-        let err = |what: &str, e: String| TaskError::Codec {
-            what: format!("{what} with {}", self.model.name),
-            why: e,
-        };
-        let bytes = codec::encode(img, &self.model, &EncodeOptions::default())
-            .map_err(|e| err("encode", e.to_string()))?;
-        let decoded =
-            codec::decode(&bytes, &self.model).map_err(|e| err("decode", e.to_string()))?;
-        let latents = if self.with_latents {
-            let stream = container::parse(&bytes).map_err(|e| err("parse", e.to_string()))?;
-            Some(latent_tensor(&stream.header.tiling(), &decoded.latents))
-        } else {
-            None
-        };
+    fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
+        let bytes = codec::encode(img, &self.model, &EncodeOptions::default()).map_err(|e| {
+            TaskError::Codec {
+                what: format!("encode with {}", self.model.name),
+                why: e.to_string(),
+            }
+        })?;
         Ok(Coded {
             bytes: bytes.len(),
-            image: decoded.image,
-            latents,
+            stream: Stream::Icm {
+                bytes,
+                model: &self.model,
+            },
         })
     }
 }
 
-/// y^ of a decoded stream as the latent-domain task decoders read it: the mosaic of
-/// [`codec::Latents::y_mosaic`] with the picture's size.
-pub fn latent_tensor(tiling: &container::Tiling, latents: &codec::Latents) -> LatentTensor {
-    let m = latents.y_mosaic(tiling);
-    LatentTensor {
-        channels: m.channels,
-        height: m.height,
-        width: m.width,
-        data: m.data,
-        image_width: tiling.width,
-        image_height: tiling.height,
-    }
-}
-
 /// A conventional codec at one rate parameter through the anchor path of `icm anchor`
-/// (ffmpeg, the colour conversion of [`crate::anchor::colour`], and its cache).
+/// (ffmpeg, the colour conversion of [`crate::anchor::colour`], and its cache); ffmpeg
+/// decodes too, so the stream is the decoded picture.
 pub struct AnchorRateCodec {
     /// Codec and tools.
     pub config: crate::anchor::AnchorConfig,
@@ -139,10 +132,10 @@ impl RateCodec for AnchorRateCodec {
             crate::anchor::format_level(self.level)
         )
     }
-    fn quality(&self) -> u32 {
-        self.level.round().max(0.0) as u32
+    fn quality(&self) -> f64 {
+        self.level
     }
-    fn encode_decode(&self, img: &RgbImage) -> Result<Coded, TaskError> {
+    fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         let coded = match &self.cache {
             Some(c) => c.code(&self.config, img, self.level).map(|(c, _)| c),
             None => self.config.code(img, self.level),
@@ -153,8 +146,34 @@ impl RateCodec for AnchorRateCodec {
         })?;
         Ok(Coded {
             bytes: coded.bitstream.len(),
-            image: coded.decoded,
-            latents: None,
+            stream: Stream::Picture(coded.decoded),
+        })
+    }
+}
+
+/// JPEG at one IJG quality (libjpeg's scaling of the Annex K tables, 4:2:0), coded in
+/// process: the DCT-domain evaluation codes the classifier's input crop with it.
+#[derive(Debug, Clone, Copy)]
+pub struct JpegIjg {
+    /// IJG quality 1..=100.
+    pub quality: u8,
+}
+
+impl RateCodec for JpegIjg {
+    fn codec(&self) -> &str {
+        "jpeg-ijg"
+    }
+    fn label(&self) -> String {
+        format!("jpeg-q{}", self.quality)
+    }
+    fn quality(&self) -> f64 {
+        f64::from(self.quality)
+    }
+    fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
+        let jpeg = encode_jpeg(img, self.quality)?;
+        Ok(Coded {
+            bytes: jpeg.len(),
+            stream: Stream::Jpeg(jpeg),
         })
     }
 }
@@ -164,26 +183,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn icm_codec_gives_picture_and_latent_mosaic() {
+    fn codecs_hand_back_their_streams() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../conformance/models/test-seed1-small.safetensors");
         let model = Model::from_path(&path).expect("test model");
         let img = icm::testimage::synthetic(200, 130, 3);
-        let codec = IcmCodec {
-            model,
-            quality: 1,
-            with_latents: true,
+        let icm = IcmCodec { model, quality: 1 };
+        let coded = icm.code(&img).expect("code");
+        let Stream::Icm { bytes, .. } = &coded.stream else {
+            panic!("icm gave no icm stream");
         };
-        let coded = codec.encode_decode(&img).expect("code");
-        assert_eq!((coded.image.width, coded.image.height), (200, 130));
-        assert!(coded.bytes > 0);
-        let l = coded.latents.expect("latents");
-        // (M, ceil(130/64)*4, ceil(200/64)*4), as `icm decode --latents` writes it.
-        assert_eq!((l.height, l.width), (12, 16));
-        assert_eq!(l.data.len(), l.channels * 12 * 16);
-        assert!(l.data.iter().any(|&v| v != 0));
-        let none = Uncompressed.encode_decode(&img).expect("none");
+        assert_eq!(coded.bytes, bytes.len());
+        assert!(bytes.starts_with(&icm::container::MAGIC));
+        let none = Uncompressed.code(&img).expect("none");
         assert_eq!(none.bytes, 200 * 130 * 3);
-        assert_eq!(none.image, img);
+        assert!(matches!(none.stream, Stream::Picture(ref p) if *p == img));
+        let jpeg = JpegIjg { quality: 50 }.code(&img).expect("jpeg");
+        assert!(matches!(jpeg.stream, Stream::Jpeg(ref b) if b.starts_with(&[0xFF, 0xD8])));
+        assert_eq!(JpegIjg { quality: 50 }.label(), "jpeg-q50");
     }
 }
