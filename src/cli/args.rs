@@ -263,6 +263,8 @@ pub struct TaskRunArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
 }
 
 /// `icm dct` (spec Annex B).
@@ -345,18 +347,49 @@ pub struct DecodeArgs {
     /// every tile, int32 little-endian): the file whose SHA-256 conformance records give.
     #[arg(long)]
     pub latents_raw: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
+}
+
+/// `--max-pixels` and `--max-memory`, on the commands that decode untrusted input
+/// (`decode`, `task-run`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitsArgs {
     /// Refuse streams of more pixels (width x height) than this, before any work. Default:
     /// the spec's level limits only (2^28 pixels at level 2). A few bytes can declare the
     /// largest picture of a level (empty payloads are conforming): a server decoding
     /// untrusted streams should set this and --max-memory.
     #[arg(long, help_heading = "Limits")]
     pub max_pixels: Option<u64>,
-    /// Refuse streams whose decode would need more memory than this (bytes, or with a
-    /// suffix K, M, G: 512M, 4G), before any work; tiles are synthesised as many at a time
-    /// as fit. Counts the latents, the picture and about 160 bytes per pixel of each tile
-    /// being synthesised, not the model. Default: no limit.
+    /// Refuse input whose decode would need more memory than this (bytes, or with a
+    /// suffix K, M, G: 512M, 4G), before any work. Streams: tiles are synthesised as many
+    /// at a time as fit; counts the latents, the picture and about 160 bytes per pixel of
+    /// each tile being synthesised, not the model. JPEG files (DCT input domains): bounds
+    /// the coefficients kept and the tensor given to the network. Default: no limit for
+    /// streams; 1 GiB of tensor and 2^24 blocks for JPEG files.
     #[arg(long, value_parser = parse_size, help_heading = "Limits")]
     pub max_memory: Option<u64>,
+}
+
+impl LimitsArgs {
+    /// The limits of the stream decoder.
+    pub fn decode_limits(&self) -> icm::codec::DecodeLimits {
+        icm::codec::DecodeLimits {
+            max_pixels: self.max_pixels.unwrap_or(u64::MAX),
+            max_memory: self.max_memory.unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The options of the JPEG coefficient decoder: the defaults, tightened by
+    /// --max-memory (coefficient storage is 128 bytes per 8x8 block).
+    pub fn jpeg_options(&self) -> icm_eval::jpeg::DecodeOptions {
+        let mut o = icm_eval::jpeg::DecodeOptions::default();
+        if let Some(m) = self.max_memory {
+            o.max_tensor_bytes = o.max_tensor_bytes.min(m);
+            o.max_blocks = o.max_blocks.min(m / 128);
+        }
+        o
+    }
 }
 
 /// A size in bytes: a number, optionally followed by K, M or G (powers of 1024).

@@ -4,7 +4,7 @@ use super::args::{
 use super::error::CliError;
 use super::eval;
 use super::io::{check_outputs, image_bytes, read, read_image, write_all_atomic, write_atomic};
-use icm::codec::{self, DecodeLimits, EncodeOptions, DEFAULT_TILE};
+use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
 use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
 use icm_eval::picture::OutputFormat;
@@ -240,10 +240,7 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
         source,
     };
     let start = Instant::now();
-    let limits = DecodeLimits {
-        max_pixels: a.max_pixels.unwrap_or(u64::MAX),
-        max_memory: a.max_memory.unwrap_or(u64::MAX),
-    };
+    let limits = a.limits.decode_limits();
     let (latents, image) = if a.output.is_some() {
         let d = codec::decode_stream_limited(&stream, &model, &limits).map_err(codec_err)?;
         (d.latents, Some(d.image))

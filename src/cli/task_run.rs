@@ -8,7 +8,7 @@ use super::io::{read, write_atomic};
 use icm::codec::{self, RgbImage};
 use icm::container::{self, Stream};
 use icm::model::{self, Model};
-use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
+use icm_eval::jpeg::decode_coefficients;
 use icm_eval::picture::read_rgb;
 use icm_eval::task::domain::InputDomain;
 use icm_eval::task::network::{labels_file, load_network};
@@ -57,7 +57,8 @@ fn read_input(a: &TaskRunArgs, model_dir: &Path) -> Result<(Input, (u32, u32)), 
     let stream = icm_stream(&bytes, path, model_dir)?;
     Ok(match (a.input_domain, stream) {
         (InputDomain::Rgb, Some((s, m))) => {
-            let d = codec::decode_stream(&s, &m).map_err(codec_error(path))?;
+            let d = codec::decode_stream_limited(&s, &m, &a.limits.decode_limits())
+                .map_err(codec_error(path))?;
             let size = (d.image.width, d.image.height);
             (Input::Pixels(d.image), size)
         }
@@ -68,7 +69,8 @@ fn read_input(a: &TaskRunArgs, model_dir: &Path) -> Result<(Input, (u32, u32)), 
         }
         (InputDomain::Latents, Some((s, m))) => {
             // No g_s: only the latents are decoded (spec 3 steps 1-4).
-            let l = codec::decode_stream_latents(&s, &m).map_err(codec_error(path))?;
+            let l = codec::decode_stream_latents_limited(&s, &m, &a.limits.decode_limits())
+                .map_err(codec_error(path))?;
             let y = LatentTensor::from_latents(&s.header.tiling(), &l);
             let size = (y.image_width, y.image_height);
             (Input::Latents(y), size)
@@ -81,7 +83,7 @@ fn read_input(a: &TaskRunArgs, model_dir: &Path) -> Result<(Input, (u32, u32)), 
         }
         (InputDomain::Dct192 | InputDomain::Dct24, _) => {
             // No pixel decoding: the coefficients go to the network (spec Annex B).
-            let c = decode_coefficients(&bytes, &DecodeOptions::default()).map_err(|source| {
+            let c = decode_coefficients(&bytes, &a.limits.jpeg_options()).map_err(|source| {
                 CliError::Jpeg {
                     path: path.display().to_string(),
                     source,
@@ -96,8 +98,9 @@ fn read_input(a: &TaskRunArgs, model_dir: &Path) -> Result<(Input, (u32, u32)), 
 /// Runs `icm task-run`.
 pub fn run(a: TaskRunArgs, model_dir: &Path) -> Result<(), CliError> {
     let task = a.task;
-    let mut net = load_network(task, a.input_domain, a.task_model.as_deref())?;
+    // The input first: a stream or JPEG over the limits is refused before anything loads.
     let (input, (width, height)) = read_input(&a, model_dir)?;
+    let mut net = load_network(task, a.input_domain, a.task_model.as_deref())?;
     let t = Instant::now();
     let out = net.decoder.run(match &input {
         Input::Pixels(p) => TaskInput::Pixels(p),

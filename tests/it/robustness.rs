@@ -706,3 +706,62 @@ fn decode_limits_choose_the_tiles_in_flight() {
     // latents only: no synthesis memory
     assert!(tight.plan(&header, &model, false, 8).is_ok());
 }
+
+/// `icm task-run` decodes untrusted input under the same limits as `icm decode`, for the
+/// picture and the latents of a stream, and for the coefficients of a JPEG file; refused
+/// before the network loads.
+#[test]
+fn task_run_decodes_under_the_limits() {
+    let dir = crate::common::fresh_dir("robustness_task_run_limits");
+    let models = crate::common::root().join("conformance/models");
+    let model = Model::from_path(&models.join("test-seed1-small.safetensors")).expect("model");
+    let bomb = dir.join("bomb.icm");
+    std::fs::write(&bomb, empty_stream(&model, 16384, 16384)).expect("write");
+    for domain in ["rgb", "latents"] {
+        let out = crate::common::icm(
+            &[
+                "task-run",
+                "--task",
+                "classification",
+                "--input-domain",
+                domain,
+                bomb.to_str().expect("utf-8"),
+                "--model-dir",
+                models.to_str().expect("utf-8"),
+                "--max-pixels",
+                "16777216",
+            ],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{domain}");
+        assert!(
+            err.contains("268435456 pixels") && err.contains("16777216"),
+            "{domain}: {err}"
+        );
+    }
+    let img = icm::testimage::synthetic(256, 256, 1);
+    let jpeg = icm_eval::task::dct::encode_jpeg(&img, 75).expect("jpeg");
+    let path = dir.join("a.jpg");
+    std::fs::write(&path, jpeg).expect("write");
+    // 256x256 4:2:0: 1536 blocks, 196,608 bytes of coefficients.
+    let out = crate::common::icm(
+        &[
+            "task-run",
+            "--task",
+            "classification",
+            "--input-domain",
+            "dct24",
+            path.to_str().expect("utf-8"),
+            "--max-memory",
+            "64K",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("1536 blocks of 8x8 exceed the limit of 512"),
+        "{err}"
+    );
+}
