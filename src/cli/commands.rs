@@ -13,6 +13,7 @@ use std::time::Instant;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    super::io::remove_temporaries_on_signal();
     if let Some(n) = threads(&cli.command) {
         rayon::ThreadPoolBuilder::new()
             .num_threads(usize::from(n))

@@ -3,6 +3,7 @@ use icm::codec::RgbImage;
 use icm_eval::picture::OutputFormat;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Reads a whole file.
 pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -38,7 +39,50 @@ fn destination(path: &Path) -> Destination {
     }
 }
 
-/// The temporary file beside `target`.
+/// The temporary files being written now, removed by [`remove_temporaries_on_signal`]'s
+/// handler when the process is interrupted.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding the lock leaves a list that is still valid.
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary files being written and exits with
+/// status 130, so that an interrupted command leaves no `.NAME.PID.tmp` behind. (SIGKILL
+/// cannot be caught: [`temporary`] removes what such a run left on the next write.)
+pub fn remove_temporaries_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        for tmp in in_flight().drain(..) {
+            let _ = std::fs::remove_file(tmp);
+        }
+        eprintln!("icm: interrupted");
+        std::process::exit(130);
+    });
+    // Another handler already installed (a library user): theirs stays.
+    drop(installed);
+}
+
+/// Whether process `pid` is gone (Unix; elsewhere assumed alive).
+fn process_is_gone(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// The temporary file beside `target`, `.NAME.PID.tmp`. Temporaries of `target` that a
+/// killed run left (their PID no longer runs) are removed first.
 fn temporary(target: &Path) -> PathBuf {
     let dir = target
         .parent()
@@ -48,7 +92,23 @@ fn temporary(target: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+    let prefix = format!(".{name}.");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(pid) = file
+                .to_str()
+                .and_then(|f| f.strip_prefix(&prefix)?.strip_suffix(".tmp"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && process_is_gone(pid) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    dir.join(format!("{prefix}{}.tmp", std::process::id()))
 }
 
 /// Writes a command's outputs together or not at all: every output to a temporary file
@@ -63,8 +123,10 @@ pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
     };
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let cleanup = |staged: &[(PathBuf, PathBuf)]| {
+        let mut flying = in_flight();
         for (tmp, _) in staged {
             let _ = std::fs::remove_file(tmp);
+            flying.retain(|p| p != tmp);
         }
     };
     let mut direct = Vec::new();
@@ -73,6 +135,7 @@ pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
             Destination::Direct(p) => direct.push((p, bytes)),
             Destination::Replace(target) => {
                 let tmp = temporary(&target);
+                in_flight().push(tmp.clone());
                 let written = (|| {
                     let mut f = std::fs::File::create(&tmp)?;
                     f.write_all(bytes)?;
@@ -97,6 +160,7 @@ pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
             cleanup(&staged[i..]);
             return Err(io(target)(e));
         }
+        in_flight().retain(|p| p != tmp);
     }
     Ok(())
 }

@@ -393,3 +393,29 @@ fn outputs_never_replace_inputs_or_special_files() {
         image::ImageFormat::Png
     );
 }
+
+/// A run killed while writing (SIGKILL cannot be caught) leaves `.NAME.PID.tmp`; the next
+/// write of NAME removes it when that PID no longer runs, and keeps a running one's.
+#[test]
+fn temporaries_of_killed_runs_are_removed() {
+    let (dir, input) = picture("cli_usage_stale_tmp", 40, 30);
+    let stream = dir.join("out.icm");
+    let name = "out.icm";
+    // A PID that ran and is gone: a child that exited and was reaped.
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead = child.id();
+    child.wait().expect("wait");
+    let stale = dir.join(format!(".{name}.{dead}.tmp"));
+    let live = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let other = dir.join(format!(".other.{dead}.tmp"));
+    for f in [&stale, &live, &other] {
+        std::fs::write(f, b"half").expect("write");
+    }
+    encode_small(&input, &stream);
+    assert!(!stale.exists(), "a dead run's temporary is left");
+    assert!(live.exists(), "a running process's temporary was removed");
+    assert!(other.exists(), "another output's temporary was removed");
+    assert!(std::fs::metadata(&stream).expect("stream").len() > 0);
+}
