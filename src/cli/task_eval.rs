@@ -20,7 +20,6 @@ use super::progress::Progress;
 use icm::model::{self, Model};
 use icm_eval::anchor::{default_cache_dir, AnchorCache, AnchorConfig};
 use icm_eval::results::ResultsFile;
-use icm_eval::task::classification::CropClassifier;
 use icm_eval::task::dataset::Dataset;
 use icm_eval::task::domain::InputDomain;
 use icm_eval::task::evaluate::{Evaluation, Observer, Outcome, Picture, TaskPath};
@@ -151,7 +150,7 @@ fn task_paths(a: &TaskEvalArgs) -> Result<(Vec<TaskPath>, PathBuf), CliError> {
     if a.codec == TaskCodec::JpegIjg && domain == InputDomain::Rgb {
         // The coded picture is already the classifier's input crop.
         let path = resolve_task_model(task, explicit)?;
-        let net = CropClassifier(MobileNetV2::load(&path)?);
+        let net = MobileNetV2::load(&path)?.on_crops();
         let first = TaskPath {
             prefix: "",
             domain,

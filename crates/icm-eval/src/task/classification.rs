@@ -109,6 +109,8 @@ pub fn class_scores(out: &[f32]) -> Result<Vec<f32>, TaskError> {
 /// The MobileNetV2 classifier.
 pub struct MobileNetV2 {
     model: OnnxModel,
+    /// The pictures it is given are already its input crop ([`Self::on_crops`]).
+    crops: bool,
 }
 
 impl MobileNetV2 {
@@ -116,7 +118,18 @@ impl MobileNetV2 {
     pub fn load(path: &Path) -> Result<Self, TaskError> {
         Ok(Self {
             model: OnnxModel::load(path)?,
+            crops: false,
         })
+    }
+
+    /// The same network given pictures that already are its 224x224 input crop (the
+    /// JPEG-coded crops of the DCT-domain evaluation): through the plug-in interface it
+    /// then runs [`Self::classify_crop`] instead of [`Self::classify`].
+    pub fn on_crops(self) -> Self {
+        Self {
+            crops: true,
+            ..self
+        }
     }
 
     /// The 1000 class probabilities of one picture.
@@ -162,28 +175,12 @@ impl TaskDecoder for MobileNetV2 {
     }
     fn run(&mut self, input: TaskInput<'_>) -> Result<TaskOutput, TaskError> {
         let img = expect_pixels("mobilenet_v2", input)?;
-        Ok(TaskOutput::ClassScores(self.classify(img)?))
-    }
-}
-
-/// The classifier on pictures that already are its 224x224 input crop ([`input_crop`];
-/// the JPEG-coded crops of the DCT-domain evaluation): [`MobileNetV2::classify_crop`]
-/// through the plug-in interface.
-pub struct CropClassifier(pub MobileNetV2);
-
-impl TaskDecoder for CropClassifier {
-    fn name(&self) -> &str {
-        "mobilenet_v2"
-    }
-    fn task(&self) -> TaskKind {
-        TaskKind::Classification
-    }
-    fn input_kind(&self) -> TaskInputKind {
-        TaskInputKind::Pixels
-    }
-    fn run(&mut self, input: TaskInput<'_>) -> Result<TaskOutput, TaskError> {
-        let crop = expect_pixels("mobilenet_v2", input)?;
-        Ok(TaskOutput::ClassScores(self.0.classify_crop(crop)?))
+        let scores = if self.crops {
+            self.classify_crop(img)?
+        } else {
+            self.classify(img)?
+        };
+        Ok(TaskOutput::ClassScores(scores))
     }
 }
 
