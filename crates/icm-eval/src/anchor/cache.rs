@@ -82,20 +82,16 @@ impl AnchorCache {
     pub fn load(&self, img: &RgbImage, settings: &str) -> Option<Coded> {
         let (bits, png, json) = self.paths(&key(img, settings));
         let bitstream = std::fs::read(bits).ok()?;
-        let decoded = image::open(png).ok()?.to_rgb8();
+        let decoded = crate::picture::read_rgb(&png).ok()?;
         let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(json).ok()?).ok()?;
         if meta.get("settings")?.as_str()? != settings
-            || (decoded.width(), decoded.height()) != (img.width, img.height)
+            || (decoded.width, decoded.height) != (img.width, img.height)
         {
             return None;
         }
         Some(Coded {
             bitstream,
-            decoded: RgbImage {
-                width: img.width,
-                height: img.height,
-                data: decoded.into_raw(),
-            },
+            decoded,
             encode_s: meta.get("encode_s")?.as_f64()?,
             decode_s: meta.get("decode_s")?.as_f64()?,
         })

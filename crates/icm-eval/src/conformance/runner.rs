@@ -81,9 +81,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn read_png_rgb(path: &Path) -> Result<Vec<u8>, String> {
-    image::open(path)
-        .map(|i| i.to_rgb8().into_raw())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::picture::read_rgb(path)
+        .map(|i| i.data)
+        .map_err(|e| e.to_string())
 }
 
 fn outcome(
