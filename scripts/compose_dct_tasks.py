@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Composes the DCT-domain classifiers that `icm task-run/task-eval --input-domain dct192|dct24`
-load: each stem of models/tasks/ (dct<C>_stem.onnx, trained by models/training/dct/) followed
-by the tail of the shared MobileNetV2 from its cut tensor on, written to
+load: each stem of models/tasks/ (dct<C>_stem.onnx, trained by icm_training.dct in
+models/training/) followed by the tail of the shared MobileNetV2 from its cut tensor on, written to
 ${ICM_TASK_CACHE:-~/.cache/icm/tasks}/mobilenet_v2_dct<C>.onnx. Generated, never committed;
 scripts/setup_onnxruntime.sh runs this. A composed file whose recorded inputs (SHA-256 of
 the classifier and of the stem) are unchanged is left as it is.

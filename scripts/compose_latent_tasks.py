@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Composes the latent-domain task networks that `icm task-run/task-eval --input-domain
-latents` load, from the stems of models/tasks/ (trained by models/training/latent/), into
-${ICM_TASK_CACHE:-~/.cache/icm/tasks}:
+latents` load, from the stems of models/tasks/ (trained by icm_training.latent in
+models/training/), into ${ICM_TASK_CACHE:-~/.cache/icm/tasks}:
 - latent_cls_stem.onnx followed by the tail of the shared MobileNetV2 from its first
   stride-16 projection on: mobilenet_v2_latent.onnx;
 - latent_det_stem.onnx followed by YOLOX-Nano's neck and head (every node the detector's
@@ -33,8 +33,7 @@ from pathlib import Path
 import onnx
 from onnx import helper, shape_inference
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compose_dct_tasks import (  # noqa: E402
+from compose_dct_tasks import (  # scripts/, on sys.path as this script's folder
     ROOT,
     compose,
     default_classifier,

@@ -192,7 +192,7 @@ if all(dct.values()):
           "shared network with its input stages (the first conv and the first four "
           "inverted-residual blocks, up to the first stride-8 projection) replaced by a stem "
           "trained by distillation from the RGB network on the 1,250 unlabelled training "
-          "pictures (`models/training/dct/`, `models/tasks/`). `scripts/tasks_report.sh` runs\n")
+          "pictures (`models/training/icm_training/dct/`, `models/tasks/`). `scripts/tasks_report.sh` runs\n")
     print("    icm task-eval --task classification --dataset ../shared/data/imagenet-val-sample \\")
     print("        --codec jpeg-ijg --input-domain rgb|dct192|dct24 -o cls_jpeg_{rgb,dct192,dct24}.json\n")
     print("| quality | bpp | top-1 (a) RGB | top-1 (b) DCT 192 | top-1 (c) DCT 24 | top-5 (a) | top-5 (b) | top-5 (c) |")
@@ -253,7 +253,7 @@ if lat:
           "shared MobileNetV2 on the picture; (b) the latent path, entropy decoding and h_s "
           "only, y^ sampled at the classifier crop's 14x14 cells and the shared network with "
           "everything before its first stride-16 projection replaced by a stem trained by "
-          "distillation (`models/training/latent/`, `models/tasks/latent_cls_stem.onnx`). "
+          "distillation (`models/training/icm_training/latent/`, `models/tasks/latent_cls_stem.onnx`). "
           "`scripts/tasks_report.sh` runs\n")
     print("    icm task-eval --task classification --dataset ../shared/data/imagenet-val-sample \\")
     print("        --codec icm --input-domain latents -o cls_latent.json\n")
@@ -281,7 +281,7 @@ if lat:
           f"{min(r['rgb_top1']):.3f}-{max(r['rgb_top1']):.3f} for (a): the shipped stem is weak. "
           "It was trained on 475 of the 1,250 training pictures in under an hour of shared CPU "
           "and agreed with the teacher on 0.06 of the held-out crops "
-          "(`models/training/latent/README.md`); what a stem trained on more data reaches was "
+          "(`models/training/icm_training/latent/README.md`); what a stem trained on more data reaches was "
           "not measured.")
     icm = load("cls_icm.json")
     if icm and all(abs(a - b) < 1e-9 for a, b in zip(icm["results"]["bpp"], r["bpp"])):
@@ -304,7 +304,7 @@ if dlat:
           "YOLOX-Nano on the letterboxed picture; (b) the latent path, entropy decoding and "
           "h_s only, y^ sampled on the detector's 26x26 letterbox grid and YOLOX-Nano with its "
           "backbone (CSPDarknet) replaced by a stem that feeds the neck at strides 8, 16 and 32, "
-          "trained by distillation (`models/training/latent/train_det.py`, "
+          "trained by distillation (`models/training/icm_training/latent/train_det.py`, "
           "`models/tasks/latent_det_stem.onnx`). `scripts/tasks_report.sh` runs\n")
     print("    icm task-eval --task detection --dataset ../shared/data/coco \\")
     print("        --codec icm --input-domain latents -o det_latent.json\n")
@@ -334,6 +334,6 @@ if dlat:
           f"({100 * min(share):.0f}-{100 * max(share):.0f} % of it): the shipped stem is weak. "
           "It was trained on CPU only (32 minutes of feature distillation, then 43 of feature "
           "and head distillation, on the 1,250 training pictures) and predicts about 40 % of "
-          "the backbone outputs' variance (`models/training/latent/README.md`).")
+          "the backbone outputs' variance (`models/training/icm_training/latent/README.md`).")
     print(f"- Wall time of the run: {dlat['total_time'] / 60:.1f} min.")
     print()

@@ -543,7 +543,7 @@ pub enum ModelCommand {
 /// `icm model build`.
 #[derive(Debug, Args)]
 pub struct ModelBuildArgs {
-    /// Float export (safetensors, format icm-float-1) written by models/training/export.py,
+    /// Float export (safetensors, format icm-float-1) written by models/training/icm_training/export.py,
     /// or `seed:N` for a seeded random model (tests, vectors).
     pub input: String,
     /// Output model file.

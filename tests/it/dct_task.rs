@@ -1,7 +1,7 @@
 //! The DCT-domain classifier (issue 9; spec Annex B):
 //!
 //! * `python_arrangement_equals_icm_dct`: the frequency tensors the stems were trained on
-//!   (models/training/dct/common.py over `jpeglib.read_dct`, written by
+//!   (models/training/icm_training/dct/inputs.py over `jpeglib.read_dct`, written by
 //!   tests/python/dct_arrangement.py) equal `icm dct`'s on 4:2:0, 4:2:2, 4:4:4 and grayscale
 //!   JPEGs;
 //! * `shipped_stems_read_the_annex_b3_channels`: models/tasks/dct24_stem.onnx lists the

@@ -1,11 +1,11 @@
 //! The latent-domain classifier (issue 8): a task decoder on y^ that never runs g_s.
 //!
 //! * `python_sampling_equals_rust`: y^ sampled at the classifier crop's cells by the
-//!   training code (models/training/latent/latent_common.py, through
+//!   training code (models/training/icm_training/latent/inputs.py, through
 //!   tests/python/latent_sampling.py) equals `icm_eval::task::latent::sample_crop` on the same
 //!   `icm decode --latents` output, and that output equals what the library decodes;
 //! * `python_det_sampling_equals_rust`: the same for the detector's letterbox grid
-//!   (models/training/latent/det_common.py against
+//!   (models/training/icm_training/latent/inputs.py against
 //!   `icm_eval::task::latent_detection::sample_letterbox`);
 //! * `shipped_latent_stem`, `shipped_latent_det_stem`: models/tasks/latent_cls_stem.onnx and
 //!   latent_det_stem.onnx declare their input, cuts and grid;

@@ -1,5 +1,7 @@
-"""Writes JPEGs and their Annex B frequency tensors as models/training/dct/common.py arranges
-them (what the DCT stems were trained on), for tests/it/dct_task.rs to compare with `icm dct`.
+"""Writes JPEGs and their Annex B frequency tensors as icm_training.dct.inputs arranges them
+(what the DCT stems were trained on; the training package is models/training, installed in
+the project venv by scripts/setup_test_env.sh), for tests/it/dct_task.rs to compare with
+`icm dct`.
 
     python tests/python/dct_arrangement.py OUT_DIR
 
@@ -13,8 +15,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "models", "training", "dct"))
-from common import frequency_tensor  # noqa: E402
+from icm_training.dct.inputs import frequency_tensor
 
 
 def picture(h, w, seed):

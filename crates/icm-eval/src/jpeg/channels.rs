@@ -21,7 +21,7 @@ pub enum TensorLayout {
 /// The 24-channel selection of spec Annex B.3, ascending: the channels whose learned gates
 /// (Xu et al., "Learning in the Frequency Domain") were open most often when a 192-channel
 /// stem of the shared MobileNetV2 was trained by distillation on JPEG qualities 10..95
-/// (`models/training/dct/`, `models/tasks/dct_gates.json`). Y: (u, v) = (0, 0..5),
+/// (`models/training/icm_training/dct/`, `models/tasks/dct_gates.json`). Y: (u, v) = (0, 0..5),
 /// (1, 0..3), (2, 0..2), (3, 0..2), (4, 0..1); Cb and Cr: (0, 0), (0, 1), (1, 0).
 pub const SELECTED_24: [usize; 24] = [
     0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 16, 17, 18, 24, 25, 26, 32, 33, 64, 65, 72, 128, 129, 136,

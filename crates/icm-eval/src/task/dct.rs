@@ -5,7 +5,7 @@
 //! with its input stages, up to the first 32-channel stride-8 projection, replaced by a
 //! small stem that reads frequency channels (Annex B.2) at stride 8: all 192 of a YCbCr
 //! JPEG, or the 24 of Annex B.3. The stems are trained by distillation from the RGB network
-//! (`models/training/dct/`) and shipped in `models/tasks/`; `scripts/compose_dct_tasks.py`
+//! (`models/training/icm_training/dct/`) and shipped in `models/tasks/`; `scripts/compose_dct_tasks.py`
 //! (run by `scripts/setup_onnxruntime.sh`) joins each stem to the tail of the shared
 //! classifier in [`composed_model_dir`]. A composed file lists the channels it reads, in
 //! input order, in its metadata key `icm.channels` (JSON), which [`DctMobileNetV2`] follows.

@@ -5,7 +5,7 @@
 //! (`classification/mobilenet_v2_1.0_224_quant.onnx`) with everything before its first
 //! stride-16 projection (`expanded_conv_6/project`, 64 channels) replaced by a stem that
 //! reads y^ (192 channels at stride 16). The stem is trained by distillation from the
-//! pixel network (`models/training/latent/`) and shipped in `models/tasks/`;
+//! pixel network (`models/training/icm_training/latent/`) and shipped in `models/tasks/`;
 //! `scripts/compose_latent_tasks.py` (run by `scripts/setup_onnxruntime.sh`) joins it to the
 //! classifier's tail in [`super::dct::composed_model_dir`].
 //!
@@ -55,7 +55,7 @@ fn bilinear_taps(pos: f64, cells: usize) -> (usize, usize, f64) {
 
 /// y^ / 256 sampled bilinearly at the 14x14 cells of the classifier's centre crop of the
 /// coded picture (module documentation): `(channels, 14, 14)` float32, CHW. Weights and
-/// sums in f64, rounded once to f32 (as `models/training/latent/latent_common.py`).
+/// sums in f64, rounded once to f32 (as `models/training/icm_training/latent/inputs.py`).
 pub fn sample_crop(l: &LatentTensor) -> Result<Vec<f32>, TaskError> {
     let g = crop_geometry(l.image_width, l.image_height);
     let u = sample_positions(l.image_width, g.width, g.x0, GRID);

@@ -3,7 +3,7 @@
 //! [`LatentYolox`] is the shared detector (`yolox_nano/yolox_nano.onnx`) with its backbone
 //! (CSPDarknet, from the letterboxed picture to the three tensors its PAN neck reads: 64,
 //! 128 and 256 channels at strides 8, 16 and 32) replaced by a stem that reads y^. The stem
-//! is trained by distillation from the backbone (`models/training/latent/train_det.py`) and
+//! is trained by distillation from the backbone (`models/training/icm_training/latent/train_det.py`) and
 //! shipped in `models/tasks/latent_det_stem.onnx`; `scripts/compose_latent_tasks.py` joins
 //! it to the detector's neck and head in [`super::dct::composed_model_dir`]. The neck, the
 //! head and the post-processing (grid decode, score threshold, class-wise NMS) are the
@@ -45,7 +45,7 @@ pub fn coverage(resized: u32) -> Vec<f64> {
 /// The stem's input for y^ (module documentation): `(channels + 1, 26, 26)` float32, CHW,
 /// y^ / 256 sampled on the letterbox grid then the coverage channel, and the letterbox
 /// scale `r`. Weights and sums in f64, rounded once to f32 (as
-/// `models/training/latent/det_common.py`).
+/// `models/training/icm_training/latent/inputs.py`).
 pub fn sample_letterbox(l: &LatentTensor) -> Result<(Vec<f32>, f32), TaskError> {
     let (r, nw, nh) = letterbox_geometry(l.image_width, l.image_height);
     let u = sample_positions(l.image_width, nw, 0, GRID);
