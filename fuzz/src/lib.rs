@@ -69,19 +69,33 @@ pub const MAX_JPEG_BLOCKS: u64 = 1 << 18;
 /// Largest frequency tensor the JPEG target lets a file ask for: 64 MiB.
 pub const MAX_JPEG_TENSOR_BYTES: u64 = 1 << 26;
 
-/// JPEG target: DCT coefficients of arbitrary bytes (`icm_eval::jpeg`), and the invariants of
-/// an accepted file: block grids of T.81 A.1.1, storage sizes, the Annex B tensor shape.
+/// JPEG target: DCT coefficients of arbitrary bytes (`icm_eval::jpeg`), strict and lenient,
+/// and the invariants of an accepted file: block grids of T.81 A.1.1, storage sizes, the
+/// Annex B tensor shape; a file strict mode accepts is read the same way in lenient mode.
 pub fn fuzz_jpeg(data: &[u8]) {
-    use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
     use icm_eval::jpeg::{decode_coefficients, DecodeOptions};
-    let opts = DecodeOptions {
+    let strict = DecodeOptions {
         max_blocks: MAX_JPEG_BLOCKS,
         max_scans: 64,
         max_tensor_bytes: MAX_JPEG_TENSOR_BYTES,
+        lenient: false,
     };
-    let Ok(c) = decode_coefficients(data, &opts) else {
-        return;
+    let lenient = DecodeOptions {
+        lenient: true,
+        ..strict
     };
+    let s = decode_coefficients(data, &strict);
+    let l = decode_coefficients(data, &lenient);
+    if let (Ok(s), Ok(l)) = (&s, &l) {
+        assert_eq!(s.components, l.components, "strict and lenient differ");
+    }
+    for c in [s, l].into_iter().flatten() {
+        check_coefficients(&c);
+    }
+}
+
+fn check_coefficients(c: &icm_eval::jpeg::Coefficients) {
+    use icm_eval::jpeg::channels::{frequency_tensor, TensorLayout};
     assert!(c.width > 0 && c.height > 0);
     assert!(!c.components.is_empty() && c.components.len() <= 4);
     for comp in &c.components {
@@ -96,14 +110,14 @@ pub fn fuzz_jpeg(data: &[u8]) {
     let grid = u64::from(c.height.div_ceil(8)) * u64::from(c.width.div_ceil(8));
     let bytes = channels.len() as u64 * grid * 4;
     let Ok((shape, values)) = frequency_tensor(
-        &c,
+        c,
         &channels,
         true,
         TensorLayout::Chw,
-        opts.max_tensor_bytes,
+        MAX_JPEG_TENSOR_BYTES,
     ) else {
         // refused only when over the limit, and then before allocating
-        assert!(bytes > opts.max_tensor_bytes);
+        assert!(bytes > MAX_JPEG_TENSOR_BYTES);
         return;
     };
     assert_eq!(

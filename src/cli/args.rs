@@ -289,6 +289,16 @@ pub struct DctArgs {
     /// the quantisation table.
     #[arg(long)]
     pub raw: bool,
+    /// Read corrupt or truncated files as libjpeg does (missing coefficients zero,
+    /// resynchronisation at restart markers, a missing EOI accepted), printing a warning
+    /// for each repair, instead of refusing them.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Refuse files whose coefficients or output tensor would need more memory than this
+    /// (bytes, or with a suffix K, M, G: 512M), before allocating them. Default: 2^24
+    /// blocks of coefficients (2 GiB) and a 1 GiB tensor.
+    #[arg(long, value_parser = parse_size, help_heading = "Limits")]
+    pub max_memory: Option<u64>,
 }
 
 /// `icm encode`.
@@ -380,16 +390,21 @@ impl LimitsArgs {
         }
     }
 
-    /// The options of the JPEG coefficient decoder: the defaults, tightened by
-    /// --max-memory (coefficient storage is 128 bytes per 8x8 block).
+    /// The options of the JPEG coefficient decoder under --max-memory.
     pub fn jpeg_options(&self) -> icm_eval::jpeg::DecodeOptions {
-        let mut o = icm_eval::jpeg::DecodeOptions::default();
-        if let Some(m) = self.max_memory {
-            o.max_tensor_bytes = o.max_tensor_bytes.min(m);
-            o.max_blocks = o.max_blocks.min(m / 128);
-        }
-        o
+        jpeg_options(self.max_memory)
     }
+}
+
+/// The options of the JPEG coefficient decoder: the defaults, tightened by a memory limit
+/// (coefficient storage is 128 bytes per 8x8 block).
+pub fn jpeg_options(max_memory: Option<u64>) -> icm_eval::jpeg::DecodeOptions {
+    let mut o = icm_eval::jpeg::DecodeOptions::default();
+    if let Some(m) = max_memory {
+        o.max_tensor_bytes = o.max_tensor_bytes.min(m);
+        o.max_blocks = o.max_blocks.min(m / 128);
+    }
+    o
 }
 
 /// A size in bytes: a number, optionally followed by K, M or G (powers of 1024).

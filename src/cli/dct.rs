@@ -1,6 +1,6 @@
 //! `icm dct`: JPEG to DCT-coefficient frequency channels (spec Annex B).
 
-use super::args::DctArgs;
+use super::args::{jpeg_options, DctArgs};
 use super::error::CliError;
 use super::io::{read, write_atomic};
 use icm_eval::jpeg::channels::{frequency_tensor, parse_channels, TensorLayout};
@@ -15,12 +15,19 @@ pub fn run(a: DctArgs) -> Result<(), CliError> {
     };
     let bytes = read(&a.input)?;
     let start = Instant::now();
-    let opts = DecodeOptions::default();
+    let opts = DecodeOptions {
+        lenient: a.lenient,
+        ..jpeg_options(a.max_memory)
+    };
     let jpeg_err = |source| CliError::Jpeg {
         path: a.input.display().to_string(),
         source,
     };
     let coefs = decode_coefficients(&bytes, &opts).map_err(jpeg_err)?;
+    // Lenient decoding: what was repaired, and where (the list is empty in strict mode).
+    for w in &coefs.warnings {
+        eprintln!("warning: {}: {w}", a.input.display());
+    }
     let channels = parse_channels(&a.channels, coefs.components.len())
         .map_err(|e| CliError::Usage(format!("--channels {:?}: {e}", a.channels)))?;
     let (shape, values) =

@@ -17,6 +17,7 @@ mod dct_task;
 mod determinism;
 mod eval_cli;
 mod jpeg_dct;
+mod jpeg_lenient;
 mod latent_task;
 mod reference_py;
 mod robustness;

@@ -5,6 +5,27 @@
 //! After the segment ends (a marker, or the end of the file) the reader supplies zero bits,
 //! as libjpeg does, but counts them: decoding that consumes one of them reads past the end
 //! of the data, which the scan decoders report as a truncated scan after the MCU.
+//!
+//! Lenient decoding uses the same zero bits as libjpeg's `jpeg_fill_bit_buffer` does, notes
+//! anomalies met inside a block ([`Anomaly`]) for the warnings, and handles the marker that
+//! ends a restart interval as libjpeg's `read_restart_marker` does
+//! ([`pending_marker`](BitReader::pending_marker), [`skip_pending_marker`](BitReader::skip_pending_marker)).
+
+/// Code of EOI, the marker libjpeg's data source supplies at the end of the file.
+pub const EOI: u8 = 0xD9;
+
+/// Something lenient decoding repaired inside a block, at a byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anomaly {
+    /// No code of the table matches: 17 bits read, symbol 0 (libjpeg's `jpeg_huff_decode`).
+    BadHuffmanCode,
+    /// A zero run went past the end of the block or band: the coefficient was stored where
+    /// libjpeg stores it (`jpeg_natural_order` with its 16 extra entries).
+    RunPastBand,
+    /// A new coefficient of an AC refinement scan with a size other than 1 (libjpeg warns
+    /// and reads one sign bit, as for size 1).
+    RefinementSize,
+}
 
 /// Reads bits from `data` starting at a byte offset; offsets are from the start of `data`.
 pub struct BitReader<'a> {
@@ -19,6 +40,8 @@ pub struct BitReader<'a> {
     fake: u32,
     /// Offset of the `FF` of the marker that ended the segment, or the file length.
     end: Option<usize>,
+    /// Lenient decoding: anomalies repaired since the caller last took them.
+    pub anomalies: Vec<(Anomaly, usize)>,
 }
 
 impl<'a> BitReader<'a> {
@@ -31,7 +54,15 @@ impl<'a> BitReader<'a> {
             nbits: 0,
             fake: 0,
             end: None,
+            anomalies: Vec::new(),
         }
+    }
+
+    /// Records an anomaly repaired at the current position (lenient decoding).
+    #[cold]
+    pub fn note(&mut self, a: Anomaly) {
+        let at = self.offset();
+        self.anomalies.push((a, at));
     }
 
     /// Makes at least `n` (<= 56) bits available.
@@ -204,9 +235,118 @@ impl<'a> BitReader<'a> {
     }
 }
 
+impl BitReader<'_> {
+    /// Lenient restart, libjpeg's `process_restart` and `read_restart_marker`: drops the
+    /// buffered bits and returns the marker that ends the segment without consuming it:
+    /// the one the reader already met, else the next one in the data (other bytes are
+    /// skipped and counted as libjpeg's `next_marker` counts them). Returns its code
+    /// ([`EOI`] at the end of the file, as libjpeg's data source supplies), the offset of
+    /// its `FF` (the file length at its end) and the bytes skipped. Until
+    /// [`skip_pending_marker`](Self::skip_pending_marker) the reader supplies zero bits.
+    pub fn pending_marker(&mut self) -> (u8, usize, usize) {
+        self.buf = 0;
+        self.nbits = 0;
+        self.fake = 0;
+        let len = self.data.len();
+        if let Some(at) = self.end {
+            return (self.data.get(at + 1).copied().unwrap_or(EOI), at, 0);
+        }
+        let mut p = self.pos;
+        let mut skipped = 0;
+        loop {
+            match self.data.get(p) {
+                None => break,
+                Some(0xFF) => {
+                    let mut q = p + 1;
+                    while self.data.get(q) == Some(&0xFF) {
+                        q += 1;
+                    }
+                    match self.data.get(q) {
+                        Some(0) => {
+                            skipped += 2;
+                            p = q + 1;
+                        }
+                        Some(&m) => {
+                            self.end = Some(q - 1);
+                            return (m, q - 1, skipped);
+                        }
+                        None => break,
+                    }
+                }
+                Some(_) => {
+                    skipped += 1;
+                    p += 1;
+                }
+            }
+        }
+        self.pos = len;
+        self.end = Some(len);
+        (EOI, len, skipped)
+    }
+
+    /// The code of the marker the reader has met, `None` before one or at the end of the
+    /// file.
+    pub fn pending_marker_code(&self) -> Option<u8> {
+        self.end.and_then(|at| self.data.get(at + 1).copied())
+    }
+
+    /// Length of the whole file.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the reader stands at a marker (or the end of the file) it has not consumed.
+    pub fn at_marker(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// Consumes the marker [`pending_marker`](Self::pending_marker) returned (or the one the
+    /// reader met): reading continues with the bytes after it. At the end of the file the
+    /// reader stays there (and meets a new end, as libjpeg meets a new fake EOI).
+    pub fn skip_pending_marker(&mut self) {
+        self.buf = 0;
+        self.nbits = 0;
+        self.fake = 0;
+        if let Some(at) = self.end.take() {
+            self.pos = (at + 2).min(self.data.len());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_markers_as_libjpeg_reads_them() {
+        // data, garbage, FF00 (skipped as 2), fill FF, RST2, data, then the end.
+        let data = [0xAB, 0x12, 0x34, 0xFF, 0x00, 0xFF, 0xFF, 0xD2, 0x80];
+        // (Read from offset 1 without loading bytes: they are skipped by the search.)
+        let mut br = BitReader::new(&data, 1);
+        assert!(!br.at_marker());
+        assert_eq!(br.pending_marker(), (0xD2, 6, 4));
+        assert!(br.at_marker());
+        // Still at the marker: zero bits, the same marker again.
+        assert_eq!(br.bits(8), 0);
+        assert_eq!(br.pending_marker(), (0xD2, 6, 0));
+        br.skip_pending_marker();
+        assert!(!br.at_marker());
+        assert_eq!(br.bits(1), 1);
+        assert!(!br.overread());
+        // The end of the file is a fake EOI, again after it is skipped.
+        assert_eq!(br.pending_marker(), (EOI, 9, 0));
+        br.skip_pending_marker();
+        assert_eq!(br.pending_marker(), (EOI, 9, 0));
+        // A marker met while reading is the pending one.
+        let data = [0x55, 0xFF, 0xD5, 0x00];
+        let mut br = BitReader::new(&data, 0);
+        assert_eq!(br.bits(16), 0x5500);
+        assert!(br.overread());
+        assert_eq!(br.pending_marker(), (0xD5, 1, 0));
+        br.skip_pending_marker();
+        assert_eq!(br.bits(8), 0);
+        assert!(!br.overread());
+    }
 
     #[test]
     fn unstuffs_and_stops_at_markers() {

@@ -207,6 +207,7 @@ mod tests {
                 comp(1, 4, 1, 1, 2),
                 comp(1, 1, 1, 1, 3),
             ],
+            warnings: Vec::new(),
         };
         let all: Vec<usize> = (0..192).collect();
         let e = frequency_tensor(&c, &all, true, TensorLayout::Chw, 1 << 30).unwrap_err();
@@ -234,6 +235,7 @@ mod tests {
                 comp(1, 1, 2, 2, 200),
                 comp(1, 1, 2, 2, 300),
             ],
+            warnings: Vec::new(),
         };
         let (shape, t) =
             frequency_tensor(&c, &[0, 64, 128 + 1], false, TensorLayout::Chw, 1 << 20).unwrap();

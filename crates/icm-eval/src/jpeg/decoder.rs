@@ -1,13 +1,22 @@
 //! The decoding process up to the quantised coefficients (T.81 E.2.1 for sequential,
 //! G.2 for progressive frames, without the IDCT): markers in order, tables as they are
 //! defined, each scan decoded into the coefficient buffers of its components.
+//!
+//! Lenient decoding ([`DecodeOptions::lenient`]) recovers where libjpeg warns or is less
+//! strict: besides the entropy-coded data (see `restart`), a file that ends without EOI
+//! (after a segment, or inside one, whose rest libjpeg reads as fake EOI markers) ends
+//! there, a DNL segment is skipped, a sequential scan with odd Ss/Se/Ah/Al is decoded as a
+//! full one, bytes skipped before a marker are reported, and the header checks are
+//! libjpeg 6b's (repeated component identifiers, table selectors checked where used, no
+//! quantisation table needed for a component no scan carries).
 
 use super::bitreader::BitReader;
 use super::error::JpegError;
 use super::huffman::HuffmanTable;
 use super::layout::FrameLayout;
 use super::markers::{self as mk, FrameHeader, Marker, Process, ScanHeader};
-use super::restart::decode_mcus;
+use super::restart::{decode_mcus, Lenient};
+use super::warning::{WarningKind, Warnings};
 use super::{progressive, sequential, Coefficients, ComponentCoefficients, DecodeOptions};
 
 /// Decoder state between markers.
@@ -18,6 +27,8 @@ struct State {
     restart_interval: u16,
     frame: Option<Frame>,
     scans: u32,
+    lenient: bool,
+    warnings: Warnings,
 }
 
 struct Frame {
@@ -51,10 +62,41 @@ pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Coefficients, JpegErr
         restart_interval: 0,
         frame: None,
         scans: 0,
+        lenient: opts.lenient,
+        warnings: Warnings::default(),
     };
     let mut pos = 2;
+    // The payload of marker `m`'s segment and the offset after it. Lenient: a file that
+    // ends inside the segment ends there (libjpeg reads the missing bytes as the fake EOI
+    // markers its data source supplies, then either refuses the segment or meets EOI, with
+    // the coefficients decoded so far).
+    macro_rules! segment {
+        ($m:expr) => {
+            match mk::segment(data, $m) {
+                Ok(v) => v,
+                Err(JpegError::Truncated { .. }) if st.lenient => {
+                    return end_without_eoi(st, data.len())
+                }
+                Err(e) => return Err(e),
+            }
+        };
+    }
     loop {
-        let Some(m) = mk::next_marker(data, pos) else {
+        let found = mk::next_marker(data, pos);
+        if st.lenient {
+            let to = found.map_or(data.len(), |m| m.offset);
+            let bytes = discarded(data, pos, to);
+            if bytes > 0 {
+                let marker = found.map(|m| m.code);
+                let kind = WarningKind::ExtraneousData { bytes, marker };
+                st.warnings.push(kind, to, 0, None);
+            }
+        }
+        let Some(m) = found else {
+            if st.lenient {
+                // libjpeg's data source supplies EOI at the end of the file.
+                return end_without_eoi(st, data.len());
+            }
             return Err(JpegError::Truncated {
                 offset: data.len(),
                 what: "no EOI marker",
@@ -71,16 +113,21 @@ pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Coefficients, JpegErr
                 })
             }
             mk::SOF0 | mk::SOF1 | mk::SOF2 => {
-                let (p, next) = mk::segment(data, m)?;
+                let (p, next) = segment!(m);
                 pos = next;
                 start_frame(&mut st, m, p, opts)?;
             }
             0xC3 => return Err(unsupported(m, "lossless coding (SOF3)")),
             0xC5..=0xC7 | 0xDE | 0xDF => return Err(unsupported(m, "hierarchical coding")),
             0xC9..=0xCB | 0xCD..=0xCF => return Err(unsupported(m, "arithmetic coding")),
+            mk::DNL if st.lenient => {
+                // libjpeg skips DNL ("perhaps the wrong thing"); the height is in the frame.
+                st.warnings.push(WarningKind::IgnoredDnl, m.offset, 0, None);
+                pos = segment!(m).1;
+            }
             mk::DNL => return Err(unsupported(m, "DNL (height defined after the scan)")),
             mk::DHT => {
-                let (p, next) = mk::segment(data, m)?;
+                let (p, next) = segment!(m);
                 pos = next;
                 for (class, id, table) in mk::parse_dht(m, p)? {
                     let slot = if class == 0 { &mut st.dc } else { &mut st.ac };
@@ -88,19 +135,19 @@ pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Coefficients, JpegErr
                 }
             }
             mk::DQT => {
-                let (p, next) = mk::segment(data, m)?;
+                let (p, next) = segment!(m);
                 pos = next;
                 for (id, q) in mk::parse_dqt(m, p)? {
                     st.quant[usize::from(id)] = Some(q);
                 }
             }
             mk::DRI => {
-                let (p, next) = mk::segment(data, m)?;
+                let (p, next) = segment!(m);
                 pos = next;
                 st.restart_interval = mk::parse_dri(m, p)?;
             }
             mk::SOS => {
-                let (p, next) = mk::segment(data, m)?;
+                let (p, next) = segment!(m);
                 st.scans += 1;
                 if st.scans > opts.max_scans {
                     return Err(JpegError::TooManyScans {
@@ -108,15 +155,16 @@ pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Coefficients, JpegErr
                         limit: opts.max_scans,
                     });
                 }
-                pos = scan(&mut st, m, p, data, next)?;
+                pos = if st.lenient {
+                    scan::<true>(&mut st, m, p, data, next)?
+                } else {
+                    scan::<false>(&mut st, m, p, data, next)?
+                };
             }
             // RSTn and TEM outside a scan carry no segment; libjpeg ignores them.
             0xD0..=0xD7 | 0x01 => {}
             // APPn, COM, DAC (arithmetic conditioning, unused here), JPG, JPGn: skipped.
-            0xE0..=0xEF | 0xFE | 0xCC | 0xC8 | 0xF0..=0xFD => {
-                let (_, next) = mk::segment(data, m)?;
-                pos = next;
-            }
+            0xE0..=0xEF | 0xFE | 0xCC | 0xC8 | 0xF0..=0xFD => pos = segment!(m).1,
             _ => {
                 return Err(JpegError::UnexpectedMarker {
                     offset: m.offset,
@@ -126,6 +174,42 @@ pub fn decode(data: &[u8], opts: &DecodeOptions) -> Result<Coefficients, JpegErr
             }
         }
     }
+}
+
+/// Lenient: the file ends (at `at`) without EOI; decoding ends as at EOI, with a warning.
+fn end_without_eoi(mut st: State, at: usize) -> Result<Coefficients, JpegError> {
+    st.warnings.push(WarningKind::MissingEoi, at, 0, None);
+    finish(
+        st,
+        Marker {
+            code: mk::EOI,
+            offset: at,
+        },
+    )
+}
+
+/// The bytes libjpeg's `next_marker` discards from `from` to the marker at `to` (or the end
+/// of the file): one for each byte other than `FF`, two for each `FF 00`; fill bytes `FF`
+/// before the marker are not counted.
+fn discarded(data: &[u8], from: usize, to: usize) -> usize {
+    let mut n = 0;
+    let mut p = from;
+    while p < to {
+        if data[p] != 0xFF {
+            n += 1;
+            p += 1;
+            continue;
+        }
+        let mut q = p + 1;
+        while q < data.len() && data[q] == 0xFF {
+            q += 1;
+        }
+        if q < to && data[q] == 0 {
+            n += 2;
+        }
+        p = q + 1;
+    }
+    n
 }
 
 fn unsupported(m: Marker, what: &str) -> JpegError {
@@ -143,7 +227,11 @@ fn start_frame(st: &mut State, m: Marker, p: &[u8], opts: &DecodeOptions) -> Res
             what: "second frame header",
         });
     }
-    let header = mk::parse_sof(m, p)?;
+    let (header, tolerated) = mk::parse_sof(m, p, opts.lenient)?;
+    for what in tolerated {
+        st.warnings
+            .push(WarningKind::Tolerated { what }, m.offset, 0, None);
+    }
     let layout = FrameLayout::new(&header);
     let blocks = layout.storage_blocks();
     if blocks > opts.max_blocks {
@@ -168,7 +256,7 @@ fn start_frame(st: &mut State, m: Marker, p: &[u8], opts: &DecodeOptions) -> Res
 
 /// Decodes one scan whose header is `p` and whose entropy-coded data starts at `start`;
 /// returns the offset after the data (the next marker).
-fn scan(
+fn scan<const L: bool>(
     st: &mut State,
     m: Marker,
     p: &[u8],
@@ -182,12 +270,21 @@ fn scan(
             what: "SOS before the frame header",
         });
     };
-    let sh: ScanHeader = mk::parse_sos(m, p, &frame.header)?;
+    let (sh, accepted): (ScanHeader, _) = mk::parse_sos(m, p, &frame.header, L)?;
+    if let Some([ss, se, ah, al]) = accepted.not_sequential {
+        let kind = WarningKind::NotSequential { ss, se, ah, al };
+        st.warnings.push(kind, m.offset, st.scans, None);
+    }
+    for what in accepted.tolerated {
+        st.warnings
+            .push(WarningKind::Tolerated { what }, m.offset, st.scans, None);
+    }
     // Latch the quantisation tables of the scan's components (libjpeg's latch_quant_tables).
     for sc in &sh.components {
         if frame.quant[sc.index].is_none() {
             let tq = frame.header.components[sc.index].tq;
-            let q = st.quant[usize::from(tq)].ok_or(JpegError::MissingTable {
+            let q = st.quant.get(usize::from(tq)).copied().flatten();
+            let q = q.ok_or(JpegError::MissingTable {
                 offset: m.offset,
                 kind: "quantisation",
                 id: tq,
@@ -202,8 +299,10 @@ fn scan(
     let mut ac: Vec<&HuffmanTable> = Vec::new();
     for sc in &sh.components {
         if dc_needed {
-            let t = st.dc[usize::from(sc.td)]
-                .as_ref()
+            let t = st
+                .dc
+                .get(usize::from(sc.td))
+                .and_then(Option::as_ref)
                 .ok_or(JpegError::MissingTable {
                     offset: m.offset,
                     kind: "DC Huffman",
@@ -221,8 +320,9 @@ fn scan(
         }
         if ac_needed {
             ac.push(
-                st.ac[usize::from(sc.ta)]
-                    .as_ref()
+                st.ac
+                    .get(usize::from(sc.ta))
+                    .and_then(Option::as_ref)
                     .ok_or(JpegError::MissingTable {
                         offset: m.offset,
                         kind: "AC Huffman",
@@ -235,32 +335,42 @@ fn scan(
     let (layout, storage, ri) = (&frame.layout, &mut frame.storage, st.restart_interval);
     let (ss, se, al) = (usize::from(sh.ss), usize::from(sh.se), u32::from(sh.al));
     let band = (ss, se, al);
+    let scan_no = st.scans;
+    let lw = if L {
+        Some(Lenient {
+            warnings: &mut st.warnings,
+            scan: scan_no,
+        })
+    } else {
+        None
+    };
     if !progressive {
-        decode_mcus(layout, &sh, storage, &mut br, ri, |br, s, i, b| {
-            sequential::decode_block(br, dc[i], ac[i], &mut s.pred[i], b)
+        decode_mcus::<L, _>(layout, &sh, storage, &mut br, ri, lw, |br, s, i, b| {
+            sequential::decode_block::<L>(br, dc[i], ac[i], &mut s.pred[i], b)
         })?;
     } else if ss == 0 && sh.ah == 0 {
-        decode_mcus(layout, &sh, storage, &mut br, ri, |br, s, i, b| {
-            progressive::dc_first(br, dc[i], &mut s.pred[i], al, b)
+        decode_mcus::<L, _>(layout, &sh, storage, &mut br, ri, lw, |br, s, i, b| {
+            progressive::dc_first::<L>(br, dc[i], &mut s.pred[i], al, b)
         })?;
     } else if ss == 0 {
-        decode_mcus(layout, &sh, storage, &mut br, ri, |br, _, _, b| {
+        decode_mcus::<L, _>(layout, &sh, storage, &mut br, ri, lw, |br, _, _, b| {
             progressive::dc_refine(br, al, b);
             Ok(())
         })?;
     } else if sh.ah == 0 {
-        decode_mcus(layout, &sh, storage, &mut br, ri, |br, s, _, b| {
-            progressive::ac_first(br, ac[0], s, band, b)
+        decode_mcus::<L, _>(layout, &sh, storage, &mut br, ri, lw, |br, s, _, b| {
+            progressive::ac_first::<L>(br, ac[0], s, band, b)
         })?;
     } else {
-        decode_mcus(layout, &sh, storage, &mut br, ri, |br, s, _, b| {
-            progressive::ac_refine(br, ac[0], s, band, b)
+        decode_mcus::<L, _>(layout, &sh, storage, &mut br, ri, lw, |br, s, _, b| {
+            progressive::ac_refine::<L>(br, ac[0], s, band, b)
         })?;
     }
     Ok(br.end_offset())
 }
 
 fn finish(st: State, m: Marker) -> Result<Coefficients, JpegError> {
+    let mut warnings = st.warnings;
     let Some(frame) = st.frame else {
         return Err(JpegError::UnexpectedMarker {
             offset: m.offset,
@@ -283,15 +393,29 @@ fn finish(st: State, m: Marker) -> Result<Coefficients, JpegError> {
         .enumerate()
     {
         let fc = frame.header.components[i];
-        // A component that no scan carried keeps zero coefficients and the table it names.
-        let quant =
-            frame.quant[i]
-                .or(st.quant[usize::from(fc.tq)])
-                .ok_or(JpegError::MissingTable {
+        // A component that no scan carried keeps zero coefficients and the table it names
+        // (lenient: zeros if there is none, as jpeglib reports it; libjpeg needs the table
+        // only for a scan).
+        let named = st.quant.get(usize::from(fc.tq)).copied().flatten();
+        let quant = match frame.quant[i].or(named) {
+            Some(q) => q,
+            None if st.lenient => {
+                let what = format!(
+                    "component {} names quantisation table {}, never defined (no scan carries \
+                     the component; table reported as zeros)",
+                    fc.id, fc.tq
+                );
+                warnings.push(WarningKind::Tolerated { what }, m.offset, 0, None);
+                [0; 64]
+            }
+            None => {
+                return Err(JpegError::MissingTable {
                     offset: m.offset,
                     kind: "quantisation",
                     id: fc.tq,
-                })?;
+                })
+            }
+        };
         // Crop the MCU padding: keep blocks_h rows of blocks_w blocks.
         if c.stride != c.blocks_w {
             for r in 0..c.blocks_h {
@@ -321,5 +445,6 @@ fn finish(st: State, m: Marker) -> Result<Coefficients, JpegError> {
         hmax: frame.layout.hmax as u8,
         vmax: frame.layout.vmax as u8,
         components,
+        warnings: warnings.finish(),
     })
 }

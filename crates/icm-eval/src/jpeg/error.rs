@@ -57,6 +57,8 @@ pub enum JpegError {
         id: u8,
     },
     /// A Huffman code in the entropy-coded data matches no code of its table (T.81 F.2.2.3).
+    /// libjpeg warns and decodes symbol 0, as lenient decoding does
+    /// ([`crate::jpeg::DecodeOptions::lenient`]).
     #[error("corrupt scan data at offset {offset}: invalid Huffman code")]
     BadHuffmanCode {
         /// Byte offset in the entropy-coded segment.
@@ -72,7 +74,8 @@ pub enum JpegError {
         what: &'static str,
     },
     /// The entropy-coded segment ended (a marker or the end of the file) before all of its
-    /// MCUs were decoded. libjpeg would warn and fill zeros; this decoder refuses.
+    /// MCUs were decoded. libjpeg warns and goes on with zero bits, as lenient decoding does
+    /// ([`crate::jpeg::DecodeOptions::lenient`]).
     #[error(
         "truncated scan: entropy-coded data ends at offset {offset} after {mcus} of {total} MCUs"
     )]
@@ -85,6 +88,7 @@ pub enum JpegError {
         total: u64,
     },
     /// The marker after a restart interval is not the expected RSTn (T.81 E.2.4, F.2.1.3).
+    /// libjpeg resynchronises, as lenient decoding does.
     #[error("expected RST{expected} at offset {offset}, found {}", found.map(marker_name).unwrap_or_else(|| "end of file".into()))]
     BadRestart {
         /// Byte offset where the marker was looked for.

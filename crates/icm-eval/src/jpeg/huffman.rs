@@ -2,7 +2,7 @@
 //! lookup table: codes of up to 9 bits take one table read; longer codes fall back to the
 //! MAXCODE/VALPTR search of Figure F.16.
 
-use super::bitreader::BitReader;
+use super::bitreader::{Anomaly, BitReader};
 use super::error::JpegError;
 
 /// Bits resolved by one lookup.
@@ -118,6 +118,38 @@ impl HuffmanTable {
         self.decode_slow(br)
     }
 
+    /// Decodes one symbol as libjpeg does with corrupt data: a bit string that matches no
+    /// code takes 17 bits (the search of Figure F.16 runs to its sentinel) and decodes as
+    /// symbol 0 (`jpeg_huff_decode`'s "fake a zero"); the anomaly is noted.
+    #[inline(always)]
+    pub fn decode_lenient(&self, br: &mut BitReader<'_>) -> u8 {
+        br.ensure(17);
+        let peek = br.peek(FAST_BITS) as usize;
+        let e = self.fast[peek];
+        if e != 0 {
+            br.consume(u32::from(e >> 8));
+            return e as u8;
+        }
+        match self.decode_slow(br) {
+            Ok(s) => s,
+            Err(_) => {
+                br.note(Anomaly::BadHuffmanCode);
+                br.consume(17);
+                0
+            }
+        }
+    }
+
+    /// [`decode`](Self::decode), or [`decode_lenient`](Self::decode_lenient) when `L`.
+    #[inline(always)]
+    pub fn decode_as<const L: bool>(&self, br: &mut BitReader<'_>) -> Result<u8, JpegError> {
+        if L {
+            Ok(self.decode_lenient(br))
+        } else {
+            self.decode(br)
+        }
+    }
+
     #[cold]
     fn decode_slow(&self, br: &mut BitReader<'_>) -> Result<u8, JpegError> {
         let bits = br.peek(16) as i32;
@@ -224,6 +256,31 @@ mod tests {
             t.decode(&mut br),
             Err(JpegError::BadHuffmanCode { .. })
         ));
+    }
+
+    #[test]
+    fn lenient_decoding_of_a_bad_code_takes_17_bits_and_gives_0() {
+        // One code per length 1..=12 (as above): sixteen ones and more match none.
+        let mut counts = [0u8; 16];
+        for c in counts.iter_mut().take(12) {
+            *c = 1;
+        }
+        let values: Vec<u8> = (1..13).collect();
+        let t = HuffmanTable::new(&counts, &values).expect("table");
+        // 17 ones, then the 1-bit code '0' (symbol 1), then '10' (symbol 2).
+        // bits: 1111111111111111 1 0 10 + padding zeros
+        let bytes = [0xFF, 0x00, 0xFF, 0x00, 0b1010_0000, 0x00];
+        let mut br = BitReader::new(&bytes, 0);
+        assert_eq!(t.decode_lenient(&mut br), 0);
+        assert_eq!(br.anomalies.len(), 1);
+        assert_eq!(br.anomalies[0].0, Anomaly::BadHuffmanCode);
+        assert_eq!(t.decode_lenient(&mut br), 1);
+        assert_eq!(t.decode_lenient(&mut br), 2);
+        assert_eq!(br.anomalies.len(), 1);
+        // A valid code decodes as in strict mode.
+        let mut a = BitReader::new(&[0b0100_0000], 0);
+        assert_eq!(t.decode_as::<false>(&mut a).expect("code"), 1);
+        assert_eq!(t.decode_as::<true>(&mut a).expect("code"), 2);
     }
 
     #[test]

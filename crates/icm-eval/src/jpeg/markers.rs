@@ -138,7 +138,16 @@ fn bad(m: Marker, what: impl Into<String>) -> JpegError {
 
 /// Parses SOF0/SOF1/SOF2 (B.2.2). 8-bit precision only; Y = 0 (height given by DNL) is
 /// refused as unsupported. 1 to 4 components with sampling factors 1..=4.
-pub fn parse_sof(m: Marker, p: &[u8]) -> Result<FrameHeader, JpegError> {
+///
+/// With `lenient`, as in libjpeg: component identifiers may repeat (a scan names the first
+/// component with its identifier), and a quantisation table selector above 3 is refused
+/// only when a scan of the component needs the table; what was accepted so is returned
+/// with the header.
+pub fn parse_sof(
+    m: Marker,
+    p: &[u8],
+    lenient: bool,
+) -> Result<(FrameHeader, Vec<String>), JpegError> {
     let process = match m.code {
         SOF0 => Process::Baseline,
         SOF1 => Process::ExtendedSequential,
@@ -181,6 +190,7 @@ pub fn parse_sof(m: Marker, p: &[u8]) -> Result<FrameHeader, JpegError> {
         ));
     }
     let mut components: Vec<FrameComponent> = Vec::with_capacity(nc);
+    let mut tolerated = Vec::new();
     for i in 0..nc {
         let c = &p[6 + 3 * i..9 + 3 * i];
         let fc = FrameComponent {
@@ -199,22 +209,28 @@ pub fn parse_sof(m: Marker, p: &[u8]) -> Result<FrameHeader, JpegError> {
             ));
         }
         if fc.tq > 3 {
-            return Err(bad(
-                m,
-                format!("component {} quantisation table {} (0 to 3)", fc.id, fc.tq),
-            ));
+            let what = format!("component {} quantisation table {} (0 to 3)", fc.id, fc.tq);
+            if !lenient {
+                return Err(bad(m, what));
+            }
+            tolerated.push(format!("{what}, needed only by a scan of the component"));
         }
         if components.iter().any(|o| o.id == fc.id) {
-            return Err(bad(m, format!("duplicate component identifier {}", fc.id)));
+            let what = format!("duplicate component identifier {}", fc.id);
+            if !lenient {
+                return Err(bad(m, what));
+            }
+            tolerated.push(format!("{what}, scans name the first"));
         }
         components.push(fc);
     }
-    Ok(FrameHeader {
+    let header = FrameHeader {
         process,
         height,
         width,
         components,
-    })
+    };
+    Ok((header, tolerated))
 }
 
 /// One table of a DHT segment: class (0 DC, 1 AC), slot, table.
@@ -280,6 +296,15 @@ pub fn parse_dri(m: Marker, p: &[u8]) -> Result<u16, JpegError> {
     }
 }
 
+/// What lenient parsing of a scan header accepted that strict parsing refuses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Ss, Se, Ah, Al of a sequential scan that are not 0, 63, 0, 0 (read as those).
+    pub not_sequential: Option<[u8; 4]>,
+    /// Other fields accepted as libjpeg accepts them, described.
+    pub tolerated: Vec<String>,
+}
+
 /// A scan component specification (B.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanComponent {
@@ -310,7 +335,19 @@ pub struct ScanHeader {
 /// process: Ss = 0, Se = 63, Ah = Al = 0 for sequential frames; for progressive ones
 /// (G.1.1.1.1) a DC scan has Se = 0, an AC scan one component and 1 <= Ss <= Se <= 63,
 /// Al <= 13 and a refinement Al = Ah - 1. An interleaved scan has at most 10 blocks per MCU.
-pub fn parse_sos(m: Marker, p: &[u8], frame: &FrameHeader) -> Result<ScanHeader, JpegError> {
+///
+/// With `lenient`, as in libjpeg 6b: a sequential scan whose Ss, Se, Ah, Al are not 0, 63,
+/// 0, 0 is accepted as if they were (libjpeg warns and decodes it so; some encoders write
+/// zeros there), and the values read are returned with it; a component may appear twice
+/// (each time with the table selectors of its last appearance); table selectors above 3
+/// are refused only where the scan uses the table ([`JpegError::MissingTable`]). What was
+/// accepted so is returned too.
+pub fn parse_sos(
+    m: Marker,
+    p: &[u8],
+    frame: &FrameHeader,
+    lenient: bool,
+) -> Result<(ScanHeader, Accepted), JpegError> {
     let ns = usize::from(*p.first().ok_or_else(|| bad(m, "empty"))?);
     if !(1..=4).contains(&ns) {
         return Err(bad(m, format!("{ns} components in scan (1 to 4)")));
@@ -326,6 +363,7 @@ pub fn parse_sos(m: Marker, p: &[u8], frame: &FrameHeader) -> Result<ScanHeader,
         ));
     }
     let mut components: Vec<ScanComponent> = Vec::with_capacity(ns);
+    let mut tolerated = Vec::new();
     for i in 0..ns {
         let (cs, t) = (p[1 + 2 * i], p[2 + 2 * i]);
         let index = frame
@@ -333,12 +371,24 @@ pub fn parse_sos(m: Marker, p: &[u8], frame: &FrameHeader) -> Result<ScanHeader,
             .iter()
             .position(|c| c.id == cs)
             .ok_or_else(|| bad(m, format!("component {cs} is not in the frame")))?;
-        if components.iter().any(|c| c.index == index) {
-            return Err(bad(m, format!("component {cs} twice in the scan")));
-        }
         let (td, ta) = (t >> 4, t & 15);
+        if components.iter().any(|c| c.index == index) {
+            let what = format!("component {cs} twice in the scan");
+            if !lenient {
+                return Err(bad(m, what));
+            }
+            // libjpeg keeps the selectors in the component: the last ones win.
+            for c in components.iter_mut().filter(|c| c.index == index) {
+                (c.td, c.ta) = (td, ta);
+            }
+            tolerated.push(format!("{what}, with its last table selectors"));
+        }
         if td > 3 || ta > 3 {
-            return Err(bad(m, format!("component {cs} table selectors {td}/{ta}")));
+            let what = format!("component {cs} table selectors {td}/{ta}");
+            if !lenient {
+                return Err(bad(m, what));
+            }
+            tolerated.push(format!("{what}, refused only where the table is used"));
         }
         components.push(ScanComponent { index, td, ta });
     }
@@ -370,18 +420,37 @@ pub fn parse_sos(m: Marker, p: &[u8], frame: &FrameHeader) -> Result<ScanHeader,
         }
     };
     if !ok {
+        if lenient && frame.process != Process::Progressive {
+            let sh = ScanHeader {
+                components,
+                ss: 0,
+                se: 63,
+                ah: 0,
+                al: 0,
+            };
+            let accepted = Accepted {
+                not_sequential: Some([ss, se, ah, al]),
+                tolerated,
+            };
+            return Ok((sh, accepted));
+        }
         return Err(bad(
             m,
             format!("scan parameters Ss={ss} Se={se} Ah={ah} Al={al} for {ns} component(s)"),
         ));
     }
-    Ok(ScanHeader {
+    let sh = ScanHeader {
         components,
         ss,
         se,
         ah,
         al,
-    })
+    };
+    let accepted = Accepted {
+        not_sequential: None,
+        tolerated,
+    };
+    Ok((sh, accepted))
 }
 
 #[cfg(test)]
@@ -420,22 +489,24 @@ mod tests {
     #[test]
     fn sof_fields() {
         let p = [8, 0, 7, 0, 13, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
-        let f = parse_sof(AT, &p).expect("sof");
+        let (f, _) = parse_sof(AT, &p, false).expect("sof");
         assert_eq!((f.width, f.height, f.components.len()), (13, 7, 3));
         assert_eq!((f.components[0].h, f.components[0].v), (2, 2));
         let mut twelve = p;
         twelve[0] = 12;
         assert!(matches!(
-            parse_sof(AT, &twelve),
+            parse_sof(AT, &twelve, false),
             Err(JpegError::Unsupported { .. })
         ));
         let mut zero_h = p;
         zero_h[7] = 0x02;
-        assert!(parse_sof(AT, &zero_h).is_err());
+        assert!(parse_sof(AT, &zero_h, false).is_err());
         let mut dup = p;
         dup[9] = 1;
-        assert!(parse_sof(AT, &dup).is_err());
-        assert!(parse_sof(AT, &p[..14]).is_err());
+        assert!(parse_sof(AT, &dup, false).is_err());
+        let (h, tolerated) = parse_sof(AT, &dup, true).expect("lenient");
+        assert_eq!((h.components[1].id, tolerated.len()), (1, 1));
+        assert!(parse_sof(AT, &p[..14], false).is_err());
     }
 
     #[test]
@@ -457,15 +528,17 @@ mod tests {
                 offset: 0,
             },
             &[8, 0, 8, 0, 8, 3, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1],
+            false,
         )
-        .expect("sof");
+        .expect("sof")
+        .0;
         let sos = |ns: u8, ss: u8, se: u8, a: u8| {
             let mut p = vec![ns];
             for i in 0..ns {
                 p.extend([i + 1, 0x00]);
             }
             p.extend([ss, se, a]);
-            parse_sos(AT, &p, &f)
+            parse_sos(AT, &p, &f, false).map(|(sh, _)| sh)
         };
         assert!(sos(3, 0, 0, 0x01).is_ok()); // DC first, interleaved
         assert!(sos(3, 0, 0, 0x10).is_ok()); // DC refine
@@ -476,5 +549,32 @@ mod tests {
         assert!(sos(1, 6, 5, 0x00).is_err()); // empty band
         assert!(sos(1, 1, 5, 0x20).is_err()); // refine by two bits
         assert!(sos(1, 1, 64, 0x00).is_err());
+        // Lenient decoding still refuses bad progressive parameters ...
+        assert!(parse_sos(AT, &[1, 1, 0, 1, 5, 0x20], &f, true).is_err());
+        // ... but reads a sequential scan with zeros for Ss, Se as a full one.
+        let mut seq = f.clone();
+        seq.process = Process::Baseline;
+        let (sh, acc) = parse_sos(AT, &[1, 1, 0, 0, 0, 0], &seq, true).expect("lenient");
+        let odd = acc.not_sequential;
+        assert_eq!(
+            (sh.ss, sh.se, sh.ah, sh.al, odd),
+            (0, 63, 0, 0, Some([0, 0, 0, 0]))
+        );
+        assert!(parse_sos(AT, &[1, 1, 0, 0, 0, 0], &seq, false).is_err());
+        // ... and a component twice, with the last table selectors, or a table selector
+        // above 3 (refused only if the table is used).
+        let twice = [2, 1, 0x00, 1, 0x11, 0, 63, 0];
+        assert!(parse_sos(AT, &twice, &seq, false).is_err());
+        let (sh, acc) = parse_sos(AT, &twice, &seq, true).expect("lenient");
+        let tolerated = acc.tolerated;
+        let sel: Vec<_> = sh
+            .components
+            .iter()
+            .map(|c| (c.index, c.td, c.ta))
+            .collect();
+        assert_eq!(sel, vec![(0, 1, 1), (0, 1, 1)]);
+        assert_eq!(tolerated.len(), 1, "{tolerated:?}");
+        assert!(parse_sos(AT, &[1, 1, 0xF0, 0, 0, 0x10], &f, false).is_err());
+        assert!(parse_sos(AT, &[1, 1, 0xF0, 0, 0, 0x10], &f, true).is_ok());
     }
 }

@@ -15,11 +15,22 @@
 //!
 //! Hostile input is safe: no panics, memory bounded by [`DecodeOptions::max_blocks`] and
 //! allocated fallibly, decoding time bounded by [`DecodeOptions::max_scans`] times the
-//! block count. Where libjpeg warns and carries on this decoder mostly returns an error:
-//! a scan whose data ends early (libjpeg fills zeros) is [`JpegError::TruncatedScan`], a
-//! wrong restart marker is [`JpegError::BadRestart`] (libjpeg resynchronises), a file
-//! without EOI is [`JpegError::Truncated`]. Bytes after EOI are ignored. Tables missing
-//! from a file are not replaced by the standard ones of T.81 Annex K.
+//! block count. Bytes after EOI are ignored. Tables missing from a file are not replaced
+//! by the standard ones of T.81 Annex K.
+//!
+//! Where libjpeg warns and carries on, this decoder by default returns an error: a scan
+//! whose data ends early (libjpeg fills zeros) is [`JpegError::TruncatedScan`], a wrong
+//! restart marker is [`JpegError::BadRestart`] (libjpeg resynchronises), an invalid
+//! Huffman code is [`JpegError::BadHuffmanCode`], a file without EOI is
+//! [`JpegError::Truncated`]. With [`DecodeOptions::lenient`] it recovers as libjpeg (6b,
+//! the PyPI `jpeglib`'s default) does, so that the coefficients equal the ones
+//! `jpeg_read_coefficients` returns, and lists what it repaired, and where, in
+//! [`Coefficients::warnings`]: missing entropy-coded data is decoded from zero bits for
+//! the MCU that needs it and leaves the rest of its segment unchanged (zero, or what
+//! earlier progressive scans set), restart markers are resynchronised as
+//! `jpeg_resync_to_restart` does, an invalid code is symbol 0, a run past the end of a
+//! block is stored where libjpeg stores it, a missing EOI ends the file. Headers that
+//! libjpeg refuses are refused in both modes.
 
 mod bitreader;
 pub mod channels;
@@ -31,10 +42,12 @@ mod markers;
 mod progressive;
 mod restart;
 mod sequential;
+mod warning;
 mod zigzag;
 
 pub use error::{marker_name, JpegError};
 pub use markers::Process;
+pub use warning::{JpegWarning, WarningKind, MAX_WARNINGS};
 pub use zigzag::NATURAL;
 
 /// Limits on the work a file may ask for.
@@ -51,6 +64,11 @@ pub struct DecodeOptions {
     /// Most bytes of a frequency tensor ([`channels::frequency_tensor`]), checked before it
     /// is allocated. Default 2^30 (1 GiB: all 192 channels of about 90 megapixels).
     pub max_tensor_bytes: u64,
+    /// Recover from corrupt or truncated entropy-coded data as libjpeg does, with
+    /// [`Coefficients::warnings`] saying what was repaired and where, instead of returning
+    /// an error (see the module documentation). Default false: such files are refused.
+    /// The limits above apply in both modes.
+    pub lenient: bool,
 }
 
 impl Default for DecodeOptions {
@@ -59,6 +77,7 @@ impl Default for DecodeOptions {
             max_blocks: 1 << 24,
             max_scans: 1000,
             max_tensor_bytes: 1 << 30,
+            lenient: false,
         }
     }
 }
@@ -124,6 +143,9 @@ pub struct Coefficients {
     pub vmax: u8,
     /// Components in frame order (for JFIF: Y, Cb, Cr).
     pub components: Vec<ComponentCoefficients>,
+    /// What lenient decoding ([`DecodeOptions::lenient`]) repaired, in file order, at most
+    /// [`MAX_WARNINGS`] listed; empty for a file without defects and in strict mode.
+    pub warnings: Vec<JpegWarning>,
 }
 
 /// Decodes a JPEG file to its quantised DCT coefficients (see the module documentation).

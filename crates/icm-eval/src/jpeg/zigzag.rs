@@ -9,9 +9,28 @@ pub const NATURAL: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// [`NATURAL`] followed by 16 entries 63, libjpeg's `jpeg_natural_order` for corrupt data:
+/// a zero run past the end of a block or band (index up to 63 + 15) stores its coefficient
+/// at position 63, or for a band ending before 63 at the natural position just after it.
+pub const NATURAL_EXT: [usize; 80] = {
+    let mut t = [63usize; 80];
+    let mut k = 0;
+    while k < 64 {
+        t[k] = NATURAL[k];
+        k += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
-    use super::NATURAL;
+    use super::{NATURAL, NATURAL_EXT};
+
+    #[test]
+    fn extended_order_ends_in_63s() {
+        assert_eq!(NATURAL_EXT[..64], NATURAL[..]);
+        assert!(NATURAL_EXT[64..].iter().all(|&p| p == 63));
+    }
 
     /// Walks the anti-diagonals of Figure A.6 and compares.
     #[test]
