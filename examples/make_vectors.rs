@@ -108,6 +108,34 @@ impl Suite {
         Ok(())
     }
 
+    /// A must-fail model vector: a valid stream with a model file that fails spec 7.5.
+    fn failing_model(
+        &mut self,
+        name: &str,
+        stream_file: &str,
+        model_bytes: &[u8],
+        exercises: &str,
+        sections: &[&str],
+    ) -> Res<()> {
+        let class = match Model::from_bytes(model_bytes) {
+            Err(e) => e.class().ok_or("model error without a class")?,
+            Ok(_) => return Err(format!("{name}: the model loads but must fail").into()),
+        };
+        let file = format!("conformance/models/{name}.safetensors");
+        std::fs::write(&file, model_bytes)?;
+        println!("{file}: {} bytes, fails with {class}", model_bytes.len());
+        self.records.push(json!({
+            "name": name,
+            "stream": stream_file,
+            "model": file,
+            "exercises": exercises,
+            "sections": sections,
+            "bytes": std::fs::metadata(stream_file)?.len(),
+            "error_class": class,
+        }));
+        Ok(())
+    }
+
     fn failing(
         &mut self,
         name: &str,
@@ -163,6 +191,82 @@ fn with_chunk_before_first_tile(stream: &[u8], kind: &[u8; 4], payload: &[u8]) -
     s.extend_from_slice(payload);
     s.extend_from_slice(&stream[at..]);
     s
+}
+
+/// A safetensors file taken apart: its JSON header and data section.
+struct ModelFile {
+    header: serde_json::Map<String, Value>,
+    data: Vec<u8>,
+}
+
+impl ModelFile {
+    fn parse(bytes: &[u8]) -> Res<Self> {
+        let n = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+        let header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes[8..8 + n])?;
+        Ok(Self {
+            header,
+            data: bytes[8 + n..].to_vec(),
+        })
+    }
+
+    /// The bytes of tensor `name`.
+    fn tensor(&self, name: &str) -> Res<&[u8]> {
+        let o = &self.header.get(name).ok_or(name.to_string())?["data_offsets"];
+        let (a, b) = (
+            o[0].as_u64().ok_or("offset")? as usize,
+            o[1].as_u64().ok_or("offset")? as usize,
+        );
+        Ok(&self.data[a..b])
+    }
+
+    /// Replaces (or adds, or with `None` removes) a tensor and lays the data out again, in
+    /// name order, as a valid safetensors file would.
+    fn set(&mut self, name: &str, tensor: Option<(&str, Vec<usize>, Vec<u8>)>) -> Res<()> {
+        let mut tensors: Vec<(String, Value, Vec<u8>)> = Vec::new();
+        for (k, v) in &self.header {
+            if k != "__metadata__" && k != name {
+                tensors.push((k.clone(), v.clone(), self.tensor(k)?.to_vec()));
+            }
+        }
+        if let Some((dtype, shape, bytes)) = tensor {
+            tensors.push((
+                name.to_string(),
+                json!({"dtype": dtype, "shape": shape}),
+                bytes,
+            ));
+        }
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let meta = self.header.get("__metadata__").cloned();
+        self.header.clear();
+        if let Some(m) = meta {
+            self.header.insert("__metadata__".into(), m);
+        }
+        self.data.clear();
+        for (k, mut v, bytes) in tensors {
+            v["data_offsets"] = json!([self.data.len(), self.data.len() + bytes.len()]);
+            self.data.extend_from_slice(&bytes);
+            self.header.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> Res<Vec<u8>> {
+        let h = serde_json::to_vec(&self.header)?;
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&self.data);
+        Ok(out)
+    }
+
+    fn shape(&self, name: &str) -> Res<Vec<usize>> {
+        let v = self.header.get(name).ok_or(name.to_string())?;
+        Ok(v["shape"]
+            .as_array()
+            .ok_or("shape")?
+            .iter()
+            .map(|d| d.as_u64().unwrap_or(0) as usize)
+            .collect())
+    }
 }
 
 fn set_u32(s: &mut [u8], at: usize, v: u32) {
@@ -234,6 +338,15 @@ fn main() -> Res<()> {
     for dir in ["bitstreams", "conformance/reference"] {
         for e in std::fs::read_dir(dir)? {
             std::fs::remove_file(e?.path())?;
+        }
+    }
+    for e in std::fs::read_dir("conformance/models")? {
+        let path = e?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("x-"))
+        {
+            std::fs::remove_file(path)?;
         }
     }
     let export = random_float_export(1, (16, 24, [16, 16, 16]));
@@ -547,9 +660,304 @@ fn main() -> Res<()> {
         &["8.4"],
     )?;
 
+    // Optional chunks between and after TILE chunks (spec 4.2).
+    let mut s = Vec::new();
+    let list = chunk_list(&tiles);
+    s.extend_from_slice(&tiles[..list[0].0]);
+    for (i, &(at, _, len)) in list.iter().enumerate() {
+        if i == 5 || i + 1 == list.len() {
+            s.extend_from_slice(b"note");
+            s.extend_from_slice(&3u32.to_le_bytes());
+            s.extend_from_slice(b"abc");
+        }
+        s.extend_from_slice(&tiles[at..at + 8 + len]);
+    }
+    suite.decodable(
+        "v1-optional-chunks-between-tiles",
+        SMALL,
+        &s,
+        "optional chunks between two TILE chunks and before IEND, skipped",
+        &["4.2"],
+    )?;
+
+    // Streams with two faults: the first check in the order of spec 13.1 decides.
+    let mut f = |name: &str, s: Vec<u8>, what: &str, sections: &[&str]| {
+        suite.failing(name, &s, what, sections, &small)
+    };
+    let mut s = base.clone();
+    set_u32(&mut s, 8, 0);
+    s.truncate(20);
+    f(
+        "x-order-width-0-cut-20",
+        s,
+        "width 0, stream cut at 20 (inside tile_height): width is read whole first",
+        &["13.1"],
+    )?;
+    let mut s = base.clone();
+    s[0] = 0;
+    s[4] = 2;
+    f(
+        "x-order-magic-and-major",
+        s,
+        "bad magic and major version 2",
+        &["13.1"],
+    )?;
+    let mut s = base.clone();
+    s[27] = 0xFF;
+    f(
+        "x-order-name-not-utf8",
+        s,
+        "model_name not UTF-8 (and so not the model's name)",
+        &["4.1", "13"],
+    )?;
+    let at = chunks_start(&base);
+    let mut s = base[..at].to_vec();
+    s.extend_from_slice(b"TILE");
+    s.extend_from_slice(&4u32.to_le_bytes());
+    s.extend_from_slice(&7u32.to_le_bytes());
+    s.extend_from_slice(b"IEND");
+    s.extend_from_slice(&0u32.to_le_bytes());
+    f(
+        "x-order-tile-index-in-4-byte-payload",
+        s,
+        "4-byte TILE payload holding a wrong tile_index: the index is read and checked before z_length",
+        &["4.3", "13.1"],
+    )?;
+    let mut s = base[..at].to_vec();
+    s.extend_from_slice(b"TILE");
+    s.extend_from_slice(&4u32.to_le_bytes());
+    s.extend_from_slice(&0u32.to_le_bytes());
+    s.extend_from_slice(b"IEND");
+    s.extend_from_slice(&0u32.to_le_bytes());
+    f(
+        "x-order-tile-payload-ends-in-z-length",
+        s,
+        "4-byte TILE payload with the right tile_index: z_length cannot be read",
+        &["4.3", "13.1"],
+    )?;
+    let mut s = base[..at].to_vec();
+    s.extend_from_slice(b"XTRA");
+    s.extend_from_slice(&1000u32.to_le_bytes());
+    s.extend_from_slice(&[0; 10]);
+    f(
+        "x-order-unknown-required-past-end",
+        s,
+        "unknown required chunk whose length runs past the end: its type is checked first",
+        &["4.2", "13.1"],
+    )?;
+    let mut s = base[..base.len() - 8].to_vec();
+    s.extend_from_slice(b"TILE");
+    s.extend_from_slice(&1000u32.to_le_bytes());
+    s.extend_from_slice(&[0; 6]);
+    f(
+        "x-order-extra-tile-truncated",
+        s,
+        "a second TILE chunk for a one-tile stream, cut short: its type is checked first",
+        &["4.3", "13.1"],
+    )?;
+    let list = chunk_list(&tiles);
+    let mut s = tiles[..list[3].0].to_vec();
+    s.extend_from_slice(b"IEND");
+    s.extend_from_slice(&4u32.to_le_bytes());
+    s.extend_from_slice(&[0; 4]);
+    f(
+        "x-order-early-iend-with-payload",
+        s,
+        "IEND with a payload after 3 of 12 tiles: the tile count is checked at its type",
+        &["4.4", "13.1"],
+    )?;
+    let mut s = base[..base.len() - 8].to_vec();
+    s.extend_from_slice(b"IEND");
+    s.extend_from_slice(&4u32.to_le_bytes());
+    s.extend_from_slice(&[0; 4]);
+    s.extend_from_slice(&[1, 2, 3]);
+    f(
+        "x-order-iend-payload-and-trailing-data",
+        s,
+        "IEND with a payload, then trailing bytes",
+        &["4.4", "13.1"],
+    )?;
+    let mut s = base.clone();
+    s[chunks_start(&base) - 32] ^= 1;
+    s.truncate(base.len() - 20);
+    f(
+        "x-order-wrong-model-truncated",
+        s,
+        "model_sha256 of another model and the stream cut inside the TILE chunk: the container is checked before the model",
+        &["7.1", "13.1"],
+    )?;
+    let mut s = base.clone();
+    s[chunks_start(&base) - 32] ^= 1;
+    s[(y_start + y_end) / 2] ^= 0x10;
+    f(
+        "x-order-wrong-model-corrupt-y",
+        s,
+        "model_sha256 of another model and a corrupt y payload: the model is checked before the payloads",
+        &["7.1", "13.1"],
+    )?;
+    let list = chunk_list(&tiles);
+    let mut s = tiles.clone();
+    let (t0, _, _) = list[0];
+    let z0 = u32::from_le_bytes([s[t0 + 12], s[t0 + 13], s[t0 + 14], s[t0 + 15]]);
+    set_u32(&mut s, t0 + 12, z0 + 1);
+    set_u32(&mut s, list[7].0 + 8, 9);
+    f(
+        "x-order-corrupt-tile-0-bad-index-tile-7",
+        s,
+        "tile 0's z payload not whole words, tile 7's tile_index wrong: the container is checked before any payload",
+        &["4.3", "8.2", "13.1"],
+    )?;
+
+    // Model files that fail spec 7.5, each with a valid stream.
+    let small_bytes = std::fs::read(SMALL)?;
+    let stream_file = "bitstreams/v1-17x33.icm";
+    let mut m = |name: &str, what: &str, change: &dyn Fn(&mut ModelFile) -> Res<()>| -> Res<()> {
+        let mut mf = ModelFile::parse(&small_bytes)?;
+        change(&mut mf)?;
+        suite.failing_model(name, stream_file, &mf.bytes()?, what, &["7.5", "13.1"])
+    };
+    m(
+        "x-model-hs0-kernel-3",
+        "h_s.0.weight with 3x3 kernels",
+        &|mf| {
+            let sh = mf.shape("h_s.0.weight")?;
+            let n = sh[0] * sh[1] * 9;
+            let data = mf.tensor("h_s.0.weight")?[..n].to_vec();
+            mf.set("h_s.0.weight", Some(("I8", vec![sh[0], sh[1], 3, 3], data)))
+        },
+    )?;
+    m(
+        "x-model-hs2-bias-short",
+        "h_s.2.bias one entry short",
+        &|mf| {
+            let sh = mf.shape("h_s.2.bias")?;
+            let data = mf.tensor("h_s.2.bias")?[4..].to_vec();
+            mf.set("h_s.2.bias", Some(("I32", vec![sh[0] - 1], data)))
+        },
+    )?;
+    m(
+        "x-model-hs4-shift-rank-2",
+        "h_s.4.shift of shape [2M, 1]",
+        &|mf| {
+            let sh = mf.shape("h_s.4.shift")?;
+            let data = mf.tensor("h_s.4.shift")?.to_vec();
+            mf.set("h_s.4.shift", Some(("U8", vec![sh[0], 1], data)))
+        },
+    )?;
+    m(
+        "x-model-f64-tensor",
+        "an informative tensor of dtype F64 (not one of 7.1)",
+        &|mf| {
+            mf.set(
+                "entropy_bottleneck.quantiles",
+                Some(("F64", vec![1], 1.0f64.to_le_bytes().to_vec())),
+            )
+        },
+    )?;
+    m(
+        "x-model-no-g-s",
+        "no g_s tensors (required even by a latents-only decoder)",
+        &|mf| {
+            let names: Vec<String> = mf
+                .header
+                .keys()
+                .filter(|k| k.starts_with("g_s."))
+                .cloned()
+                .collect();
+            for k in names {
+                mf.set(&k, None)?;
+            }
+            Ok(())
+        },
+    )?;
+    m(
+        "x-model-g-s-gamma-rank-1",
+        "g_s.1.gamma stored as [C*C]",
+        &|mf| {
+            let sh = mf.shape("g_s.1.gamma")?;
+            let data = mf.tensor("g_s.1.gamma")?.to_vec();
+            let dtype = mf.header["g_s.1.gamma"]["dtype"]
+                .as_str()
+                .unwrap_or("F32")
+                .to_string();
+            mf.set("g_s.1.gamma", Some((&dtype, vec![sh[0] * sh[1]], data)))
+        },
+    )?;
+    m(
+        "x-model-thresholds-not-increasing",
+        "y.scale_threshold with two equal values",
+        &|mf| {
+            let mut data = mf.tensor("y.scale_threshold")?.to_vec();
+            let first: [u8; 4] = data[..4].try_into()?;
+            data[4..8].copy_from_slice(&first);
+            let sh = mf.shape("y.scale_threshold")?;
+            mf.set("y.scale_threshold", Some(("I32", sh, data)))
+        },
+    )?;
+    m(
+        "x-model-z-table-sum",
+        "a z frequency table summing to 2^16 + 1",
+        &|mf| {
+            let mut data = mf.tensor("z.frequency")?.to_vec();
+            let v = u16::from_le_bytes([data[0], data[1]]) + 1;
+            data[..2].copy_from_slice(&v.to_le_bytes());
+            let sh = mf.shape("z.frequency")?;
+            mf.set("z.frequency", Some(("U16", sh, data)))
+        },
+    )?;
+    // Offsets that do not tile the data section: edited in the header after layout.
+    let mut raw = |name: &str, what: &str, change: &dyn Fn(&mut ModelFile) -> Res<()>| -> Res<()> {
+        let mut mf = ModelFile::parse(&small_bytes)?;
+        change(&mut mf)?;
+        suite.failing_model(
+            name,
+            stream_file,
+            &mf.bytes()?,
+            what,
+            &["7.1", "7.5", "13.1"],
+        )
+    };
+    raw(
+        "x-model-offsets-overlap",
+        "two tensors' data_offsets overlap",
+        &|mf| {
+            let o = mf.header["z.offset"]["data_offsets"].clone();
+            let (a, b) = (o[0].as_u64().unwrap_or(0), o[1].as_u64().unwrap_or(0));
+            mf.header["z.offset"]["data_offsets"] = json!([a - 4, b - 4]);
+            Ok(())
+        },
+    )?;
+    raw(
+        "x-model-offsets-past-data",
+        "data_offsets of the last tensor run past the file",
+        &|mf| {
+            mf.data.truncate(mf.data.len() - 2);
+            Ok(())
+        },
+    )?;
+    raw(
+        "x-model-data-gap",
+        "four unused bytes between two tensors",
+        &|mf| {
+            let last = mf
+                .header
+                .iter()
+                .filter(|(k, _)| *k != "__metadata__")
+                .max_by_key(|(_, v)| v["data_offsets"][0].as_u64().unwrap_or(0))
+                .map(|(k, _)| k.clone())
+                .ok_or("no tensor")?;
+            let o = mf.header[&last]["data_offsets"].clone();
+            let (a, b) = (o[0].as_u64().unwrap_or(0), o[1].as_u64().unwrap_or(0));
+            let at = a as usize;
+            mf.data.splice(at..at, [0u8; 4]);
+            mf.header[&last]["data_offsets"] = json!([a + 4, b + 4]);
+            Ok(())
+        },
+    )?;
+
     // Records and the README table.
     let json = serde_json::to_string_pretty(&json!({
-        "suite": "icm conformance, spec version 1.0",
+        "suite": "icm conformance, spec version 1.0.1",
         "generated_by": "cargo run --release --example make_vectors",
         "vectors": suite.records,
     }))?;

@@ -6,6 +6,9 @@ to its latents (z^ and y^ of every tile) and prints the Annex A conformance hash
 
     python3 icm_ref.py STREAM MODEL [--npy OUT.npz]
 
+A stream or model it refuses gets the class of spec 13, found in the order of 13.1, on the
+first line of standard error: `error: CLASS`.
+
 Dependencies: Python 3 standard library and numpy.
 """
 import argparse
@@ -19,7 +22,19 @@ import numpy as np
 
 
 class DecodeError(Exception):
-    """A stream or model rejected under spec section 13."""
+    """A stream or model rejected under spec section 13: `cls` is its class (13)."""
+
+    def __init__(self, cls, why):
+        super().__init__("%s: %s" % (cls, why))
+        self.cls = cls
+
+
+def invalid_model(why):
+    return DecodeError("invalid-model", why)
+
+
+def corrupt(why):
+    return DecodeError("corrupt-payload", why)
 
 
 # ---------------------------------------------------------------- 2 conventions
@@ -41,42 +56,95 @@ def ceil_div(a, b):
 
 # ---------------------------------------------------------------- 7 model file
 
-_DTYPES = {
-    "I8": "<i1", "U8": "<u1", "I16": "<i2", "U16": "<u2", "I32": "<i4", "U32": "<u4",
-    "I64": "<i8", "U64": "<u8", "F16": "<f2", "F32": "<f4", "F64": "<f8",
+_DTYPES = {  # 7.1: the six dtypes of a model file
+    "I8": "<i1", "U8": "<u1", "U16": "<u2", "I32": "<i4", "F16": "<f2", "F32": "<f4",
 }
 
 LEVELS = {1: (8192, 1 << 25, 2048), 2: (32768, 1 << 28, 2048)}
 
 
 def load_safetensors(data):
-    """7.1: u64 LE header length H, H bytes of JSON, then the tensor data."""
+    """7.1 and the file rules of 7.5: header length, JSON header, dtypes, offsets that tile
+    the data section exactly."""
     if len(data) < 8:
-        raise DecodeError("invalid model: file too short")
+        raise invalid_model("file too short")
     (hlen,) = struct.unpack_from("<Q", data, 0)
     if 8 + hlen > len(data):
-        raise DecodeError("invalid model: header length")
-    header = json.loads(data[8:8 + hlen].decode("utf-8"))
+        raise invalid_model("header length")
+    try:
+        header = json.loads(data[8:8 + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise invalid_model("header is not UTF-8 JSON")
+    if not isinstance(header, dict):
+        raise invalid_model("header is not a JSON object")
     base = 8 + hlen
-    meta = header.pop("__metadata__", {}) or {}
-    tensors = {}
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise invalid_model("__metadata__ is not a map of strings")
+    tensors, spans = {}, []
     for name, info in header.items():
-        dt = _DTYPES.get(info["dtype"])
-        if dt is None:
-            continue  # not needed by the normative decoder
-        a, b = info["data_offsets"]
-        shape = tuple(info["shape"])
-        arr = np.frombuffer(data, dtype=dt, count=(b - a) // np.dtype(dt).itemsize,
-                            offset=base + a)
-        if int(np.prod(shape, dtype=np.int64)) != arr.size:
-            raise DecodeError("invalid model: tensor %s size" % name)
-        tensors[name] = arr.reshape(shape)
-    return meta, tensors
+        try:
+            dt = _DTYPES[info["dtype"]]
+            shape = tuple(int(d) for d in info["shape"])
+            a, b = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise invalid_model("tensor %s: dtype, shape or data_offsets" % name)
+        if any(d < 0 for d in shape) or a < 0 or b < a:
+            raise invalid_model("tensor %s: shape or data_offsets" % name)
+        count = int(np.prod(shape, dtype=np.int64))
+        if b - a != count * np.dtype(dt).itemsize:
+            raise invalid_model("tensor %s: size" % name)
+        spans.append((a, b))
+        tensors[name] = (dt, shape, a, count)
+    end = 0
+    for a, b in sorted(spans):
+        if a != end:
+            raise invalid_model("data_offsets overlap or leave a gap")
+        end = b
+    if base + end != len(data):
+        raise invalid_model("data_offsets do not end at the end of the file")
+    arrays = {}
+    for name, (dt, shape, a, count) in tensors.items():
+        arrays[name] = np.frombuffer(data, dtype=dt, count=count, offset=base + a).reshape(shape)
+    return meta, arrays
+
+
+def _check_float_layers(t, prefix, layers, cin):
+    """7.5 / 11.1: a float transform's shapes; layers are ("convT", k), ("conv", k), "gdn",
+    "relu". Returns the output channels."""
+    c = cin
+    for i, kind in enumerate(layers):
+        if kind == "relu":
+            continue
+        if kind == "gdn":
+            beta, gamma = t.get("%s.%d.beta" % (prefix, i)), t.get("%s.%d.gamma" % (prefix, i))
+            if beta is None or gamma is None or beta.dtype.kind != "f" \
+                    or gamma.dtype.kind != "f" or beta.shape != (c,) or gamma.shape != (c, c):
+                raise invalid_model("%s.%d GDN shapes" % (prefix, i))
+            continue
+        op, k = kind
+        w, b = t.get("%s.%d.weight" % (prefix, i)), t.get("%s.%d.bias" % (prefix, i))
+        if w is None or b is None or w.dtype.kind != "f" or b.dtype.kind != "f" or w.ndim != 4:
+            raise invalid_model("%s.%d missing or not a float 4-D weight" % (prefix, i))
+        if op == "convT":
+            wi, wo = w.shape[0], w.shape[1]
+        else:
+            wo, wi = w.shape[0], w.shape[1]
+        if wi != c or wo < 1 or w.shape[2:] != (k, k) or b.shape != (wo,):
+            raise invalid_model("%s.%d shapes" % (prefix, i))
+        c = wo
+    return c
+
+
+G_S = [("convT", 5), "gdn", ("convT", 5), "gdn", ("convT", 5), "gdn", ("convT", 5)]
+G_A = [("conv", 5), "gdn", ("conv", 5), "gdn", ("conv", 5), "gdn", ("conv", 5)]
+H_A = [("conv", 3), "relu", ("conv", 5), "relu", ("conv", 5)]
 
 
 def _check_table(f):
     if f.size == 0 or int(f.min()) < 1 or int(f.sum(dtype=np.int64)) != 1 << 16:
-        raise DecodeError("invalid model: frequency table (7.4)")
+        raise invalid_model("frequency table (7.4)")
 
 
 class Table:
@@ -101,21 +169,27 @@ class Model:
         meta, t = load_safetensors(data)
         icm = meta.get("icm")
         if icm is None:
-            raise DecodeError("invalid model: no icm metadata")
+            raise invalid_model("no icm metadata")
         # safetensors metadata values are strings: the icm object is JSON text.
-        if isinstance(icm, str):
+        try:
             icm = json.loads(icm)
+        except ValueError:
+            raise invalid_model("icm metadata is not JSON")
+        if not isinstance(icm, dict) or not all(isinstance(v, str) for v in icm.values()):
+            raise invalid_model("icm metadata is not an object of strings")
         if (icm.get("format") != "icm-model-1" or icm.get("architecture") != "hyperprior-v1"
                 or icm.get("mean_frac_bits") != "8" or icm.get("ans_precision") != "16"):
-            raise DecodeError("invalid model: metadata (7.2)")
-        self.name = icm["name"].encode("utf-8")
+            raise invalid_model("metadata (7.2)")
+        self.name = icm.get("name", "").encode("utf-8")
+        if not 1 <= len(self.name) <= 64 or not icm.get("quality", "").isdigit():
+            raise invalid_model("name or quality (7.2)")
 
         def req(name, dtype, ndim):
             if name not in t:
-                raise DecodeError("invalid model: missing " + name)
+                raise invalid_model("missing " + name)
             a = t[name]
             if a.dtype != np.dtype(dtype) or a.ndim != ndim:
-                raise DecodeError("invalid model: dtype/shape of " + name)
+                raise invalid_model("dtype/shape of " + name)
             return a
 
         self.layers = {}
@@ -125,30 +199,32 @@ class Model:
             m = req("h_s.%d.multiplier" % l, "<i4", 1).astype(np.int64)
             s = req("h_s.%d.shift" % l, "<u1", 1).astype(np.int64)
             cout = w.shape[0] if l == 4 else w.shape[1]
-            if not (b.shape == m.shape == s.shape == (cout,)):
-                raise DecodeError("invalid model: h_s.%d per-channel shapes" % l)
+            if not (b.shape == m.shape == s.shape == (cout,)) or min(w.shape) < 1:
+                raise invalid_model("h_s.%d per-channel shapes" % l)
             if (np.abs(w) > 127).any() or (np.abs(b) > (1 << 30) - 1).any() \
                     or (m < 0).any() or (s < 1).any() or (s > 62).any():
-                raise DecodeError("invalid model: h_s.%d ranges (7.5)" % l)
+                raise invalid_model("h_s.%d ranges (7.5)" % l)
             self.layers[l] = (w, b, m, s)
         w0, w2, w4 = (self.layers[l][0] for l in (0, 2, 4))
         self.N, self.C1 = w0.shape[0], w0.shape[1]
         self.C2 = w2.shape[1]
         if w0.shape[2:] != (5, 5) or w2.shape[2:] != (5, 5) or w2.shape[0] != self.C1:
-            raise DecodeError("invalid model: h_s.0/h_s.2 shapes")
+            raise invalid_model("h_s.0/h_s.2 shapes")
         K = w4.shape[2]
         if w4.shape[3] != K or K % 2 != 1 or w4.shape[1] != self.C2 or w4.shape[0] % 2:
-            raise DecodeError("invalid model: h_s.4 shape")
+            raise invalid_model("h_s.4 shape")
         self.M = w4.shape[0] // 2
+        if self.M > 1024:
+            raise invalid_model("M > 1024")
         if self.N * 9 > 1 << 15 or self.C1 * 9 > 1 << 15 or self.C2 * K * K > 1 << 15:
-            raise DecodeError("invalid model: taps (7.5)")
+            raise invalid_model("taps (7.5)")
 
         zoff = req("z.offset", "<i4", 1).astype(np.int64)
         zsize = req("z.size", "<i4", 1).astype(np.int64)
         zfreq = req("z.frequency", "<u2", 1)
-        if zoff.shape != (self.N,) or zsize.shape != (self.N,) or (zsize < 1).any() \
+        if zoff.shape != (self.N,) or zsize.shape != (self.N,) or (zsize < 2).any() \
                 or int(zsize.sum()) != zfreq.size or (np.abs(zoff) > 1 << 20).any():
-            raise DecodeError("invalid model: z tables")
+            raise invalid_model("z tables")
         self.zoff = [int(v) for v in zoff]
         self.ztables = []
         pos = 0
@@ -164,7 +240,7 @@ class Model:
         if not (1 <= T.size <= 255) or R.size != T.size + 1 or (R < 0).any() \
                 or (R > 32767).any() or (np.diff(T) <= 0).any() \
                 or int((2 * R + 2).sum()) != yfreq.size:
-            raise DecodeError("invalid model: y tables")
+            raise invalid_model("y tables")
         self.T = T
         self.R = [int(v) for v in R]
         self.ytables = []
@@ -176,6 +252,14 @@ class Model:
             self.ytables.append(Table(f))
             pos += S
 
+        # 7.5: g_s is required; g_a and h_a are checked when present (11.1).
+        if _check_float_layers(t, "g_s", G_S, self.M) != 3:
+            raise invalid_model("g_s does not end at 3 channels")
+        if "g_a.0.weight" in t and _check_float_layers(t, "g_a", G_A, 3) != self.M:
+            raise invalid_model("g_a does not end at M channels")
+        if "h_a.0.weight" in t and _check_float_layers(t, "h_a", H_A, self.M) != self.N:
+            raise invalid_model("h_a does not end at N channels")
+
 
 # ---------------------------------------------------------------- 8 entropy decoding
 
@@ -184,7 +268,7 @@ class RansDecoder:
 
     def __init__(self, payload):
         if len(payload) % 4:
-            raise DecodeError("corrupt payload: length not a multiple of 4")
+            raise corrupt("length not a multiple of 4")
         self.w = list(struct.unpack("<%dI" % (len(payload) // 4), payload))
         self.k = len(self.w)
         if self.k == 0:
@@ -192,7 +276,7 @@ class RansDecoder:
         else:
             a = self.pop()
             if a == 0:
-                raise DecodeError("corrupt payload: last word is 0")
+                raise corrupt("last word is 0")
             self.x = a
             if self.k > 0:
                 self.x = (self.x << 32) | self.pop()
@@ -233,7 +317,7 @@ class RansDecoder:
             return off + s
         b = self.uniform(5)
         if b > 16:
-            raise DecodeError("corrupt payload: escape length %d" % b)
+            raise corrupt("escape length %d" % b)
         u = 1 << b
         if b > 0:
             u += self.uniform(b)
@@ -242,7 +326,7 @@ class RansDecoder:
     def finish(self):
         """8.4."""
         if self.k != 0 or self.x != 0:
-            raise DecodeError("corrupt payload: not exhausted (k=%d, x=%d)" % (self.k, self.x))
+            raise corrupt("not exhausted (k=%d, x=%d)" % (self.k, self.x))
 
 
 # ---------------------------------------------------------------- 9 integer h_s
@@ -301,65 +385,96 @@ def hyper_synthesis(model, zhat):
 
 # ---------------------------------------------------------------- 4/5 container
 
+class _Reader:
+    """Reads syntax elements in stream order (13.1); one that cannot be read whole is
+    `truncated`."""
+
+    def __init__(self, data, pos=0, end=None):
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def bytes(self, n, what):
+        if self.pos + n > self.end:
+            raise DecodeError("truncated", "%s at offset %d" % (what, self.pos))
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self, what):
+        return self.bytes(1, what)[0]
+
+    def u32(self, what):
+        return struct.unpack("<I", self.bytes(4, what))[0]
+
+
+def _field(ok, what):
+    if not ok:
+        raise DecodeError("invalid-field", what)
+
+
 def parse_stream(data, model):
-    if len(data) < 27:
-        raise DecodeError("truncated header")
-    if data[:4] != b"\x89ICM":
-        raise DecodeError("bad magic")
-    major, minor, profile, level = data[4], data[5], data[6], data[7]
-    if major != 1:
-        raise DecodeError("unsupported version")
-    width, height, tile_w, tile_h = struct.unpack_from("<4I", data, 8)
-    colour, quality, L = data[24], data[25], data[26]
-    if len(data) < 59 + L:
-        raise DecodeError("truncated header")
-    name = data[27:27 + L]
-    sha = data[27 + L:59 + L]
-    if profile != 0 or colour != 0 or level not in LEVELS or not (1 <= L <= 64):
-        raise DecodeError("invalid field (header)")
+    """4-6: the container, each syntax element checked as soon as it is read (13.1 step 2),
+    then the model match (step 3)."""
+    r = _Reader(data)
+    if r.bytes(4, "magic") != b"\x89ICM":
+        raise DecodeError("bad-magic", "magic")
+    if r.u8("major_version") != 1:
+        raise DecodeError("unsupported-version", "major_version")
+    minor = r.u8("minor_version")
+    _field(r.u8("profile_idc") == 0, "profile_idc")
+    level = r.u8("level_idc")
+    _field(level in LEVELS, "level_idc")
     maxdim, maxpix, maxtile = LEVELS[level]
-    if not (1 <= width <= maxdim and 1 <= height <= maxdim and width * height <= maxpix):
-        raise DecodeError("invalid field: image size")
-    for tsz, dim in ((tile_w, width), (tile_h, height)):
-        if tsz < 64 or tsz % 64 or tsz > maxtile or tsz > ceil_div(dim, 64) * 64:
-            raise DecodeError("invalid field: tile size")
-    if name != model.name or sha != model.sha256:
-        raise DecodeError("model mismatch")
+    width = r.u32("width")
+    _field(1 <= width <= maxdim, "width")
+    height = r.u32("height")
+    _field(1 <= height <= maxdim, "height")
+    _field(width * height <= maxpix, "width * height")
+    tsize = []
+    for what, dim in (("tile_width", width), ("tile_height", height)):
+        t = r.u32(what)
+        _field(t >= 64 and t % 64 == 0 and t <= maxtile and t <= ceil_div(dim, 64) * 64, what)
+        tsize.append(t)
+    tile_w, tile_h = tsize
+    _field(r.u8("colour_format") == 0, "colour_format")
+    quality = r.u8("quality")
+    L = r.u8("model_name_length")
+    _field(1 <= L <= 64, "model_name_length")
+    name = r.bytes(L, "model_name")
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("invalid-field", "model_name is not UTF-8")
+    sha = r.bytes(32, "model_sha256")
     cols, rows = ceil_div(width, tile_w), ceil_div(height, tile_h)
     count = cols * rows
     tiles = []
-    pos = 59 + L
     while True:
-        if pos + 8 > len(data):
-            raise DecodeError("truncated: chunk header / no IEND")
-        ctype = data[pos:pos + 4]
-        (clen,) = struct.unpack_from("<I", data, pos + 4)
-        pos += 8
-        if pos + clen > len(data):
-            raise DecodeError("truncated: chunk payload")
-        payload = data[pos:pos + clen]
-        pos += clen
+        if r.pos == len(data):
+            raise DecodeError("truncated", "no IEND")
+        ctype = r.bytes(4, "chunk_type")
+        if ctype == b"IEND" and len(tiles) != count:
+            raise DecodeError("tile-count", "IEND after %d of %d tiles" % (len(tiles), count))
+        if ctype == b"TILE" and len(tiles) == count:
+            raise DecodeError("tile-count", "more than %d TILE chunks" % count)
+        if ctype not in (b"IEND", b"TILE") and not 0x61 <= ctype[0] <= 0x7A:
+            raise DecodeError("unknown-required-chunk", repr(ctype))
+        clen = r.u32("chunk_length")
+        _field(ctype != b"IEND" or clen == 0, "IEND chunk_length")
+        payload = r.bytes(clen, "chunk payload")
         if ctype == b"IEND":
-            if clen != 0:
-                raise DecodeError("invalid field: IEND length")
-            if pos != len(data):
-                raise DecodeError("trailing data")
             break
         if ctype == b"TILE":
-            if clen < 8:
-                raise DecodeError("invalid field: TILE length")
-            tidx, zlen = struct.unpack_from("<2I", payload, 0)
-            if tidx != len(tiles) or zlen > clen - 8:
-                raise DecodeError("invalid field: tile_index / z_length")
-            if tidx >= count:
-                raise DecodeError("tile count")
+            t = _Reader(payload)
+            _field(t.u32("tile_index") == len(tiles), "tile_index")
+            zlen = t.u32("z_length")
+            t.bytes(zlen, "z payload")
             tiles.append((payload[8:8 + zlen], payload[8 + zlen:]))
-        elif 0x61 <= ctype[0] <= 0x7A:
-            continue  # unknown optional chunk
-        else:
-            raise DecodeError("unknown required chunk %r" % ctype)
-    if len(tiles) != count:
-        raise DecodeError("tile count")
+        # an optional chunk: skipped
+    if r.pos != len(data):
+        raise DecodeError("trailing-data", "%d bytes after IEND" % (len(data) - r.pos))
+    if name != model.name or sha != model.sha256:
+        raise DecodeError("model-mismatch", "model_name or model_sha256")
     geo = []
     for t in range(count):
         x0, y0 = (t % cols) * tile_w, (t // cols) * tile_h
@@ -420,7 +535,7 @@ def _escape(dec):
     """8.5 steps 2-4."""
     b = dec.uniform(5)
     if b > 16:
-        raise DecodeError("corrupt payload: escape length %d" % b)
+        raise corrupt("escape length %d" % b)
     u = 1 << b
     if b > 0:
         u += dec.uniform(b)
@@ -459,7 +574,8 @@ def main(argv=None):
     try:
         _, latents = decode(args.stream, args.model)
     except DecodeError as e:
-        print("error: %s" % e, file=sys.stderr)
+        print("error: %s" % e.cls, file=sys.stderr)
+        print("icm_ref: %s" % e, file=sys.stderr)
         return 1
     print("latents sha256 %s" % annex_a(latents))
     if args.latents_raw:

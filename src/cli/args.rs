@@ -45,7 +45,7 @@ impl std::str::FromStr for TaskCodec {
     }
 }
 
-/// icm: reference encoder/decoder for image coding for machines (spec v1.0).
+/// icm: reference encoder/decoder for image coding for machines (spec v1.0.1).
 ///
 /// Streams carry a mean-scale hyperprior latent representation coded with rANS. Decoding
 /// is bit-exact up to the latents on every platform; the pixel reconstruction is within the

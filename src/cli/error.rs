@@ -139,6 +139,7 @@ impl CliError {
         match self {
             CliError::Codec { source, .. } => Some(source.class()),
             CliError::Container { source, .. } => Some(source.class()),
+            CliError::Model(source) => source.class(),
             _ => None,
         }
     }

@@ -147,7 +147,7 @@ fn decoder_reporting_the_wrong_class_fails() {
     assert!(!ok, "{report}");
     let expected = must_fail();
     let right = expected.iter().filter(|(_, c)| c == "bad-magic").count();
-    assert_eq!(right, 1);
+    assert!(right >= 1, "no bad-magic vector");
     assert_eq!(report["passed"], right, "{report}");
     assert_eq!(report["failed"], expected.len() - right, "{report}");
     assert_eq!(report["exit_only"], 0, "{report}");

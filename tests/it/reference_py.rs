@@ -1,6 +1,7 @@
 //! Cross-check against the independent Python decoder in `conformance/reference_py/`,
 //! written from `spec/icm-v1.md` alone: every vector of `conformance/vectors.json` must
-//! decode, in Python, to its recorded `latents_sha256` (Annex A).
+//! decode, in Python, to its recorded `latents_sha256` (Annex A), and every must-fail
+//! vector (streams and model files) must be refused with its recorded `error_class`.
 //!
 //! Needs Python with numpy: the project venv (`${ICM_VENV:-$HOME/.cache/icm-venv}`, which
 //! `scripts/test.sh` sets up) or `python3` on the PATH. Without either the test prints why
@@ -64,9 +65,12 @@ fn python_reference_decoder_matches_vectors() {
             .lines()
             .find_map(|l| l.strip_prefix("latents sha256 "))
             .map(str::trim);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let class = icm_eval::conformance::reported_class(&stderr);
         match (want, out.status.success(), got) {
-            // Must-fail vectors: the reference decoder refuses them too.
-            (None, false, _) => {}
+            // Must-fail vectors: the reference decoder refuses them with the same class
+            // (spec 13.1 fixes which one).
+            (None, false, _) if class.is_some() && class == v["error_class"].as_str() => {}
             (Some(want), true, Some(h)) if h == want => {}
             _ => failures.push(format!(
                 "{name}: expected {}, python printed {:?} (status {}, stderr: {})",

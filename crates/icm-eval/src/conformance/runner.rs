@@ -1,5 +1,5 @@
 use super::{Expect, Vector};
-use icm::codec::{decode, CodecError};
+use icm::codec::decode;
 use icm::model::Model;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -135,6 +135,12 @@ fn compare_reconstruction(
     }
 }
 
+/// Why the built-in decoder refused a vector: the class of spec 13 and the message.
+struct Refusal {
+    class: &'static str,
+    message: String,
+}
+
 /// Checks the built-in decoder on one vector.
 pub fn run_builtin(v: &Vector) -> Outcome {
     let mut produced = None;
@@ -142,8 +148,20 @@ pub fn run_builtin(v: &Vector) -> Outcome {
     let result = (|| -> Result<String, String> {
         let stream =
             std::fs::read(&v.stream).map_err(|e| format!("{}: {e}", v.stream.display()))?;
-        let model = Model::from_path(&v.model).map_err(|e| e.to_string())?;
-        let decoded: Result<_, CodecError> = decode(&stream, &model);
+        // The model is validated first (spec 13.1); an invalid one is the vector's error.
+        let decoded: Result<_, Refusal> = match Model::from_path(&v.model) {
+            Ok(model) => decode(&stream, &model).map_err(|e| Refusal {
+                class: e.class(),
+                message: e.to_string(),
+            }),
+            Err(e) => match e.class() {
+                Some(class) => Err(Refusal {
+                    class,
+                    message: e.to_string(),
+                }),
+                None => return Err(e.to_string()),
+            },
+        };
         if decoded.is_err() && matches!(v.expect, Expect::Fail { .. }) {
             fail_check = Some(FailCheck::Class);
         }
@@ -165,11 +183,14 @@ pub fn run_builtin(v: &Vector) -> Outcome {
                     compare_reconstruction(reference, &d.image.data)?
                 ))
             }
-            (Expect::Decode { .. }, Err(e)) => Err(format!("decoding failed: {e}")),
-            (Expect::Fail { class }, Err(e)) if e.class() == class => Ok(format!("refused: {e}")),
-            (Expect::Fail { class }, Err(e)) => {
-                Err(format!("refused as {} ({e}), expected {class}", e.class()))
+            (Expect::Decode { .. }, Err(e)) => Err(format!("decoding failed: {}", e.message)),
+            (Expect::Fail { class }, Err(e)) if e.class == class => {
+                Ok(format!("refused: {}", e.message))
             }
+            (Expect::Fail { class }, Err(e)) => Err(format!(
+                "refused as {} ({}), expected {class}",
+                e.class, e.message
+            )),
             (Expect::Fail { class }, Ok(d)) => {
                 produced = Some(d.latents.sha256_hex());
                 Err(format!("decoded a stream that must fail with {class}"))

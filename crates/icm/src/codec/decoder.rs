@@ -185,12 +185,15 @@ pub fn decode_stream_limited(
 /// Decodes the latents of every tile of a parsed, model-checked stream.
 fn latents_of(stream: &Stream<'_>, model: &Model, clock: Clock<'_>) -> Result<Latents, CodecError> {
     let tiling = stream.header.tiling();
-    let tiles = stream
+    let results: Vec<Result<TileLatents, CodecError>> = stream
         .tiles
         .par_iter()
         .enumerate()
         .map(|(i, p)| decode_tile(model, i, p, tiling.tile(i), clock))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    // The first failing tile in raster order decides the error (spec 13.1), whatever the
+    // number of threads: rayon's collect into a Result would return any failing tile's.
+    let tiles = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Latents { tiles })
 }
 

@@ -37,6 +37,8 @@ pub fn parse(data: &[u8]) -> Result<Stream<'_>, ContainerError> {
     let expected = header.tiling().count();
     let mut tiles = Vec::new();
     let mut skipped = Vec::new();
+    // Syntax elements in stream order, each checked as soon as it is read (spec 13.1): a
+    // chunk's type before its length, its length before its payload.
     loop {
         if r.pos == data.len() {
             return Err(ContainerError::MissingEnd { offset: r.pos });
@@ -46,30 +48,21 @@ pub fn parse(data: &[u8]) -> Result<Stream<'_>, ContainerError> {
             .bytes(4, "chunk_type")?
             .try_into()
             .map_err(|_| ContainerError::MissingEnd { offset })?;
-        let length = r.u32("chunk_length")? as usize;
-        let payload = r.bytes(length, "chunk payload")?;
         match kind {
-            CHUNK_END => {
-                if length != 0 {
-                    return Err(ContainerError::InvalidField {
-                        field: "chunk_length",
-                        offset: offset + 4,
-                        value: length as u64,
-                        reason: "IEND has no payload".into(),
-                    });
-                }
-                break;
+            CHUNK_END if tiles.len() != expected => {
+                return Err(ContainerError::TileCount {
+                    found: tiles.len(),
+                    expected,
+                })
             }
-            CHUNK_TILE => {
-                if tiles.len() == expected {
-                    return Err(ContainerError::TileCount {
-                        found: expected + 1,
-                        expected,
-                    });
-                }
-                tiles.push(parse_tile(payload, offset, tiles.len())?);
+            CHUNK_TILE if tiles.len() == expected => {
+                return Err(ContainerError::TileCount {
+                    found: expected + 1,
+                    expected,
+                })
             }
-            _ if kind[0].is_ascii_lowercase() => skipped.push((kind, offset)),
+            CHUNK_END | CHUNK_TILE => {}
+            _ if kind[0].is_ascii_lowercase() => {}
             _ => {
                 return Err(ContainerError::UnknownRequiredChunk {
                     kind: String::from_utf8_lossy(&kind).into_owned(),
@@ -77,12 +70,21 @@ pub fn parse(data: &[u8]) -> Result<Stream<'_>, ContainerError> {
                 })
             }
         }
-    }
-    if tiles.len() != expected {
-        return Err(ContainerError::TileCount {
-            found: tiles.len(),
-            expected,
-        });
+        let length = r.u32("chunk_length")? as usize;
+        if kind == CHUNK_END && length != 0 {
+            return Err(ContainerError::InvalidField {
+                field: "chunk_length",
+                offset: offset + 4,
+                value: length as u64,
+                reason: "IEND has no payload".into(),
+            });
+        }
+        let payload = r.bytes(length, "chunk payload")?;
+        match kind {
+            CHUNK_END => break,
+            CHUNK_TILE => tiles.push(parse_tile(payload, offset, tiles.len())?),
+            _ => skipped.push((kind, offset)),
+        }
     }
     if r.pos != data.len() {
         return Err(ContainerError::TrailingData {

@@ -128,7 +128,7 @@ impl Header {
         out.extend_from_slice(&self.model_sha256);
     }
 
-    /// Parses and validates the header (spec 4.1, 5.1, 6).
+    /// Parses and validates the header (spec 4.1, 5.1, 6), each field as it is read (13.1).
     pub(super) fn read(r: &mut Reader<'_>) -> Result<Self, ContainerError> {
         if r.bytes(4, "magic")? != MAGIC {
             return Err(ContainerError::BadMagic);
@@ -150,11 +150,11 @@ impl Header {
         let level_idc = r.u8("level_idc")?;
         let level = Level::from_idc(level_idc)
             .ok_or_else(|| invalid("level_idc", 7, level_idc.into(), "not a defined level"))?;
-        let width = r.u32("width")?;
-        let height = r.u32("height")?;
-        let tile_width = r.u32("tile_width")?;
-        let tile_height = r.u32("tile_height")?;
-        for (field, offset, v) in [("width", 8, width), ("height", 12, height)] {
+        // Each field is checked as soon as it is read, against its range and the fields
+        // before it (spec 13.1): a stream cut inside a later field still reports this one.
+        let mut size = [0u32; 2];
+        for (k, (field, offset)) in [("width", 8), ("height", 12)].into_iter().enumerate() {
+            let v = r.u32(field)?;
             if v == 0 || v > level.max_dimension {
                 return Err(invalid(
                     field,
@@ -163,7 +163,9 @@ impl Header {
                     format!("must be 1..={} at level {}", level.max_dimension, level.idc),
                 ));
             }
+            size[k] = v;
         }
+        let [width, height] = size;
         if u64::from(width) * u64::from(height) > level.max_pixels {
             return Err(invalid(
                 "width*height",
@@ -172,10 +174,12 @@ impl Header {
                 format!("exceeds {} pixels of level {}", level.max_pixels, level.idc),
             ));
         }
-        for (field, offset, v, dim) in [
-            ("tile_width", 16, tile_width, width),
-            ("tile_height", 20, tile_height, height),
-        ] {
+        let mut tile = [0u32; 2];
+        for (k, (field, offset, dim)) in [("tile_width", 16, width), ("tile_height", 20, height)]
+            .into_iter()
+            .enumerate()
+        {
+            let v = r.u32(field)?;
             let canonical_max = dim.div_ceil(TILE_ALIGN) * TILE_ALIGN;
             if v == 0 || v % TILE_ALIGN != 0 || v > level.max_tile_dimension || v > canonical_max {
                 return Err(invalid(field, offset, v.into(), format!(
@@ -183,7 +187,9 @@ impl Header {
                     canonical_max.min(level.max_tile_dimension), level.max_tile_dimension
                 )));
             }
+            tile[k] = v;
         }
+        let [tile_width, tile_height] = tile;
         let colour_format = r.u8("colour_format")?;
         if colour_format != COLOUR_RGB8 {
             return Err(invalid(

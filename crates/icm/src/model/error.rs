@@ -74,3 +74,17 @@ pub enum ModelError {
         source: std::io::Error,
     },
 }
+
+impl ModelError {
+    /// The error class of spec 13 when the file itself fails 7.5 (`invalid-model`); `None`
+    /// when the model could not be found or read.
+    pub fn class(&self) -> Option<&'static str> {
+        match self {
+            ModelError::InFile { source, .. } => source.class(),
+            ModelError::UnsafeName { .. } | ModelError::NotFound { .. } | ModelError::Io { .. } => {
+                None
+            }
+            _ => Some("invalid-model"),
+        }
+    }
+}

@@ -14,7 +14,8 @@ pub const ARCHITECTURE: &str = "hyperprior-v1";
 /// The layer types of the float transforms of `hyperprior-v1` (spec 7.3, 11).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FloatLayer {
-    Conv(usize),
+    /// Ordinary convolution: stride, and the kernel size when the architecture fixes it.
+    Conv(usize, Option<usize>),
     Transposed,
     Gdn,
     Igdn,
@@ -23,21 +24,21 @@ pub(crate) enum FloatLayer {
 
 /// g_a of `hyperprior-v1`: four stride-2 5x5 convolutions with GDN between them.
 pub(crate) const G_A: [FloatLayer; 7] = [
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
     FloatLayer::Gdn,
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
     FloatLayer::Gdn,
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
     FloatLayer::Gdn,
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
 ];
 /// h_a: 3x3 stride 1, ReLU, 5x5 stride 2, ReLU, 5x5 stride 2.
 pub(crate) const H_A: [FloatLayer; 5] = [
-    FloatLayer::Conv(1),
+    FloatLayer::Conv(1, Some(3)),
     FloatLayer::Relu,
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
     FloatLayer::Relu,
-    FloatLayer::Conv(2),
+    FloatLayer::Conv(2, Some(5)),
 ];
 /// h_s (float form, used only by the model builder): see spec 9.1.
 pub(crate) const H_S: [FloatLayer; 5] = [
@@ -45,7 +46,7 @@ pub(crate) const H_S: [FloatLayer; 5] = [
     FloatLayer::Relu,
     FloatLayer::Transposed,
     FloatLayer::Relu,
-    FloatLayer::Conv(1),
+    FloatLayer::Conv(1, None),
 ];
 /// g_s: four transposed 5x5 convolutions with inverse GDN between them.
 pub(crate) const G_S: [FloatLayer; 7] = [
@@ -121,6 +122,13 @@ pub(crate) fn read_f32(
     Ok((t.shape().to_vec(), v))
 }
 
+/// Reads a rank-1 integer tensor.
+fn read_vector(st: &SafeTensors<'_>, name: &str, dtype: Dtype) -> Result<Vec<i64>, ModelError> {
+    let (shape, v) = read_int(st, name, dtype)?;
+    expect_shape(name, &shape, 1)?;
+    Ok(v)
+}
+
 fn read_int(
     st: &SafeTensors<'_>,
     name: &str,
@@ -157,6 +165,24 @@ fn expect_shape(name: &str, shape: &[usize], rank: usize) -> Result<(), ModelErr
     Ok(())
 }
 
+/// Checks a shape exactly (spec 7.5: every tensor has exactly the shape given).
+fn expect_dims(name: &str, shape: &[usize], want: &[usize]) -> Result<(), ModelError> {
+    if shape != want {
+        return Err(bad(name, format!("shape {shape:?}, expected {want:?}")));
+    }
+    Ok(())
+}
+
+/// The dtypes a model file may hold (spec 7.1).
+const DTYPES: [Dtype; 6] = [
+    Dtype::I8,
+    Dtype::U8,
+    Dtype::U16,
+    Dtype::I32,
+    Dtype::F16,
+    Dtype::F32,
+];
+
 /// Loads a float transform `prefix.{i}` with the layer list `spec`.
 pub(crate) fn read_sequential(
     st: &SafeTensors<'_>,
@@ -169,12 +195,16 @@ pub(crate) fn read_sequential(
         let w = format!("{prefix}.{i}.weight");
         let b = format!("{prefix}.{i}.bias");
         let layer = match *kind {
-            FloatLayer::Conv(stride) => {
+            FloatLayer::Conv(stride, k) => {
                 let (shape, weight) = read_f32(st, &w)?;
                 expect_shape(&w, &shape, 4)?;
-                let (_, bias) = read_f32(st, &b)?;
+                let (bias_shape, bias) = read_f32(st, &b)?;
+                expect_dims(&b, &bias_shape, &shape[..1])?;
                 if shape[2] != shape[3] || shape[2] % 2 == 0 {
                     return Err(bad(&w, "kernel must be square and odd"));
+                }
+                if k.is_some_and(|k| shape[2] != k) {
+                    return Err(bad(&w, format!("kernel {}, expected {k:?}", shape[2])));
                 }
                 Layer::Conv(Conv2d {
                     cin: shape[1],
@@ -188,7 +218,8 @@ pub(crate) fn read_sequential(
             FloatLayer::Transposed => {
                 let (shape, weight) = read_f32(st, &w)?;
                 expect_shape(&w, &shape, 4)?;
-                let (_, bias) = read_f32(st, &b)?;
+                let (bias_shape, bias) = read_f32(st, &b)?;
+                expect_dims(&b, &bias_shape, &shape[1..2])?;
                 if shape[2] != 5 || shape[3] != 5 {
                     return Err(bad(&w, "transposed convolutions are 5x5"));
                 }
@@ -200,8 +231,10 @@ pub(crate) fn read_sequential(
             FloatLayer::Gdn | FloatLayer::Igdn => {
                 let bn = format!("{prefix}.{i}.beta");
                 let gn = format!("{prefix}.{i}.gamma");
-                let (_, beta) = read_f32(st, &bn)?;
-                let (_, gamma) = read_f32(st, &gn)?;
+                let (beta_shape, beta) = read_f32(st, &bn)?;
+                expect_shape(&bn, &beta_shape, 1)?;
+                let (gamma_shape, gamma) = read_f32(st, &gn)?;
+                expect_dims(&gn, &gamma_shape, &[beta.len(), beta.len()])?;
                 Layer::Gdn(Gdn {
                     c: beta.len(),
                     beta,
@@ -264,9 +297,18 @@ fn read_int_layer(
     if shape[2] != shape[3] {
         return Err(bad(&wn, "kernel must be square"));
     }
-    let (_, b) = read_int(st, &format!("{p}.bias"), Dtype::I32)?;
-    let (_, m) = read_int(st, &format!("{p}.multiplier"), Dtype::I32)?;
-    let (_, s) = read_int(st, &format!("{p}.shift"), Dtype::U8)?;
+    if kind == IntLayerKind::Transposed && shape[2] != 5 {
+        return Err(bad(&wn, format!("kernel {}, h_s.{index} is 5x5", shape[2])));
+    }
+    let per_channel = |what: &str, dtype| -> Result<Vec<i64>, ModelError> {
+        let name = format!("{p}.{what}");
+        let (s, v) = read_int(st, &name, dtype)?;
+        expect_dims(&name, &s, &[cout])?;
+        Ok(v)
+    };
+    let b = per_channel("bias", Dtype::I32)?;
+    let m = per_channel("multiplier", Dtype::I32)?;
+    let s = per_channel("shift", Dtype::U8)?;
     Ok(IntLayer::new(
         index,
         kind,
@@ -288,7 +330,7 @@ fn read_tables(
     offsets: &[i64],
 ) -> Result<Vec<(i32, CdfTable)>, ModelError> {
     let name = format!("{prefix}.frequency");
-    let (_, freq) = read_int(st, &name, Dtype::U16)?;
+    let freq = read_vector(st, &name, Dtype::U16)?;
     let total: i64 = sizes.iter().sum();
     if sizes.iter().any(|&s| s < 2) || total != freq.len() as i64 {
         return Err(bad(
@@ -340,6 +382,16 @@ impl Model {
         let quality = meta_usize(&metadata, "quality")?.min(255) as u8;
         let st =
             SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        // The file rules of 7.5 (offsets tiling the data section exactly) are safetensors'
+        // own; the dtypes are narrower.
+        for (name, t) in st.tensors() {
+            if !DTYPES.contains(&t.dtype()) {
+                return Err(bad(
+                    &name,
+                    format!("dtype {:?} is not one of spec 7.1", t.dtype()),
+                ));
+            }
+        }
 
         let h_s = HyperSynthesis::new(
             [
@@ -347,8 +399,7 @@ impl Model {
                 read_int_layer(&st, 2, IntLayerKind::Transposed)?,
                 read_int_layer(&st, 4, IntLayerKind::Conv)?,
             ],
-            read_int(&st, "y.scale_threshold", Dtype::I32)?
-                .1
+            read_vector(&st, "y.scale_threshold", Dtype::I32)?
                 .iter()
                 .map(|&v| v as i32)
                 .collect(),
@@ -356,8 +407,8 @@ impl Model {
         let n = h_s.hyper_channels();
         let m = h_s.latent_channels();
 
-        let (_, z_size) = read_int(&st, "z.size", Dtype::I32)?;
-        let (_, z_offset) = read_int(&st, "z.offset", Dtype::I32)?;
+        let z_size = read_vector(&st, "z.size", Dtype::I32)?;
+        let z_offset = read_vector(&st, "z.offset", Dtype::I32)?;
         if z_size.len() != n || z_offset.len() != n {
             return Err(bad(
                 "z.size",
@@ -366,7 +417,7 @@ impl Model {
         }
         let z_tables = read_tables(&st, "z", &z_size, &z_offset)?;
 
-        let (_, half) = read_int(&st, "y.half_width", Dtype::I32)?;
+        let half = read_vector(&st, "y.half_width", Dtype::I32)?;
         if half.len() != h_s.scale_thresholds.len() + 1
             || half.iter().any(|&r| !(0..=32767).contains(&r))
         {
