@@ -277,11 +277,11 @@ fn set_u32(s: &mut [u8], at: usize, v: u32) {
 /// q cycle through the edge values of spec 8.5 and 9.1 (table ends, first escaped values,
 /// the largest escapes, values clipped at the input of h_s).
 fn latent_stream(model: &Model, width: u32, height: u32) -> Res<Vec<u8>> {
-    use icm::container::{Header, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN};
+    use icm::container::{Header, COLOUR_RGB8, MAJOR_VERSION, PROFILE_MAIN};
     use icm::entropy::SymbolWriter;
     let header = Header {
         major: MAJOR_VERSION,
-        minor: MINOR_VERSION,
+        minor: 0, // a 1.0 stream (no tile checksums)
         profile: PROFILE_MAIN,
         level: 1,
         width,
@@ -328,7 +328,11 @@ fn latent_stream(model: &Model, width: u32, height: u32) -> Res<Vec<u8>> {
         let cycle = [0, r, -r, r + 1, -r - 1, limit, -limit, 1, -1, 2 * r + 3];
         yw.push_value(table, *off, cycle[i % cycle.len()], &model.uniform)?;
     }
-    Ok(container::write(&header, &[(zw.finish()?, yw.finish()?)]))
+    Ok(container::write(
+        &header,
+        &[(zw.finish()?, yw.finish()?)],
+        false,
+    ))
 }
 
 fn main() -> Res<()> {
@@ -358,7 +362,15 @@ fn main() -> Res<()> {
     std::fs::write(SMALL, build_model_file(&export, &opts)?)?;
     let small = Model::from_path(std::path::Path::new(SMALL))?;
     let enc = |img: &RgbImage, model: &Model, tile: (u32, u32)| {
-        encode(img, model, &EncodeOptions { tile })
+        // The vectors of 1.0 stay 1.0 streams (no tile checksums).
+        encode(
+            img,
+            model,
+            &EncodeOptions {
+                tile,
+                checksums: false,
+            },
+        )
     };
     let mut suite = Suite {
         records: Vec::new(),
@@ -808,6 +820,75 @@ fn main() -> Res<()> {
         &["4.3", "8.2", "13.1"],
     )?;
 
+    // Version 1.1: tile checksums (spec 4.5).
+    let summed = encode(
+        &synthetic(200, 140, 5),
+        &small,
+        &EncodeOptions {
+            tile: (64, 64),
+            checksums: true,
+        },
+    )?;
+    suite.decodable(
+        "v1-1-checksums-tiles64",
+        SMALL,
+        &summed,
+        "version 1.1: 12 tiles, each followed by its tsum chunk",
+        &["4.5", "14"],
+    )?;
+    let mut f = |name: &str, s: Vec<u8>, what: &str, sections: &[&str]| {
+        suite.failing(name, &s, what, sections, &small)
+    };
+    let list = chunk_list(&summed);
+    let tiles_at: Vec<_> = list.iter().filter(|c| &c.1 == b"TILE").copied().collect();
+    let sums_at: Vec<_> = list.iter().filter(|c| &c.1 == b"tsum").copied().collect();
+    let (t4, _, l4) = tiles_at[4];
+    let mut s = summed.clone();
+    s[t4 + 8 + l4 - 3] ^= 0x04;
+    f(
+        "x-checksum-y-bit",
+        s,
+        "one bit flipped in tile 4's y payload of a 1.1 stream",
+        &["4.5", "13"],
+    )?;
+    let mut s = summed.clone();
+    s[sums_at[0].0 + 8] ^= 0x80;
+    f(
+        "x-checksum-stored-bit",
+        s,
+        "one bit flipped in the stored CRC of tile 0",
+        &["4.5"],
+    )?;
+    let at = chunks_start(&summed);
+    let mut s = summed[..at].to_vec();
+    s.extend_from_slice(&summed[sums_at[0].0..sums_at[0].0 + 12]);
+    s.extend_from_slice(&summed[at..]);
+    f(
+        "x-checksum-before-tiles",
+        s,
+        "a tsum chunk before the first TILE chunk",
+        &["4.5"],
+    )?;
+    let mut s = summed.clone();
+    let (c0, _, _) = sums_at[0];
+    s.splice(c0 + 8..c0 + 8, [0u8; 4]);
+    set_u32(&mut s, c0 + 4, 8);
+    f(
+        "x-checksum-length-8",
+        s,
+        "a tsum chunk of 8 bytes",
+        &["4.5"],
+    )?;
+    let mut s = summed.clone();
+    s[t4 + 8 + l4 - 3] ^= 0x04;
+    s.truncate(s.len() - 40);
+    f(
+        "x-order-checksum-then-truncated",
+        s,
+        "tile 4 corrupt (checksum) and the stream cut in a later tile: the checksum is read first",
+        &["4.5", "13.1"],
+    )?;
+
     // Model files that fail spec 7.5, each with a valid stream.
     let small_bytes = std::fs::read(SMALL)?;
     let stream_file = "bitstreams/v1-17x33.icm";
@@ -957,7 +1038,7 @@ fn main() -> Res<()> {
 
     // Records and the README table.
     let json = serde_json::to_string_pretty(&json!({
-        "suite": "icm conformance, spec version 1.0.1",
+        "suite": "icm conformance, spec version 1.1",
         "generated_by": "cargo run --release --example make_vectors",
         "vectors": suite.records,
     }))?;

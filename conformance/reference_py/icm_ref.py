@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference decoder for the normative part of icm v1.
 
-Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A).  Decodes a stream
+Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A), version 1.1.  Decodes a stream
 to its latents (z^ and y^ of every tile) and prints the Annex A conformance hash:
 
     python3 icm_ref.py STREAM MODEL [--npy OUT.npz]
@@ -385,6 +385,27 @@ def hyper_synthesis(model, zhat):
 
 # ---------------------------------------------------------------- 4/5 container
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """4.5: CRC-32C (reflected 0x82F63B78, initial and final XOR 0xFFFFFFFF)."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
 class _Reader:
     """Reads syntax elements in stream order (13.1); one that cannot be read whole is
     `truncated`."""
@@ -449,6 +470,7 @@ def parse_stream(data, model):
     cols, rows = ceil_div(width, tile_w), ceil_div(height, tile_h)
     count = cols * rows
     tiles = []
+    last_tile = None  # payload of the chunk just read, when it was a TILE chunk (4.5)
     while True:
         if r.pos == len(data):
             raise DecodeError("truncated", "no IEND")
@@ -459,17 +481,25 @@ def parse_stream(data, model):
             raise DecodeError("tile-count", "more than %d TILE chunks" % count)
         if ctype not in (b"IEND", b"TILE") and not 0x61 <= ctype[0] <= 0x7A:
             raise DecodeError("unknown-required-chunk", repr(ctype))
+        _field(ctype != b"tsum" or last_tile is not None, "tsum not after a TILE chunk")
         clen = r.u32("chunk_length")
         _field(ctype != b"IEND" or clen == 0, "IEND chunk_length")
+        _field(ctype != b"tsum" or clen == 4, "tsum chunk_length")
         payload = r.bytes(clen, "chunk payload")
+        previous, last_tile = last_tile, None
         if ctype == b"IEND":
             break
+        if ctype == b"tsum":
+            if struct.unpack("<I", payload)[0] != crc32c(previous):
+                raise DecodeError("checksum-mismatch", "tile %d" % (len(tiles) - 1))
+            continue
         if ctype == b"TILE":
             t = _Reader(payload)
             _field(t.u32("tile_index") == len(tiles), "tile_index")
             zlen = t.u32("z_length")
             t.bytes(zlen, "z payload")
             tiles.append((payload[8:8 + zlen], payload[8 + zlen:]))
+            last_tile = payload
         # an optional chunk: skipped
     if r.pos != len(data):
         raise DecodeError("trailing-data", "%d bytes after IEND" % (len(data) - r.pos))

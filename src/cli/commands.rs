@@ -196,11 +196,18 @@ fn encode(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
     let model = load_model(a.model.as_deref(), a.quality, dir)?;
     let img = read_image(&a.input)?;
     let start = Instant::now();
-    let bytes =
-        codec::encode(&img, &model, &EncodeOptions { tile }).map_err(|source| CliError::Codec {
-            path: a.input.display().to_string(),
-            source,
-        })?;
+    let bytes = codec::encode(
+        &img,
+        &model,
+        &EncodeOptions {
+            tile,
+            checksums: !a.no_checksums,
+        },
+    )
+    .map_err(|source| CliError::Codec {
+        path: a.input.display().to_string(),
+        source,
+    })?;
     let secs = start.elapsed().as_secs_f64();
     write_atomic(&a.output, &bytes)?;
     let pixels = f64::from(img.width) * f64::from(img.height);
@@ -323,6 +330,7 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
             "bytes": bytes.len(),
             "bpp": bpp,
             "skipped_chunks": skipped,
+            "verified_tiles": s.verified_tiles,
         });
         println!("{v}");
     } else {
@@ -344,6 +352,11 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
         println!("model sha256   {}", h.model_sha256_hex());
         println!("quality        {}", h.quality);
         println!("bytes          {} ({bpp:.4} bpp)", bytes.len());
+        println!(
+            "checksums      {} of {} tiles verified (CRC-32C, spec 4.5)",
+            s.verified_tiles,
+            tiling.count()
+        );
         if !skipped.is_empty() {
             println!("skipped chunks {}", skipped.join(", "));
         }

@@ -41,14 +41,23 @@ fn synthetic(width: u32, height: u32) -> RgbImage {
 }
 
 /// Valid streams: (width, height, tile) = (1,1,1024), (17,33,1024), (130,65,64) (6 tiles).
+/// Version 1.0 streams, without tile checksums: mutated payloads then reach the entropy
+/// decoder instead of stopping at the checksum (spec 4.5, tested on its own below).
 fn streams() -> &'static [Vec<u8>] {
     static S: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     S.get_or_init(|| {
         [(1, 1, 1024), (17, 33, 1024), (130, 65, 64)]
             .into_iter()
             .map(|(w, h, t)| {
-                let bytes = encode(&synthetic(w, h), model(), &EncodeOptions { tile: (t, t) })
-                    .expect("encode");
+                let bytes = encode(
+                    &synthetic(w, h),
+                    model(),
+                    &EncodeOptions {
+                        tile: (t, t),
+                        checksums: false,
+                    },
+                )
+                .expect("encode");
                 decode(&bytes, model()).expect("a fresh stream decodes");
                 bytes
             })
@@ -289,7 +298,7 @@ proptest! {
         let words = |v: &Vec<u32>| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
         let tiles: Vec<(Vec<u8>, Vec<u8>)> =
             payloads.iter().take(n).map(|(z, y)| (words(z), words(y))).collect();
-        let bytes = container::write(&header, &tiles);
+        let bytes = container::write(&header, &tiles, false);
         check(&bytes);
     }
 }
@@ -533,7 +542,7 @@ fn a_stream_cannot_choose_the_file_the_decoder_opens() {
         let mut header = stream.header.clone();
         header.model_name = name.to_string();
         let path = dir.join(format!("{}.icm", name.len()));
-        std::fs::write(&path, container::write(&header, &tiles)).expect("write");
+        std::fs::write(&path, container::write(&header, &tiles, false)).expect("write");
         path
     };
     let model_dir = crate::common::root().join("models");
@@ -587,7 +596,7 @@ fn empty_stream(model: &Model, w: u32, h: u32) -> Vec<u8> {
     header.tile_width = 1024.min(w.div_ceil(64) * 64);
     header.tile_height = 1024.min(h.div_ceil(64) * 64);
     let tiles = header.tiling().count();
-    container::write(&header, &vec![(Vec::new(), Vec::new()); tiles])
+    container::write(&header, &vec![(Vec::new(), Vec::new()); tiles], false)
 }
 
 /// Issue 20 item 3: a decode bomb (1 KB declaring 16384x16384 at level 2) is refused by
@@ -764,4 +773,50 @@ fn task_run_decodes_under_the_limits() {
         err.contains("1536 blocks of 8x8 exceed the limit of 512"),
         "{err}"
     );
+}
+
+/// Version 1.1 (spec 4.5): every single-bit flip in a tile's z or y payload is reported as
+/// `checksum-mismatch` before any decoding, where a 1.0 stream may decode it to other
+/// latents; every flip anywhere in a TILE or tsum payload is refused.
+#[test]
+fn every_bit_flip_of_a_checksummed_tile_is_detected() {
+    let img = synthetic(150, 70);
+    let opts = EncodeOptions {
+        tile: (64, 64),
+        checksums: true,
+    };
+    let bytes = encode(&img, model(), &opts).expect("encode");
+    let stream = container::parse(&bytes).expect("parse");
+    assert_eq!(stream.header.minor, 1);
+    assert_eq!(stream.verified_tiles, stream.tiles.len());
+    let mut flips = 0;
+    for t in &stream.tiles {
+        let payload = t.offset + 8..t.offset + 8 + 8 + t.z.len() + t.y.len();
+        // The TILE payload and the tsum chunk's CRC after it.
+        let crc = payload.end + 8..payload.end + 12;
+        for at in payload.clone().chain(crc) {
+            for bit in 0..8 {
+                let mut s = bytes.clone();
+                s[at] ^= 1 << bit;
+                let e = container::parse(&s).expect_err("a flipped bit was accepted");
+                if at >= payload.start + 8 {
+                    assert_eq!(e.class(), "checksum-mismatch", "byte {at} bit {bit}: {e}");
+                }
+                flips += 1;
+            }
+        }
+    }
+    assert!(flips > 1000, "{flips}");
+    // Without checksums the same stream is 12 bytes per tile shorter and version 1.0.
+    let plain = encode(
+        &img,
+        model(),
+        &EncodeOptions {
+            checksums: false,
+            ..opts
+        },
+    )
+    .expect("encode");
+    assert_eq!(plain.len() + 12 * stream.tiles.len(), bytes.len());
+    assert_eq!(container::parse(&plain).expect("parse").header.minor, 0);
 }

@@ -27,7 +27,15 @@ fn synthetic(width: u32, height: u32) -> RgbImage {
 
 fn round_trip(width: u32, height: u32, tile: u32) {
     let img = synthetic(width, height);
-    let bytes = encode(&img, model(), &EncodeOptions { tile: (tile, tile) }).expect("encode");
+    let bytes = encode(
+        &img,
+        model(),
+        &EncodeOptions {
+            tile: (tile, tile),
+            ..EncodeOptions::default()
+        },
+    )
+    .expect("encode");
     let dec = decode(&bytes, model()).expect("decode");
     assert_eq!((dec.image.width, dec.image.height), (width, height));
     let lat = decode_latents(&bytes, model()).expect("latents");
@@ -89,7 +97,15 @@ fn large_image_with_default_tiles_round_trips() {
 #[test]
 fn latents_do_not_depend_on_thread_count() {
     let img = synthetic(300, 200);
-    let bytes = encode(&img, model(), &EncodeOptions { tile: (128, 128) }).expect("encode");
+    let bytes = encode(
+        &img,
+        model(),
+        &EncodeOptions {
+            tile: (128, 128),
+            ..EncodeOptions::default()
+        },
+    )
+    .expect("encode");
     let run = |n| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)

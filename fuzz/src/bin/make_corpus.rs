@@ -26,7 +26,10 @@ fn main() {
         let bytes = encode(
             &synthetic(w, h),
             model,
-            &EncodeOptions { tile: (tile, tile) },
+            &EncodeOptions {
+                tile: (tile, tile),
+                ..EncodeOptions::default()
+            },
         )
         .expect("encode");
         seeds.push((format!("{w}x{h}_t{tile}.icm"), bytes));

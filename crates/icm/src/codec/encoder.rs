@@ -18,12 +18,17 @@ pub struct EncodeOptions {
     /// Requested tile width and height in pixels (rounded up to a multiple of 64 and
     /// capped at the image size and the level limit).
     pub tile: (u32, u32),
+    /// Follow every TILE chunk with its CRC-32C (`tsum`, spec 4.5; 12 bytes per tile), so
+    /// that a 1.1 decoder detects a corrupted tile; the stream is then version 1.1. Without
+    /// it the stream is a 1.0 stream. Default true.
+    pub checksums: bool,
 }
 
 impl Default for EncodeOptions {
     fn default() -> Self {
         Self {
             tile: (DEFAULT_TILE, DEFAULT_TILE),
+            checksums: true,
         }
     }
 }
@@ -139,7 +144,7 @@ pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec
     };
     let header = Header {
         major: MAJOR_VERSION,
-        minor: MINOR_VERSION,
+        minor: if opts.checksums { MINOR_VERSION } else { 0 },
         profile: PROFILE_MAIN,
         level: level.idc,
         width: img.width,
@@ -156,5 +161,5 @@ pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec
         .into_par_iter()
         .map(|i| encode_tile(model, img, tiling.tile(i)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(container::write(&header, &tiles))
+    Ok(container::write(&header, &tiles, opts.checksums))
 }

@@ -58,6 +58,21 @@ pub enum ContainerError {
         /// End of the data.
         offset: usize,
     },
+    /// A tile's checksum differs from its payload's (spec 4.5).
+    #[error(
+        "tile {tile} is corrupt: its tsum chunk at offset {offset} holds CRC-32C {stored:#010x}, \
+         the TILE payload has {computed:#010x}"
+    )]
+    ChecksumMismatch {
+        /// Index of the tile.
+        tile: usize,
+        /// Offset of the `tsum` chunk.
+        offset: usize,
+        /// The checksum the stream holds.
+        stored: u32,
+        /// The checksum of the payload read.
+        computed: u32,
+    },
     /// Bytes after the end chunk (spec 4.4).
     #[error("{bytes} bytes of trailing data after IEND at offset {offset}")]
     TrailingData {
@@ -80,6 +95,7 @@ impl ContainerError {
             ContainerError::UnknownRequiredChunk { .. } => "unknown-required-chunk",
             ContainerError::TileCount { .. } => "tile-count",
             ContainerError::TrailingData { .. } => "trailing-data",
+            ContainerError::ChecksumMismatch { .. } => "checksum-mismatch",
         }
     }
 }

@@ -4,8 +4,9 @@ use super::{ContainerError, Level, Tiling, TILE_ALIGN};
 pub const MAGIC: [u8; 4] = [0x89, b'I', b'C', b'M'];
 /// The major version this implementation writes and decodes (spec 14).
 pub const MAJOR_VERSION: u8 = 1;
-/// The minor version this implementation writes (spec 14).
-pub const MINOR_VERSION: u8 = 0;
+/// The minor version this implementation writes when it adds tile checksums (spec 4.5,
+/// 14); streams without them are written as 1.0.
+pub const MINOR_VERSION: u8 = 1;
 /// `profile_idc` of the Main profile (spec 6.1).
 pub const PROFILE_MAIN: u8 = 0;
 /// `colour_format` of 8-bit RGB (spec 4.1).
