@@ -377,8 +377,9 @@ pub struct LimitsArgs {
     pub max_pixels: Option<u64>,
     /// Refuse input whose decode would need more memory than this (bytes, or with a
     /// suffix K, M, G: 512M, 4G), before any work. Streams: tiles are synthesised as many
-    /// at a time as fit; counts the latents, the picture and about 160 bytes per pixel of
-    /// each tile being synthesised, not the model. JPEG files (DCT input domains): bounds
+    /// at a time as fit; counts the latents, the picture (one row of tiles for PNG and PPM
+    /// outputs, written band by band) and about 160 bytes per pixel of each tile being
+    /// synthesised, not the model. JPEG files (DCT input domains): bounds
     /// the coefficients kept and the tensor given to the network. Default: no limit for
     /// streams; 1 GiB of tensor and 2^24 blocks for JPEG files.
     #[arg(long, value_parser = parse_size, help_heading = "Limits")]

@@ -3,11 +3,11 @@ use super::args::{
 };
 use super::error::CliError;
 use super::eval;
-use super::io::{check_outputs, image_bytes, read, read_image, write_all_atomic, write_atomic};
+use super::io::{check_outputs, image_bytes, read, read_image, write_atomic, Commit};
 use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
 use icm::container::{self, Level, Stream, TILE_ALIGN};
 use icm::model::{self, BuildOptions, Model};
-use icm_eval::picture::OutputFormat;
+use icm_eval::picture::{stream_picture, OutputFormat};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -249,43 +249,50 @@ fn decode(a: DecodeArgs, dir: &Path) -> Result<(), CliError> {
     };
     let start = Instant::now();
     let limits = a.limits.decode_limits();
-    let (latents, image) = if a.output.is_some() {
-        let d = codec::decode_stream_limited(&stream, &model, &limits).map_err(codec_err)?;
-        (d.latents, Some(d.image))
-    } else {
-        (
-            codec::decode_stream_latents_limited(&stream, &model, &limits).map_err(codec_err)?,
-            None,
-        )
+    // Every output is made first and all are committed together, or none. A PNG or PPM
+    // picture is written band by band as it is decoded, never held whole.
+    let mut commit = Commit::default();
+    let mut report = Vec::new();
+    let (w, h) = (stream.header.width, stream.header.height);
+    let latents = match &a.output {
+        Some(path) if OutputFormat::from_path(path)?.streams() => {
+            let format = OutputFormat::from_path(path)?;
+            let file = std::io::BufWriter::new(commit.create(path)?);
+            stream_picture(format, file, w, h, |sink| {
+                codec::decode_stream_rows(&stream, &model, &limits, &mut |band| sink(band.data))
+            })
+            .map_err(|source| CliError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .map_err(codec_err)?
+        }
+        Some(path) => {
+            let d = codec::decode_stream_limited(&stream, &model, &limits).map_err(codec_err)?;
+            commit.add(path, &image_bytes(path, &d.image)?)?;
+            d.latents
+        }
+        None => {
+            codec::decode_stream_latents_limited(&stream, &model, &limits).map_err(codec_err)?
+        }
     };
     let secs = start.elapsed().as_secs_f64();
-    // every output is made first and all are written together, or none
-    let mut outputs: Vec<(&Path, Vec<u8>)> = Vec::new();
-    let mut report = Vec::new();
-    if let (Some(path), Some(img)) = (&a.output, &image) {
-        outputs.push((path, image_bytes(path, img)?));
-        report.push(format!(
-            "{}: {}x{}, {:.3} s",
-            path.display(),
-            img.width,
-            img.height,
-            secs
-        ));
+    if let Some(path) = &a.output {
+        report.push(format!("{}: {w}x{h}, {secs:.3} s", path.display()));
     }
     if let Some(path) = &a.latents {
         let m = latents.y_mosaic(&stream.header.tiling());
         let shape = [m.channels, m.height, m.width];
-        outputs.push((path, icm_eval::npy::npy_i32(&shape, &m.data)));
+        commit.add(path, &icm_eval::npy::npy_i32(&shape, &m.data))?;
         report.push(format!(
             "{}: y^ int32 (units of 1/256), shape {shape:?}",
             path.display()
         ));
     }
     if let Some(path) = &a.latents_raw {
-        outputs.push((path, latents.serialise()));
+        commit.add(path, &latents.serialise())?;
     }
-    let refs: Vec<(&Path, &[u8])> = outputs.iter().map(|(p, b)| (*p, b.as_slice())).collect();
-    write_all_atomic(&refs)?;
+    commit.finish()?;
     for line in report {
         println!("{line}");
     }

@@ -111,58 +111,91 @@ fn temporary(target: &Path) -> PathBuf {
     dir.join(format!("{prefix}{}.tmp", std::process::id()))
 }
 
-/// Writes a command's outputs together or not at all: every output to a temporary file
-/// beside it, then, only when all are written, each renamed over its destination. A failed
-/// run leaves no half-written file and no temporary; an output that is a device or FIFO
-/// (`-o /dev/null`) is written directly instead of being replaced, and a symbolic link to a
-/// regular file keeps pointing at it.
-pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| CliError::Io { path, source }
-    };
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let cleanup = |staged: &[(PathBuf, PathBuf)]| {
-        let mut flying = in_flight();
-        for (tmp, _) in staged {
-            let _ = std::fs::remove_file(tmp);
-            flying.retain(|p| p != tmp);
-        }
-    };
-    let mut direct = Vec::new();
-    for &(path, bytes) in outputs {
+/// A command's outputs, committed together ([`Commit::finish`]) or not at all (dropped):
+/// every output goes to a temporary file beside it, renamed over its destination only when
+/// all are written, so a failed run leaves no half-written file and no temporary. An output
+/// that is a device or FIFO (`-o /dev/null`) is written directly instead of being replaced,
+/// and a symbolic link to a regular file keeps pointing at it.
+#[derive(Default)]
+pub struct Commit {
+    /// (temporary, destination) of the outputs staged so far.
+    staged: Vec<(PathBuf, PathBuf)>,
+    /// Outputs made in memory for devices and FIFOs, written at [`Commit::finish`].
+    direct: Vec<(PathBuf, Vec<u8>)>,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError {
+    let path = path.display().to_string();
+    move |source| CliError::Io { path, source }
+}
+
+impl Commit {
+    /// A file to write the output `path` into as it is made (a picture decoded band by
+    /// band): a temporary beside it, or `path` itself when it is a device or FIFO.
+    pub fn create(&mut self, path: &Path) -> Result<std::fs::File, CliError> {
         match destination(path) {
-            Destination::Direct(p) => direct.push((p, bytes)),
+            Destination::Direct(p) => std::fs::File::create(&p).map_err(io_error(&p)),
             Destination::Replace(target) => {
                 let tmp = temporary(&target);
                 in_flight().push(tmp.clone());
-                let written = (|| {
-                    let mut f = std::fs::File::create(&tmp)?;
-                    f.write_all(bytes)?;
-                    f.sync_all()
-                })();
-                staged.push((tmp, target));
-                if let Err(e) = written {
-                    cleanup(&staged);
-                    return Err(io(path)(e));
-                }
+                self.staged.push((tmp.clone(), target));
+                std::fs::File::create(&tmp).map_err(io_error(path))
             }
         }
     }
-    for (p, bytes) in direct {
-        if let Err(e) = std::fs::write(&p, bytes) {
-            cleanup(&staged);
-            return Err(io(&p)(e));
+
+    /// Adds an output made in memory.
+    pub fn add(&mut self, path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+        match destination(path) {
+            Destination::Direct(p) => self.direct.push((p, bytes.to_vec())),
+            Destination::Replace(_) => {
+                let mut f = self.create(path)?;
+                f.write_all(bytes).map_err(io_error(path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the direct outputs, then moves every staged one into place.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        for (tmp, _) in &self.staged {
+            let synced = std::fs::File::open(tmp).and_then(|f| f.sync_all());
+            synced.map_err(io_error(tmp))?;
+        }
+        for (p, bytes) in std::mem::take(&mut self.direct) {
+            std::fs::write(&p, bytes).map_err(io_error(&p))?;
+        }
+        while !self.staged.is_empty() {
+            let (tmp, target) = self.staged.remove(0);
+            let renamed = std::fs::rename(&tmp, &target);
+            in_flight().retain(|p| *p != tmp);
+            if let Err(e) = renamed {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io_error(&target)(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Commit {
+    /// Removes the temporaries of a command that did not finish.
+    fn drop(&mut self) {
+        let mut flying = in_flight();
+        for (tmp, _) in self.staged.drain(..) {
+            let _ = std::fs::remove_file(&tmp);
+            flying.retain(|p| *p != tmp);
         }
     }
-    for (i, (tmp, target)) in staged.iter().enumerate() {
-        if let Err(e) = std::fs::rename(tmp, target) {
-            cleanup(&staged[i..]);
-            return Err(io(target)(e));
-        }
-        in_flight().retain(|p| p != tmp);
+}
+
+/// Writes a command's outputs together or not at all ([`Commit`]).
+pub fn write_all_atomic(outputs: &[(&Path, &[u8])]) -> Result<(), CliError> {
+    let mut commit = Commit::default();
+    for &(path, bytes) in outputs {
+        commit.add(path, bytes)?;
     }
-    Ok(())
+    commit.finish()
 }
 
 /// Reads a picture file as 8-bit RGB ([`icm_eval::picture::read_rgb`]).

@@ -419,3 +419,81 @@ fn temporaries_of_killed_runs_are_removed() {
     assert!(other.exists(), "another output's temporary was removed");
     assert!(std::fs::metadata(&stream).expect("stream").len() > 0);
 }
+
+/// `icm decode -o X.png|.ppm` writes the picture band by band as it is decoded (issue 20):
+/// the same file as the whole-picture decode gives, with several bands (tile rows) and any
+/// thread count; a stream that fails in a later tile leaves no output and no temporary.
+#[test]
+fn decode_streams_png_and_ppm_band_by_band() {
+    let (dir, input) = picture("cli_usage_stream_decode", 200, 140);
+    let model = small_model();
+    let stream = dir.join("a.icm");
+    ok(
+        &icm(
+            &[
+                "encode",
+                p(&input),
+                "-o",
+                p(&stream),
+                "--model",
+                p(&model),
+                "--tile",
+                "64",
+            ],
+            &[],
+        ),
+        "encode with 12 tiles",
+    );
+    let m = icm::model::Model::from_path(&model).expect("model");
+    let whole = icm::codec::decode(&std::fs::read(&stream).expect("stream"), &m).expect("decode");
+    for (ext, format) in [
+        ("png", icm_eval::picture::OutputFormat::Png),
+        ("ppm", icm_eval::picture::OutputFormat::Ppm),
+    ] {
+        let out = dir.join(format!("b.{ext}"));
+        for threads in ["1", "4"] {
+            ok(
+                &icm(
+                    &[
+                        "decode",
+                        p(&stream),
+                        "-o",
+                        p(&out),
+                        "--model",
+                        p(&model),
+                        "--threads",
+                        threads,
+                    ],
+                    &[],
+                ),
+                "decode",
+            );
+            let want = format.encode(&whole.image).expect("encode whole");
+            assert!(
+                std::fs::read(&out).expect("output") == want,
+                "{ext}, {threads} threads"
+            );
+            let got = icm_eval::picture::read_rgb(&out).expect("read back");
+            assert!(got == whole.image, "{ext}, {threads} threads");
+        }
+    }
+    // Corrupt the last tile: the error comes after the first bands were written.
+    let mut bytes = std::fs::read(&stream).expect("stream");
+    let n = bytes.len();
+    bytes[n - 40] ^= 0x10;
+    let bad = dir.join("bad.icm");
+    std::fs::write(&bad, &bytes).expect("write");
+    let out = dir.join("c.png");
+    let run = icm(
+        &["decode", p(&bad), "-o", p(&out), "--model", p(&model)],
+        &[],
+    );
+    assert!(!run.status.success());
+    assert!(!out.exists(), "a failed decode left its output");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+}

@@ -91,10 +91,89 @@ pub enum OutputFormat {
     Jpeg,
 }
 
+/// Writes a `width x height` 8-bit RGB picture to `out` as PNG or PPM while `produce` makes
+/// it: `produce` is given a sink for whole rows, top to bottom, so the picture is never
+/// held whole (the decoder's [`icm::codec::decode_stream_rows`] feeds it one row of tiles
+/// at a time). The PNG is the one [`OutputFormat::encode`] writes (same compression and
+/// filters). When `produce` fails (a sink error should make it stop) its error is returned
+/// as `Ok(Err(..))` and the output is left unfinished; rows short of or beyond the picture
+/// and errors of writing are `Err`.
+pub fn stream_picture<W: std::io::Write, T, E>(
+    format: OutputFormat,
+    mut out: W,
+    width: u32,
+    height: u32,
+    produce: impl FnOnce(&mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> Result<T, E>,
+) -> std::io::Result<Result<T, E>> {
+    use std::io::{Error, Write};
+    let total = u64::from(width) * u64::from(height) * 3;
+    let mut written = 0u64;
+    let mut check = |rows: &[u8]| {
+        written += rows.len() as u64;
+        if written > total {
+            return Err(Error::other("more rows than the picture has"));
+        }
+        Ok(())
+    };
+    let png_err = |e: png::EncodingError| match e {
+        png::EncodingError::IoError(e) => e,
+        e => Error::other(e),
+    };
+    let value = match format {
+        OutputFormat::Ppm => {
+            write!(out, "P6\n{width} {height}\n255\n")?;
+            match produce(&mut |rows| {
+                check(rows)?;
+                out.write_all(rows)
+            }) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        OutputFormat::Png => {
+            let mut encoder = png::Encoder::new(&mut out, width, height);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            // image's PngEncoder defaults: CompressionType::Default, FilterType::Adaptive
+            encoder.set_compression(png::Compression::Balanced);
+            encoder.set_filter(png::Filter::Adaptive);
+            let mut writer = encoder.write_header().map_err(png_err)?;
+            let mut rows = writer.stream_writer().map_err(png_err)?;
+            let value = match produce(&mut |band| {
+                check(band)?;
+                rows.write_all(band)
+            }) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            rows.finish().map_err(png_err)?;
+            writer.finish().map_err(png_err)?;
+            value
+        }
+        OutputFormat::Jpeg => {
+            return Err(Error::other(
+                "JPEG output is written from the whole picture",
+            ))
+        }
+    };
+    if written != total {
+        return Err(Error::other(format!(
+            "{written} of the picture's {total} bytes were written"
+        )));
+    }
+    out.flush()?;
+    Ok(Ok(value))
+}
+
 /// The quality of JPEG outputs (libjpeg's scale, 4:2:0).
 pub const JPEG_OUTPUT_QUALITY: u8 = 95;
 
 impl OutputFormat {
+    /// Whether [`stream_picture`] writes this format band by band (PNG, PPM).
+    pub fn streams(self) -> bool {
+        matches!(self, Self::Png | Self::Ppm)
+    }
+
     /// The format for `path`'s extension (case-insensitive), or an error naming it.
     pub fn from_path(path: &Path) -> Result<Self, PictureError> {
         let extension = path
@@ -112,28 +191,17 @@ impl OutputFormat {
         }
     }
 
-    /// Encodes `img` in this format.
+    /// Encodes `img` in this format (PNG and PPM through [`stream_picture`], as one band).
     pub fn encode(self, img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
         let mut out = Vec::new();
         let (w, h) = (img.width, img.height);
-        let result = match self {
-            Self::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
-                &img.data,
-                w,
-                h,
-                image::ExtendedColorType::Rgb8,
-            ),
-            Self::Ppm => image::codecs::pnm::PnmEncoder::new(&mut out)
-                .with_subtype(image::codecs::pnm::PnmSubtype::Pixmap(
-                    image::codecs::pnm::SampleEncoding::Binary,
-                ))
-                .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8),
-            Self::Jpeg => {
-                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_OUTPUT_QUALITY)
-                    .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8)
-            }
-        };
-        result?;
+        if self.streams() {
+            let whole = |sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| sink(&img.data);
+            stream_picture(self, &mut out, w, h, whole)??;
+            return Ok(out);
+        }
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_OUTPUT_QUALITY)
+            .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8)?;
         Ok(out)
     }
 }

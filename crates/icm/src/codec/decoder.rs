@@ -1,3 +1,4 @@
+use super::limits::Picture;
 use super::{CodecError, DecodeLimits, Latents, RgbImage, TileLatents};
 use crate::container::{self, Stream, TilePayload, TileRect};
 use crate::entropy::{decode_value, AnsDecoder};
@@ -240,6 +241,72 @@ fn decode_clocked(bytes: &[u8], model: &Model, clock: Clock<'_>) -> Result<Decod
     decode_parsed(&stream, model, clock, rayon::current_num_threads())
 }
 
+/// A band of whole rows of the decoded picture: one or more rows of tiles.
+#[derive(Debug, Clone, Copy)]
+pub struct RowBand<'a> {
+    /// Its first row in the picture.
+    pub y: u32,
+    /// Rows in the band.
+    pub rows: u32,
+    /// `rows * width * 3` bytes of RGB, row-major.
+    pub data: &'a [u8],
+}
+
+/// Synthesises the picture of decoded `latents`, `in_flight` tiles at once, and hands it to
+/// `sink` top to bottom in bands of whole rows of tiles (as many rows of tiles as
+/// `in_flight` covers, at least one).
+fn synthesise_rows(
+    stream: &Stream<'_>,
+    model: &Model,
+    latents: &Latents,
+    clock: Clock<'_>,
+    in_flight: usize,
+    sink: &mut dyn FnMut(RowBand<'_>) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let tiling = stream.header.tiling();
+    let (columns, width) = (tiling.columns(), tiling.width as usize);
+    let in_flight = in_flight.max(1);
+    let per_band = columns * (in_flight / columns).max(1);
+    for (b, tiles) in latents.tiles.chunks(per_band).enumerate() {
+        let first = b * per_band;
+        let mut pixels = Vec::with_capacity(tiles.len());
+        for (c, chunk) in tiles.chunks(in_flight).enumerate() {
+            let synthesised = chunk
+                .par_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let rect = tiling.tile(first + c * in_flight + i);
+                    timed(
+                        clock,
+                        |t| &mut t.synthesis,
+                        || synthesise_tile(model, t, rect),
+                    )
+                })
+                .collect::<Vec<_>>();
+            // the first failing tile in raster order decides (spec 13.1)
+            pixels.extend(synthesised.into_iter().collect::<Result<Vec<_>, _>>()?);
+        }
+        let top = tiling.tile(first).y;
+        let last = tiling.tile(first + tiles.len() - 1);
+        let rows = last.y + last.height - top;
+        let mut band = vec![0u8; rows as usize * width * 3];
+        for (i, tile) in pixels.iter().enumerate() {
+            let r = tiling.tile(first + i);
+            let line = r.width as usize * 3;
+            for yy in 0..r.height as usize {
+                let dst = ((r.y - top) as usize + yy) * width * 3 + r.x as usize * 3;
+                band[dst..dst + line].copy_from_slice(&tile[yy * line..(yy + 1) * line]);
+            }
+        }
+        sink(RowBand {
+            y: top,
+            rows,
+            data: &band,
+        })?;
+    }
+    Ok(())
+}
+
 /// Latents and picture of a parsed, model-checked stream.
 /// Synthesises `in_flight` tiles at a time.
 fn decode_parsed(
@@ -250,31 +317,41 @@ fn decode_parsed(
 ) -> Result<Decoded, CodecError> {
     let latents = latents_of(stream, model, clock)?;
     let tiling = stream.header.tiling();
-    let in_flight = in_flight.max(1);
-    let mut pixels = Vec::with_capacity(latents.tiles.len());
-    for (c, chunk) in latents.tiles.chunks(in_flight).enumerate() {
-        let synthesised = chunk
-            .par_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                timed(
-                    clock,
-                    |t| &mut t.synthesis,
-                    || synthesise_tile(model, t, tiling.tile(c * in_flight + i)),
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        pixels.extend(synthesised);
-    }
     let mut image = RgbImage::new(tiling.width, tiling.height);
     let stride = tiling.width as usize * 3;
-    for (i, tile) in pixels.iter().enumerate() {
-        let r = tiling.tile(i);
-        let row = r.width as usize * 3;
-        for yy in 0..r.height as usize {
-            let dst = (r.y as usize + yy) * stride + r.x as usize * 3;
-            image.data[dst..dst + row].copy_from_slice(&tile[yy * row..(yy + 1) * row]);
-        }
-    }
+    synthesise_rows(stream, model, &latents, clock, in_flight, &mut |band| {
+        let at = band.y as usize * stride;
+        image.data[at..at + band.data.len()].copy_from_slice(band.data);
+        Ok(())
+    })?;
     Ok(Decoded { image, latents })
+}
+
+/// [`decode_stream_limited`] that hands the picture to `sink` one row of tiles at a time,
+/// top to bottom, instead of returning it, so that a decoder writing PNG or PPM never holds
+/// the whole picture: the memory limit counts one band instead of the picture. Returns the
+/// latents. An error of `sink` stops the decode ([`CodecError::Sink`]).
+pub fn decode_stream_rows(
+    stream: &Stream<'_>,
+    model: &Model,
+    limits: &DecodeLimits,
+    sink: &mut dyn FnMut(RowBand<'_>) -> std::io::Result<()>,
+) -> Result<Latents, CodecError> {
+    check_model(stream, model)?;
+    let plan = limits.plan_for(
+        &stream.header,
+        model,
+        Picture::RowBands,
+        rayon::current_num_threads(),
+    )?;
+    let latents = latents_of(stream, model, None)?;
+    synthesise_rows(
+        stream,
+        model,
+        &latents,
+        None,
+        plan.tiles_in_flight,
+        &mut |band| sink(band).map_err(CodecError::Sink),
+    )?;
+    Ok(latents)
 }

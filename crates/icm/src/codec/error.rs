@@ -55,6 +55,9 @@ pub enum CodecError {
         /// The limit in force.
         limit: u64,
     },
+    /// The sink of [`super::decode_stream_rows`] failed to take a band of the picture.
+    #[error("writing the decoded picture: {0}")]
+    Sink(std::io::Error),
     /// The model has no analysis transforms (decoder-only file).
     #[error("model {0:?} has no encoder transforms (g_a, h_a)")]
     NoEncoder(String),
@@ -73,9 +76,10 @@ impl CodecError {
             CodecError::Entropy { .. } => "corrupt-payload",
             CodecError::Hyper(_) => "invalid-model",
             CodecError::LimitExceeded { .. } => "limit",
-            CodecError::Transform { .. } | CodecError::NoEncoder(_) | CodecError::Input(_) => {
-                "other"
-            }
+            CodecError::Transform { .. }
+            | CodecError::NoEncoder(_)
+            | CodecError::Input(_)
+            | CodecError::Sink(_) => "other",
         }
     }
 }

@@ -33,6 +33,20 @@ impl Default for DecodeLimits {
     }
 }
 
+/// How much of the reconstructed picture a decode holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picture {
+    /// None: latents only.
+    None,
+    /// All of it ([`super::decode_stream_limited`]).
+    Whole,
+    /// One band of rows of tiles ([`super::decode_stream_rows`]), counted as one row of
+    /// tiles: a band of more rows (when more tiles are in flight than a row has) adds 3
+    /// bytes per pixel of tiles whose synthesis is already counted at
+    /// [`SYNTHESIS_BYTES_PER_PIXEL`] (measured 135, rounded up to 160).
+    RowBands,
+}
+
 /// What a decode of a header needs and may do under [`DecodeLimits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodePlan {
@@ -51,6 +65,22 @@ impl DecodeLimits {
         header: &Header,
         model: &Model,
         synthesis: bool,
+        threads: usize,
+    ) -> Result<DecodePlan, CodecError> {
+        let picture = if synthesis {
+            Picture::Whole
+        } else {
+            Picture::None
+        };
+        self.plan_for(header, model, picture, threads)
+    }
+
+    /// [`Self::plan`] for a decode that holds the `picture` as given.
+    pub fn plan_for(
+        &self,
+        header: &Header,
+        model: &Model,
+        synthesis: Picture,
         threads: usize,
     ) -> Result<DecodePlan, CodecError> {
         let pixels = u64::from(header.width) * u64::from(header.height);
@@ -77,10 +107,13 @@ impl DecodeLimits {
         }
         // never more tiles at once than there are tiles or threads
         let parallel = threads.clamp(1, tiling.count().max(1));
-        if !synthesis {
-            return self.fits(fixed, 0, parallel);
-        }
-        fixed = fixed.saturating_add(3 * pixels);
+        let picture = match synthesis {
+            Picture::None => return self.fits(fixed, 0, parallel),
+            Picture::Whole => 3 * pixels,
+            // one row of tiles, as decode_stream_rows hands it over
+            Picture::RowBands => 3 * u64::from(header.width) * u64::from(header.tile_height),
+        };
+        fixed = fixed.saturating_add(picture);
         self.fits(
             fixed,
             largest_tile.saturating_mul(SYNTHESIS_BYTES_PER_PIXEL),

@@ -9,10 +9,10 @@ mod picture;
 
 pub use decoder::{
     decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_latents_limited,
-    decode_stream_limited, decode_with_times, Decoded, StageTimes,
+    decode_stream_limited, decode_stream_rows, decode_with_times, Decoded, RowBand, StageTimes,
 };
 pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
 pub use latents::{LatentMosaic, Latents, TileLatents};
-pub use limits::{DecodeLimits, DecodePlan, SYNTHESIS_BYTES_PER_PIXEL};
+pub use limits::{DecodeLimits, DecodePlan, Picture, SYNTHESIS_BYTES_PER_PIXEL};
 pub use picture::RgbImage;
