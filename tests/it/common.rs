@@ -258,3 +258,21 @@ pub fn read_npy_4(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<[u8; 
     assert_eq!(values.len(), shape.iter().product::<usize>());
     (shape, values)
 }
+
+/// A little-endian 16-bit integer .npy (`<i2` or `<u2`, v1.0, C order): shape and values.
+pub fn read_npy_i16(path: &std::path::Path) -> (Vec<usize>, Vec<i64>) {
+    let (descr, shape, data) = read_npy(path);
+    let values: Vec<i64> = match descr.as_str() {
+        "<i2" => data
+            .chunks_exact(2)
+            .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        "<u2" => data
+            .chunks_exact(2)
+            .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        d => panic!("{}: dtype {d}", path.display()),
+    };
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (shape, values)
+}

@@ -32,24 +32,6 @@ fn decode(bytes: &[u8]) -> Result<Coefficients, JpegError> {
 
 // ------------------------------------------------------------------ Python oracle
 
-/// A little-endian integer .npy (v1.0, C order): shape and values.
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<i64>) {
-    let (descr, shape, data) = crate::common::read_npy(path);
-    let values: Vec<i64> = match descr.as_str() {
-        "<i2" => data
-            .chunks_exact(2)
-            .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        "<u2" => data
-            .chunks_exact(2)
-            .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        d => panic!("{}: dtype {d}", path.display()),
-    };
-    assert_eq!(values.len(), shape.iter().product::<usize>());
-    (shape, values)
-}
-
 #[test]
 fn matches_libjpeg_on_oracle_files() {
     let py = match crate::common::python_with("jpeglib, PIL, numpy") {
@@ -98,10 +80,10 @@ fn matches_libjpeg_on_oracle_files() {
             ));
             continue;
         }
-        let (qshape, qt) = read_npy(&dir.join(format!("{name}_qt.npy")));
+        let (qshape, qt) = crate::common::read_npy_i16(&dir.join(format!("{name}_qt.npy")));
         assert_eq!(qshape, vec![n, 8, 8]);
         for (i, comp) in c.components.iter().enumerate() {
-            let (shape, want) = read_npy(&dir.join(format!("{name}_c{i}.npy")));
+            let (shape, want) = crate::common::read_npy_i16(&dir.join(format!("{name}_c{i}.npy")));
             if shape != vec![comp.blocks_h, comp.blocks_w, 8, 8] {
                 failures.push(format!(
                     "{name} component {i}: {}x{} blocks, libjpeg {shape:?}",

@@ -42,22 +42,6 @@ fn repairs(w: &[JpegWarning]) -> usize {
     w.iter().filter(|w| w.kind.strict_refuses()).count()
 }
 
-fn read_npy_i64(path: &Path) -> (Vec<usize>, Vec<i64>) {
-    let (descr, shape, data) = crate::common::read_npy(path);
-    let values: Vec<i64> = match descr.as_str() {
-        "<i2" => data
-            .chunks_exact(2)
-            .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        "<u2" => data
-            .chunks_exact(2)
-            .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        d => panic!("{}: dtype {d}", path.display()),
-    };
-    (shape, values)
-}
-
 /// Differences between our coefficients and libjpeg's files `<name>_c<i>.npy`, and
 /// whether our quantisation tables equal the ones in `_qt.npy`. (jpeglib reports the tables
 /// defined at the end of the file, ours are the ones in force at each component's first
@@ -68,9 +52,9 @@ fn compare(dir: &Path, name: &str, n: usize, c: &Coefficients) -> (Option<String
         return (Some(d), false);
     }
     let mut same_tables = true;
-    let (_, qt) = read_npy_i64(&dir.join(format!("{name}_qt.npy")));
+    let (_, qt) = crate::common::read_npy_i16(&dir.join(format!("{name}_qt.npy")));
     for (i, comp) in c.components.iter().enumerate() {
-        let (shape, want) = read_npy_i64(&dir.join(format!("{name}_c{i}.npy")));
+        let (shape, want) = crate::common::read_npy_i16(&dir.join(format!("{name}_c{i}.npy")));
         if shape != vec![comp.blocks_h, comp.blocks_w, 8, 8] {
             let d = format!(
                 "component {i}: {}x{} blocks, libjpeg {shape:?}",
