@@ -31,7 +31,15 @@ pub enum ModelError {
     /// An entropy table violates spec 7.4.
     #[error(transparent)]
     Entropy(#[from] crate::entropy::EntropyError),
-    /// A float transform has inconsistent shapes.
+    /// A float transform's layers do not chain (spec 7.5, 11.1).
+    #[error("transform {name}: {source}")]
+    TransformLayers {
+        /// Transform name (g_a, h_a, g_s).
+        name: &'static str,
+        /// The layer that does not fit.
+        source: crate::transform::TransformError,
+    },
+    /// A float transform does not end at the channels the model needs.
     #[error("transform {name}: {what}")]
     Transform {
         /// Transform name (g_a, h_a, g_s).

@@ -247,10 +247,12 @@ pub(crate) fn read_sequential(
         layers.push(layer);
     }
     let seq = Sequential { layers };
-    let cout = seq.validate(cin).map_err(|e| ModelError::Transform {
-        name: prefix,
-        what: e.to_string(),
-    })?;
+    let cout = seq
+        .validate(cin)
+        .map_err(|source| ModelError::TransformLayers {
+            name: prefix,
+            source,
+        })?;
     Ok((seq, cout))
 }
 
