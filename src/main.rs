@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() {
     keep_freed_memory();
+    die_quietly_on_closed_pipe();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         // A stream's error reports its class of spec 13 first, as a line `error: CLASS` (the
@@ -29,5 +30,16 @@ fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+/// `icm ... | head -1`: when the reader of standard output goes away, end the process as
+/// other command-line tools do (SIGPIPE's default action) instead of panicking in
+/// `println!` on the EPIPE error Rust's runtime asks for by ignoring SIGPIPE.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any threads start.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -497,3 +497,26 @@ fn decode_streams_png_and_ppm_band_by_band() {
         .collect();
     assert!(left.is_empty(), "temporaries left: {left:?}");
 }
+
+/// `icm conformance | head -1`: a reader that goes away ends icm quietly (SIGPIPE), not in a
+/// panic of `println!`.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_icm"))
+        .arg("conformance")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn icm");
+    // Close the read end before icm writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    }
+}
