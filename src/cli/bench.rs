@@ -138,21 +138,20 @@ pub fn run(a: BenchArgs, dir: &Path) -> Result<(), CliError> {
     let path: PathBuf = model::resolve_model(a.model.as_deref(), a.quality.or(Some(3)), dir)?;
     let model = Model::from_path(&path)?;
     if model.g_a.is_none() {
-        return Err(CliError::Usage(format!(
-            "{}: model {} has no encoder transforms (decoder-only)",
-            path.display(),
-            model.name
-        )));
+        return Err(CliError::DecoderOnly {
+            path: path.display().to_string(),
+            model: model.name,
+        });
     }
     let mut images = list_pngs(&a.dataset)?;
     if let Some(n) = a.limit {
         images.truncate(n);
     }
     if images.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{}: no PNG images",
-            a.dataset.display()
-        )));
+        return Err(CliError::Dataset {
+            path: a.dataset.display().to_string(),
+            why: "no PNG images".into(),
+        });
     }
     let threads = rayon::current_num_threads();
     let bar = Progress::new(images.len());

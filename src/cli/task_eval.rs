@@ -178,11 +178,12 @@ fn task_paths(a: &TaskEvalArgs) -> Result<(Vec<TaskPath>, PathBuf), CliError> {
         }
         InputDomain::Latents => {
             let (Some(macs), Some(pixel_macs)) = (net.macs, net.pixel_macs) else {
-                return Err(CliError::Usage(format!(
-                    "{}: no icm.macs metadata of the latent and the pixel network; compose \
-                     it again with scripts/compose_latent_tasks.py",
-                    path.display()
-                )));
+                return Err(CliError::Task(icm_eval::task::TaskError::Model {
+                    path: path.display().to_string(),
+                    why: "no icm.macs metadata of the latent and the pixel network; compose \
+                          it again with scripts/compose_latent_tasks.py"
+                        .into(),
+                }));
             };
             first.network_macs = Some(macs as f64);
             // Decode-then-infer beside it: full decode with g_s, then the pixel network.
