@@ -5,7 +5,7 @@ use super::error::CliError;
 use super::eval;
 use super::io::{check_outputs, image_bytes, read, read_image, write_atomic, Commit};
 use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
-use icm::container::{self, Level, Stream, TILE_ALIGN};
+use icm::container::{self, Stream};
 use icm::model::{self, BuildOptions, Model};
 use icm_eval::picture::{stream_picture, OutputFormat};
 use std::path::{Path, PathBuf};
@@ -153,36 +153,12 @@ fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
     }
 }
 
-/// `--tile WxH` or `N`: multiples of [`TILE_ALIGN`] up to the largest tile of any level
-/// (spec 5.2, 6.2), refused otherwise rather than rounded.
+/// `--tile WxH` or `N` ([`codec::parse_tile_size`]): multiples of 64 up to the largest
+/// tile of any level (spec 5.2, 6.2), refused otherwise rather than rounded.
 fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
-    let Some(s) = s else {
-        return Ok((DEFAULT_TILE, DEFAULT_TILE));
-    };
-    let max = Level::ALL
-        .iter()
-        .map(|l| l.max_tile_dimension)
-        .max()
-        .unwrap_or(TILE_ALIGN);
-    let bad = || {
-        CliError::Usage(format!(
-            "--tile {s:?}: expected WxH or N with multiples of {TILE_ALIGN} from {TILE_ALIGN} \
-             to {max}, e.g. 512x512"
-        ))
-    };
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|&v| v > 0 && v % TILE_ALIGN == 0 && v <= max)
-            .ok_or_else(bad)
-    };
-    match s.split_once(['x', 'X']) {
-        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
-        None => {
-            let v = parse(s)?;
-            Ok((v, v))
-        }
+    match s {
+        None => Ok((DEFAULT_TILE, DEFAULT_TILE)),
+        Some(s) => codec::parse_tile_size(s).map_err(|e| CliError::Usage(format!("--tile {e}"))),
     }
 }
 
@@ -308,38 +284,13 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
     let h = &s.header;
     let tiling = h.tiling();
     let bpp = bytes.len() as f64 * 8.0 / (f64::from(h.width) * f64::from(h.height));
-    let tile_bytes: Vec<usize> = s.tiles.iter().map(|t| t.z.len() + t.y.len()).collect();
     let skipped: Vec<String> = s
         .skipped
         .iter()
         .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
         .collect();
     if a.json {
-        let v = serde_json::json!({
-            "version": format!("{}.{}", h.major, h.minor),
-            "major_version": h.major,
-            "minor_version": h.minor,
-            "profile": h.profile,
-            "profile_name": "Main",
-            "level": h.level,
-            "width": h.width,
-            "height": h.height,
-            "colour_format": "rgb8",
-            "tile_width": h.tile_width,
-            "tile_height": h.tile_height,
-            "tiles": tiling.count(),
-            "tile_columns": tiling.columns(),
-            "tile_rows": tiling.rows(),
-            "tile_bytes": tile_bytes,
-            "model": h.model_name,
-            "model_sha256": h.model_sha256_hex(),
-            "quality": h.quality,
-            "bytes": bytes.len(),
-            "bpp": bpp,
-            "skipped_chunks": skipped,
-            "verified_tiles": s.verified_tiles,
-        });
-        println!("{v}");
+        println!("{}", icm_eval::info::stream_info(&s));
     } else {
         println!("file           {}", a.input.display());
         println!("version        {}.{}", h.major, h.minor);

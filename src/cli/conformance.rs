@@ -2,7 +2,7 @@
 
 use super::args::ConformanceArgs;
 use super::error::CliError;
-use icm_eval::conformance::{load_index, run_builtin, run_external, FailCheck, Outcome};
+use icm_eval::conformance::{load_index, run_suite, FailCheck, SuiteOptions};
 use std::path::PathBuf;
 
 /// Runs the suite; fails (exit 1) unless every vector passes.
@@ -12,16 +12,12 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     let vectors = load_index(&root)?;
-    let scratch = std::env::temp_dir().join(format!("icm-conformance-{}", std::process::id()));
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for v in vectors
-        .iter()
-        .filter(|v| a.filter.as_deref().is_none_or(|f| v.name.contains(f)))
-    {
-        let o = match &a.decoder {
-            Some(t) => run_external(v, t, &scratch, a.latents_only),
-            None => run_builtin(v),
-        };
+    let opts = SuiteOptions {
+        decoder: a.decoder.as_deref(),
+        latents_only: a.latents_only,
+        filter: a.filter.as_deref(),
+    };
+    let report = run_suite(&vectors, &opts, |o| {
         if !a.json {
             println!(
                 "{:<28} {:<50} {}  {}",
@@ -31,45 +27,14 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
                 o.detail
             );
         }
-        outcomes.push(o);
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    let passed = outcomes.iter().filter(|o| o.passed).count();
-    let failed = outcomes.len() - passed;
-    let refused_by = |c: FailCheck| {
-        outcomes
-            .iter()
-            .filter(|o| o.passed && o.fail_check == Some(c))
-            .count()
-    };
+    });
+    let (passed, failed) = (report.passed(), report.failed());
     let (class_checked, exit_only) = (
-        refused_by(FailCheck::Class),
-        refused_by(FailCheck::ExitOnly),
+        report.passed_by(FailCheck::Class),
+        report.passed_by(FailCheck::ExitOnly),
     );
     if a.json {
-        let list: Vec<_> = outcomes
-            .iter()
-            .map(|o| {
-                serde_json::json!({
-                    "name": o.name,
-                    "check": o.check,
-                    "passed": o.passed,
-                    "detail": o.detail,
-                    "latents_sha256": o.latents_sha256,
-                    "fail_check": o.fail_check.map(FailCheck::name),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "passed": passed,
-                "failed": failed,
-                "class_checked": class_checked,
-                "exit_only": exit_only,
-                "vectors": list,
-            })
-        );
+        println!("{}", report.to_json());
     } else {
         if class_checked + exit_only > 0 {
             println!(
@@ -79,10 +44,10 @@ pub fn run(a: ConformanceArgs) -> Result<(), CliError> {
         }
         println!("conformance: {passed} passed, {failed} failed");
     }
-    if failed > 0 || outcomes.is_empty() {
+    if !report.all_passed() {
         return Err(CliError::Conformance {
             failed,
-            total: outcomes.len(),
+            total: report.outcomes.len(),
         });
     }
     Ok(())

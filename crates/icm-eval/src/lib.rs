@@ -2,12 +2,14 @@
 //! and their scoring ([`task`], ONNX Runtime under the feature `tasks`), conventional-codec
 //! anchors ([`anchor`]), quality metrics ([`metrics`]), Bjøntegaard deltas ([`bdrate`]),
 //! JPEG to DCT coefficients ([`jpeg`], spec Annex B), the conformance runner
-//! ([`conformance`]), and the file formats the tools read and write ([`picture`], [`npy`], [`results`]).
+//! ([`conformance`]), the summary of a stream ([`info`]), and the file formats the tools read
+//! and write ([`picture`], [`npy`], [`results`]).
 //! The codec itself is the `icm` crate (docs/STRUCTURE.md).
 
 pub mod anchor;
 pub mod bdrate;
 pub mod conformance;
+pub mod info;
 pub mod jpeg;
 pub mod metrics;
 pub mod npy;

@@ -7,7 +7,9 @@
 //! decoder must report.
 
 mod runner;
+mod suite;
 mod vector;
 
 pub use runner::{reported_class, run_builtin, run_external, within_tolerance, FailCheck, Outcome};
+pub use suite::{run_suite, Report, SuiteOptions};
 pub use vector::{load_index, Expect, Vector, VectorError};

@@ -6,6 +6,7 @@ mod error;
 mod latents;
 mod limits;
 mod picture;
+mod tile;
 
 pub use decoder::{
     decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_latents_limited,
@@ -16,3 +17,4 @@ pub use error::CodecError;
 pub use latents::{LatentMosaic, Latents, TileLatents};
 pub use limits::{DecodeLimits, DecodePlan, Picture, SYNTHESIS_BYTES_PER_PIXEL};
 pub use picture::RgbImage;
+pub use tile::{check_tile_size, max_tile_side, parse_tile_size, TileSizeError};

@@ -13,5 +13,6 @@ pub use error::ModelError;
 pub use file::{Model, MODEL_FORMAT};
 pub use random::{random_float_export, seeded_model, RandomWidths, SMALL_WIDTHS};
 pub use store::{
-    default_model_dir, find_named_model, is_plain_model_name, resolve_model, ZOO_DEFAULT_QUALITY,
+    default_model_dir, find_named_model, is_plain_model_name, resolve_model, zoo_name,
+    ZOO_DEFAULT_QUALITY,
 };
