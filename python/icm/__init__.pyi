@@ -1,0 +1,360 @@
+"""Type stubs and documentation of the package icm (distribution icm-codec): every public
+name. The functions and the class Model are implemented in Rust (the extension icm._icm),
+the exceptions in icm/_errors.py; python/tests/test_api.py checks that this file and the
+runtime agree on names, parameters and docstrings."""
+
+import os
+from typing import Dict, List, Optional, Sequence, Tuple, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+ZOO: List[str]
+"""The names of the models built into the package: icm-psnr-q1 .. icm-psnr-q6."""
+DEFAULT_QUALITY: int
+"""The zoo quality used when neither quality nor model is given (3: icm-psnr-q3)."""
+SPEC_VERSION: str
+"""The edition of the icm specification (spec/icm-v1.md) this package implements."""
+
+_PathLike = Union[str, "os.PathLike[str]"]
+_ModelLike = Union["Model", str, "os.PathLike[str]"]
+_Stream = Union[bytes, bytearray, memoryview, npt.NDArray[np.uint8]]
+_Curve = Union[
+    str,
+    "os.PathLike[str]",
+    Dict[str, object],
+    Tuple[Sequence[float], Sequence[float]],
+    Sequence[Sequence[float]],
+    npt.NDArray[np.floating],
+]
+
+class Latents(TypedDict):
+    """What decode_latents returns (a plain dict at run time)."""
+
+    y: npt.NDArray[np.int32]
+    z: npt.NDArray[np.int32]
+    sha256: str
+
+class Model:
+    """A loaded model file (spec 7): load it once with :meth:`Model.load` and pass it to
+    :func:`encode`, :func:`decode` and :func:`decode_latents` as ``model=``, so that it is
+    not looked up and validated again on every call. Immutable; one model may serve several
+    threads at once.
+    """
+
+    @staticmethod
+    def load(name_or_path: _PathLike, *, model_dir: Optional[_PathLike] = None) -> "Model":
+        """Loads a model file and validates it (spec 7.5).
+
+        Args:
+            name_or_path: a model file, or the name of a model (with or without
+                ``.safetensors``): looked up in ``model_dir``, then in the zoo built into the
+                package (``icm-psnr-q1`` .. ``icm-psnr-q6``).
+            model_dir: the folder names are looked up in (default ``$ICM_MODEL_DIR``).
+
+        Returns:
+            The model.
+
+        Raises:
+            InvalidModelError: the file fails spec 7.5 (``field`` names the tensor or
+                metadata key, ``path`` the file).
+            ModelError: no model of that name; ``IoError``: the file cannot be read.
+        """
+    @property
+    def name(self) -> str:
+        """The model's name, as streams made with it name it."""
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file, lower-case hex (streams carry it, spec 7.1)."""
+    @property
+    def quality(self) -> int:
+        """The zoo quality index the model was built for (0 when none)."""
+    @property
+    def N(self) -> int:
+        """Channels of the hyper-latents z^."""
+    @property
+    def M(self) -> int:
+        """Channels of the latents y^."""
+    @property
+    def encoder(self) -> bool:
+        """Whether the model has the analysis transforms g_a and h_a (False: decoder only)."""
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """The model file's metadata (name, quality, format and the build's own entries)."""
+
+def encode(
+    image: npt.NDArray[np.uint8],
+    *,
+    quality: Optional[int] = None,
+    model: Optional[_ModelLike] = None,
+    tile: Union[None, int, Tuple[int, int], str] = None,
+    threads: Optional[int] = None,
+    checksums: bool = True,
+    model_dir: Optional[_PathLike] = None,
+) -> bytes:
+    """Encodes a picture to an icm stream: the bytes `icm encode` writes for the same picture,
+    model and options.
+
+    Args:
+        image: the picture, a numpy ``uint8`` array of shape ``(H, W, 3)`` (RGB), any
+            strides; copied once. From 1x1 to the limits of the levels (8192x8192 and 32
+            Mpixel at level 1, 32768 a side at level 2).
+        quality: zoo quality 1 (lowest rate, ~0.17 bpp on Kodak) to 6 (~1.13 bpp); default 3,
+            the model ``icm-psnr-q3`` (~0.44 bpp). Excludes ``model``.
+        model: a :class:`Model`, or a model name or file as :meth:`Model.load` takes it.
+        tile: ``None`` (1024x1024), ``N`` (NxN), ``(W, H)`` or ``"WxH"``: multiples of 64
+            from 64 to 2048. A tile larger than the picture is the whole picture.
+        threads: worker threads (default: one per core). The bytes do not depend on it.
+        checksums: follow every tile with its CRC-32C (``tsum``, spec 4.5: a version 1.1
+            stream); ``False`` writes a version 1.0 stream, as ``--no-checksums``.
+        model_dir: the folder model names are looked up in (default ``$ICM_MODEL_DIR``)
+            before the zoo built into the package.
+
+    Returns:
+        The stream, as ``bytes``.
+
+    Raises:
+        UsageError: an image that is not ``uint8`` ``(H, W, 3)``, a bad tile size,
+            ``quality`` and ``model`` together, a quality outside 1-6.
+        ModelError: no model of that name; ``IoError`` when its file cannot be read,
+            ``InvalidModelError`` when it fails spec 7.5.
+    """
+
+def decode(
+    data: _Stream,
+    *,
+    model: Optional[_ModelLike] = None,
+    model_dir: Optional[_PathLike] = None,
+    max_pixels: Optional[int] = None,
+    max_memory: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> npt.NDArray[np.uint8]:
+    """Decodes an icm stream to its picture: the pixels `icm decode -o OUT.png` writes.
+
+    Args:
+        data: the stream: ``bytes`` (read in place), ``bytearray``, ``memoryview`` or a 1-D
+            ``uint8`` array.
+        model: a :class:`Model`, or a model name or file as :meth:`Model.load` takes it.
+            Default: the model the stream names, looked up by name in ``model_dir`` and then
+            in the zoo built into the package (the name only ever selects a model file of
+            those, never a path).
+        model_dir: the folder model names are looked up in (default ``$ICM_MODEL_DIR``).
+        max_pixels: refuse a stream of more pixels (width x height) than this, before any
+            work (``LimitError``). Default: the levels' limits only.
+        max_memory: refuse a stream whose decode needs more bytes of memory than this,
+            before any work; tiles are synthesised as many at a time as fit. Set both limits
+            for untrusted streams: a few bytes may declare the largest picture of a level.
+        threads: worker threads (default: one per core). The result does not depend on it.
+
+    Returns:
+        The picture, a new ``uint8`` array of shape ``(H, W, 3)`` (RGB), backed by the
+        decoder's output without a copy.
+
+    Raises:
+        Error: the subclass of the stream's error class of spec 13 (``TruncatedError``,
+            ``InvalidFieldError``, ``ModelMismatchError``, ``CorruptPayloadError``, ...),
+            with ``field``, ``offset`` and ``tile`` where the error names them;
+            ``LimitError`` past a limit; ``ModelError`` when the stream's model is not found.
+    """
+
+def decode_latents(
+    data: _Stream,
+    *,
+    model: Optional[_ModelLike] = None,
+    model_dir: Optional[_PathLike] = None,
+    max_pixels: Optional[int] = None,
+    max_memory: Optional[int] = None,
+    threads: Optional[int] = None,
+) -> Latents:
+    """Decodes the latents of an icm stream (the normative part of decoding, spec 3 steps 1-4),
+    without the synthesis g_s.
+
+    Args:
+        data: the stream, as for :func:`decode`.
+        model: as for :func:`decode`.
+        model_dir: as for :func:`decode`.
+        max_pixels: as for :func:`decode`.
+        max_memory: as for :func:`decode` (the latents only are counted).
+        threads: as for :func:`decode`.
+
+    Returns:
+        A dict:
+
+        - ``"y"``: y^ as ``int32`` fixed point (units of 1/256), shape ``(M, 4 * ceil(H / 64),
+          4 * ceil(W / 64))`` with the tiles placed at their positions: exactly the array
+          ``icm decode --latents Y.npy`` writes.
+        - ``"z"``: z^ as ``int32``, shape ``(N, ceil(H / 64), ceil(W / 64))``, placed the same
+          way.
+        - ``"sha256"``: the conformance hash of the latents (spec Annex A), as
+          ``icm decode --hash`` prints it.
+
+    Raises:
+        Error: as :func:`decode`.
+    """
+
+def info(data: _Stream) -> Dict[str, object]:
+    """Reads a stream's header and chunks without decoding it: the fields ``icm info --json``
+    prints.
+
+    Args:
+        data: the stream, as for :func:`decode`.
+
+    Returns:
+        A dict: ``version``, ``major_version``, ``minor_version``, ``profile``,
+        ``profile_name``, ``level``, ``width``, ``height``, ``colour_format``,
+        ``tile_width``, ``tile_height``, ``tiles``, ``tile_columns``, ``tile_rows``,
+        ``tile_bytes`` (per tile), ``model``, ``model_sha256``, ``quality``, ``bytes``,
+        ``bpp``, ``skipped_chunks`` (optional chunks skipped) and ``verified_tiles`` (tiles
+        whose checksum was verified).
+
+    Raises:
+        Error: the subclass of the container's error class of spec 13 (``BadMagicError``,
+            ``TruncatedError``, ...).
+    """
+
+def bd_rate(
+    anchor: _Curve,
+    test: _Curve,
+    *,
+    metric: str = "psnr",
+    method: str = "pchip",
+    envelope: bool = False,
+) -> Tuple[float, float]:
+    """Bjøntegaard-delta rate and metric of a test curve against an anchor, as ``icm bd-rate``
+    computes them (the definitions of the PyPI package ``bjontegaard`` 1.3, which they
+    match to 1e-6).
+
+    Args:
+        anchor: the reference curve: a results file (path; JSON as ``icm eval -o`` writes,
+            or CSV with a ``bpp`` column), a dict of columns (``{"bpp": [...], "psnr":
+            [...]}``, or a results file's layout ``{"results": {...}}``), or a pair
+            ``(rates, qualities)`` of 1-D sequences or arrays (a ``(2, N)`` array). Points
+            may come in any order.
+        test: the curve under test, given as ``anchor``.
+        metric: the quality column: ``"psnr"`` (also found as ``psnr-rgb``), ``"ms-ssim"``,
+            ``"map"``, ... Unused for pairs.
+        method: ``"pchip"``, ``"akima"`` or ``"cubic"``.
+        envelope: keep only each curve's upper envelope (points that a cheaper point matches
+            or beats are left out), as ``--envelope``.
+
+    Returns:
+        ``(bd_rate, bd_metric)``: the rate difference in percent (negative: the test needs
+        less rate for the same quality) and the quality difference in the metric's units.
+
+    Raises:
+        BdRateError: curves that do not overlap, too few points, a curve that is not
+            monotone (pchip, akima), a results file without the metric.
+        UsageError: an unknown method or a curve of another shape; ``IoError``: a results
+            file that cannot be read.
+    """
+
+def conformance(
+    path: Optional[_PathLike] = None,
+    decoder: Optional[str] = None,
+    *,
+    latents_only: bool = False,
+    filter: Optional[str] = None,
+) -> Dict[str, object]:
+    """Runs the conformance suite (spec 11.3, 13, Annex A), as ``icm conformance --json``.
+
+    Args:
+        path: the folder holding ``conformance/vectors.json`` (a checkout of the icm
+            repository). Default: the repository the package was built from, when it is
+            still there.
+        decoder: a decoder command to check instead of the built-in decoder, with ``{in}``,
+            ``{model}``, ``{out_latents}`` and ``{out_image}`` replaced by paths (run by
+            ``sh -c``; see conformance/README.md).
+        latents_only: with ``decoder``: check the latents only, not the reconstruction.
+        filter: run only the vectors whose name contains this.
+
+    Returns:
+        A dict: ``passed``, ``failed``, ``class_checked`` and ``exit_only`` (must-fail
+        vectors passed with the error class compared / by exit status only) and ``vectors``,
+        a list of ``{"name", "check", "passed", "detail", "latents_sha256",
+        "fail_check"}``.
+
+    Raises:
+        UsageError: no suite at the default path; ``IoError``: the index cannot be read.
+    """
+
+class Error(Exception):
+    """Base class of every error raised by icm.
+
+    Attributes (``None`` where the Rust error does not name them):
+
+    - ``error_class``: the error class of spec 13 (``"truncated"``, ``"invalid-field"``,
+      ...) as the CLI prints it on its ``error: CLASS`` line; ``None`` for I/O, model
+      lookup, usage and BD-rate errors.
+    - ``field``: the syntax element, tensor or metadata key at fault (``"width"``,
+      ``"tile_index"``, ``"z_payload"``, ``"h_s.0.weight"``, ...).
+    - ``offset``: the byte offset in the stream of that element or chunk.
+    - ``tile``: the index of the tile at fault.
+    - ``path``: the file at fault (a model file, a results file).
+    """
+
+    error_class: Optional[str]
+    field: Optional[str]
+    offset: Optional[int]
+    tile: Optional[int]
+    path: Optional[str]
+
+class BadMagicError(Error):
+    """``bad-magic``: the first 4 bytes are not the icm magic (spec 4.1)."""
+
+class UnsupportedVersionError(Error):
+    """``unsupported-version``: ``major_version`` is not 1 (spec 14)."""
+
+class TruncatedError(Error):
+    """``truncated``: a syntax element reaches past the end of what holds it (spec 13)."""
+
+class InvalidFieldError(Error):
+    """``invalid-field``: a header or chunk field is outside its range (spec 4-6, 13)."""
+
+class UnknownRequiredChunkError(Error):
+    """``unknown-required-chunk``: a required chunk type other than TILE and IEND (spec 4.2)."""
+
+class TileCountError(Error):
+    """``tile-count``: more or fewer TILE chunks than the tiling has (spec 4.3)."""
+
+class TrailingDataError(Error):
+    """``trailing-data``: bytes after IEND (spec 4.4)."""
+
+class ChecksumMismatchError(Error):
+    """``checksum-mismatch``: a tile's CRC-32C (``tsum`` chunk) differs from its payload's
+    (spec 4.5).
+    """
+
+class ModelMismatchError(Error):
+    """``model-mismatch``: the stream's ``model_name`` or ``model_sha256`` differ from the
+    model's (spec 7.1).
+    """
+
+class CorruptPayloadError(Error):
+    """``corrupt-payload``: an ANS payload is malformed (spec 8.2, 8.4, 8.5)."""
+
+class InvalidModelError(Error):
+    """``invalid-model``: the model file fails the validation of spec 7.5."""
+
+class LimitError(Error):
+    """The stream needs more pixels or memory than ``max_pixels`` / ``max_memory`` allow
+    (checked against its header before any work); ``field`` says which.
+    """
+
+class IoError(Error, OSError):
+    """A file could not be read (a model file, a results file, the conformance suite)."""
+
+class ModelError(Error, LookupError):
+    """The model could not be found: no model of that name in the model directory nor in
+    the package's zoo, or a stream names its model with a name that is not a plain name.
+    """
+
+class UsageError(Error, ValueError):
+    """An argument is invalid: an image that is not ``uint8`` ``(H, W, 3)``, a tile size
+    that is not a multiple of 64, ``quality`` and ``model`` given together, ...
+    """
+
+class BdRateError(Error, ValueError):
+    """A Bjøntegaard delta cannot be computed: curves that do not overlap, too few points,
+    a curve that is not monotone, a results file without the metric, ...
+    """

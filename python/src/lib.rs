@@ -1,0 +1,33 @@
+//! `icm._icm`: the extension module of the Python package `icm` (distribution `icm-codec`).
+//!
+//! A thin layer over the same libraries as the `icm` command, with no codec logic of its
+//! own: `icm::codec` encodes and decodes, `icm::model` finds and validates models,
+//! `icm_eval` gives BD-rates, results files, the conformance runner and the stream
+//! summary. What it adds is the crossing of the boundary: numpy arrays in and out
+//! ([`codec`]), Python exceptions for the Rust errors ([`errors`], classes in
+//! `icm/_errors.py`), the model zoo built in ([`models`]), and the GIL released while the
+//! codec runs. The documentation of every public name is in `icm/__init__.pyi`.
+
+mod codec;
+mod errors;
+mod eval;
+mod json;
+mod models;
+
+use pyo3::prelude::*;
+
+/// The extension module `icm._icm`; `icm/__init__.py` re-exports its public names.
+#[pymodule]
+fn _icm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::decode_latents, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::info, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::bd_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(eval::conformance, m)?)?;
+    m.add_class::<models::PyModel>()?;
+    m.add("ZOO", models::zoo_names())?;
+    m.add("DEFAULT_QUALITY", icm::model::ZOO_DEFAULT_QUALITY)?;
+    m.add("SPEC_VERSION", "1.0.1")?;
+    Ok(())
+}
