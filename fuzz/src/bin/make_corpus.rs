@@ -1,6 +1,6 @@
 //! Writes the seed corpora of both fuzz targets: small valid streams encoded with the
 //! seeded model of [`icm_fuzz::model`], plus a few variants (optional chunk, several
-//! tiles). Run from `fuzz/`: `cargo run --release --bin make_corpus`.
+//! tiles, tile checksums). Run from `fuzz/`: `cargo run --release --bin make_corpus`.
 
 use icm::codec::{encode, EncodeOptions, RgbImage};
 use std::path::Path;
@@ -26,14 +26,26 @@ fn main() {
         let bytes = encode(
             &synthetic(w, h),
             model,
+            // 1.0 streams: mutations reach the entropy decoder instead of the checksums
             &EncodeOptions {
                 tile: (tile, tile),
-                ..EncodeOptions::default()
+                checksums: false,
             },
         )
         .expect("encode");
         seeds.push((format!("{w}x{h}_t{tile}.icm"), bytes));
     }
+    // One 1.1 stream with a tsum chunk after each of its 6 tiles (spec 4.5).
+    let summed = encode(
+        &synthetic(130, 65),
+        model,
+        &EncodeOptions {
+            tile: (64, 64),
+            checksums: true,
+        },
+    )
+    .expect("encode");
+    seeds.push(("130x65_t64_tsum.icm".into(), summed));
     // The 1x1 stream with an optional chunk before IEND (spec 4.2).
     let mut meta = seeds[0].1.clone();
     let at = meta.len() - 8;
