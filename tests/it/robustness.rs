@@ -609,19 +609,21 @@ fn decode_limits_refuse_a_bomb_before_any_work() {
     let bomb = dir.join("bomb.icm");
     std::fs::write(&bomb, empty_stream(&model, 16384, 16384)).expect("write");
     assert!(std::fs::metadata(&bomb).expect("bomb").len() < 8192);
-    let run = |extra: &[&str]| {
+    let never_png = dir.join("never.png");
+    let never_jpg = dir.join("never.jpg");
+    let run = |out: &std::path::Path, extra: &[&str]| {
         let mut args = vec![
             "decode",
             bomb.to_str().expect("utf-8"),
             "-o",
-            "never.png",
+            out.to_str().expect("utf-8"),
             "--model",
             small.to_str().expect("utf-8"),
         ];
         args.extend_from_slice(extra);
         crate::common::icm(&args, &[])
     };
-    let out = run(&["--max-pixels", "16777216"]);
+    let out = run(&never_png, &["--max-pixels", "16777216"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -629,11 +631,18 @@ fn decode_limits_refuse_a_bomb_before_any_work() {
         "{err}"
     );
     assert!(err.starts_with("error: limit\n"), "{err}");
-    let out = run(&["--max-memory", "512M"]);
+    // PNG is written band by band: the latents (100 MB), one band of 2048-row tiles and
+    // the synthesis of a tile, 323 MB, are over 256 MiB.
+    let out = run(&never_png, &["--max-memory", "256M"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("memory") && err.contains("268435456"), "{err}");
+    // JPEG holds the whole picture (805 MB more): over 512 MiB.
+    let out = run(&never_jpg, &["--max-memory", "512M"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("memory") && err.contains("536870912"), "{err}");
-    assert!(!std::path::Path::new("never.png").exists());
+    assert!(!never_png.exists() && !never_jpg.exists());
     // latents only (no -o): the pixel limit holds there too
     let out = crate::common::icm(
         &[
