@@ -116,10 +116,14 @@ def kodak_results(results_path):
         if len(res.get(key, [])) != len(points):
             raise ManifestError(f"{results_path}: results[{key!r}] has {len(res.get(key, []))} values "
                                 f"for {len(points)} rate points")
+    # The rate point's model is `label` in the results schema of icm-eval (`model` before).
+    def name(row):
+        return row.get("label", row.get("model"))
+
     by_name = {}
     for i, p in enumerate(points):
-        imgs = [r for r in ev.get("per_image", []) if r.get("model") == p["model"]]
-        by_name[p["model"]] = {
+        imgs = [r for r in ev.get("per_image", []) if name(r) == name(p)]
+        by_name[name(p)] = {
             "sha256": p.get("sha256"),
             "bpp": res["bpp"][i],
             "psnr_rgb": res["psnr-rgb"][i],
@@ -129,8 +133,8 @@ def kodak_results(results_path):
         if imgs:  # the summary must be the mean of the per-image rows
             for key, col in (("bpp", "bpp"), ("psnr_rgb", "psnr-rgb"), ("ms_ssim", "ms-ssim")):
                 mean = sum(r[col] for r in imgs) / len(imgs)
-                if abs(mean - by_name[p["model"]][key]) > 1e-9 * max(1.0, abs(mean)):
-                    raise ManifestError(f"{results_path}: {p['model']} {key} {by_name[p['model']][key]} "
+                if abs(mean - by_name[name(p)][key]) > 1e-9 * max(1.0, abs(mean)):
+                    raise ManifestError(f"{results_path}: {name(p)} {key} {by_name[name(p)][key]} "
                                         f"is not the mean of its per-image rows ({mean})")
     return ev, by_name
 
