@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Independent reference decoder for the normative part of icm v1.
 
-Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A), version 1.1.  Decodes a stream
+Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A), version 1.2.  Decodes a stream
 to its latents (z^ and y^ of every tile) and prints the Annex A conformance hash:
 
     python3 icm_ref.py STREAM MODEL [--npy OUT.npz]
 
 A stream or model it refuses gets the class of spec 13, found in the order of 13.1, on the
 first line of standard error: `error: CLASS`.
+
+Model architectures (7.2.1, table 7-1): `hyperprior-v1` (1.0), `bmshj2018-hyperprior` and
+`mbt2018-mean` (1.2).
 
 Dependencies: Python 3 standard library and numpy.
 """
@@ -62,6 +65,14 @@ _DTYPES = {  # 7.1: the six dtypes of a model file
 
 LEVELS = {1: (8192, 1 << 25, 2048), 2: (32768, 1 << 28, 2048)}
 
+# 7.2.1 table 7-1: architecture -> (h_s.4 outputs per latent channel (C4 = 2M or M),
+# hidden activation of h_s (9.3), has z.median (9.2)).
+ARCHITECTURES = {
+    "hyperprior-v1": (2, "relu", False),
+    "bmshj2018-hyperprior": (1, "relu", True),
+    "mbt2018-mean": (2, "leaky", True),
+}
+
 
 def load_safetensors(data):
     """7.1 and the file rules of 7.5: header length, JSON header, dtypes, offsets that tile
@@ -112,10 +123,10 @@ def load_safetensors(data):
 
 def _check_float_layers(t, prefix, layers, cin):
     """7.5 / 11.1: a float transform's shapes; layers are ("convT", k), ("conv", k), "gdn",
-    "relu". Returns the output channels."""
+    "act" (an activation: no tensor). Returns the output channels."""
     c = cin
     for i, kind in enumerate(layers):
-        if kind == "relu":
+        if kind == "act":
             continue
         if kind == "gdn":
             beta, gamma = t.get("%s.%d.beta" % (prefix, i)), t.get("%s.%d.gamma" % (prefix, i))
@@ -139,7 +150,7 @@ def _check_float_layers(t, prefix, layers, cin):
 
 G_S = [("convT", 5), "gdn", ("convT", 5), "gdn", ("convT", 5), "gdn", ("convT", 5)]
 G_A = [("conv", 5), "gdn", ("conv", 5), "gdn", ("conv", 5), "gdn", ("conv", 5)]
-H_A = [("conv", 3), "relu", ("conv", 5), "relu", ("conv", 5)]
+H_A = [("conv", 3), "act", ("conv", 5), "act", ("conv", 5)]  # ReLU or LeakyReLU (11.1)
 
 
 def _check_table(f):
@@ -177,9 +188,13 @@ class Model:
             raise invalid_model("icm metadata is not JSON")
         if not isinstance(icm, dict) or not all(isinstance(v, str) for v in icm.values()):
             raise invalid_model("icm metadata is not an object of strings")
-        if (icm.get("format") != "icm-model-1" or icm.get("architecture") != "hyperprior-v1"
+        if (icm.get("format") != "icm-model-1" or icm.get("architecture") not in ARCHITECTURES
                 or icm.get("mean_frac_bits") != "8" or icm.get("ans_precision") != "16"):
             raise invalid_model("metadata (7.2)")
+        # 7.2.1: what the architecture reads; a tensor it does not list is informative (7.6)
+        # and not examined beyond the file rules.
+        self.architecture = icm["architecture"]
+        outputs_per_channel, act_kind, has_median = ARCHITECTURES[self.architecture]
         self.name = icm.get("name", "").encode("utf-8")
         if not 1 <= len(self.name) <= 64 or not icm.get("quality", "").isdigit():
             raise invalid_model("name or quality (7.2)")
@@ -193,6 +208,8 @@ class Model:
             return a
 
         self.layers = {}
+        # 7.3 / 9.3: {0: NegMul_0, 2: NegMul_2} for the clipped LeakyReLU, else None
+        self.negmul = {} if act_kind == "leaky" else None
         for l in (0, 2, 4):
             w = req("h_s.%d.weight" % l, "<i1", 4).astype(np.int64)
             b = req("h_s.%d.bias" % l, "<i4", 1).astype(np.int64)
@@ -205,15 +222,24 @@ class Model:
                     or (m < 0).any() or (s < 1).any() or (s > 62).any():
                 raise invalid_model("h_s.%d ranges (7.5)" % l)
             self.layers[l] = (w, b, m, s)
+            if act_kind == "leaky" and l != 4:
+                n = req("h_s.%d.negative_multiplier" % l, "<i4", 1).astype(np.int64)
+                if n.shape != (cout,):
+                    raise invalid_model("h_s.%d.negative_multiplier shape" % l)
+                if (n < 0).any():
+                    raise invalid_model("h_s.%d.negative_multiplier ranges (7.5)" % l)
+                self.negmul[l] = n
         w0, w2, w4 = (self.layers[l][0] for l in (0, 2, 4))
         self.N, self.C1 = w0.shape[0], w0.shape[1]
         self.C2 = w2.shape[1]
         if w0.shape[2:] != (5, 5) or w2.shape[2:] != (5, 5) or w2.shape[0] != self.C1:
             raise invalid_model("h_s.0/h_s.2 shapes")
         K = w4.shape[2]
-        if w4.shape[3] != K or K % 2 != 1 or w4.shape[1] != self.C2 or w4.shape[0] % 2:
+        if w4.shape[3] != K or K % 2 != 1 or w4.shape[1] != self.C2 \
+                or w4.shape[0] % outputs_per_channel:
             raise invalid_model("h_s.4 shape")
-        self.M = w4.shape[0] // 2
+        # C4 = 2M or M (table 7-1); M is also the input channel count of g_s.0 (checked below).
+        self.M = w4.shape[0] // outputs_per_channel
         if self.M > 1024:
             raise invalid_model("M > 1024")
         if self.N * 9 > 1 << 15 or self.C1 * 9 > 1 << 15 or self.C2 * K * K > 1 << 15:
@@ -226,6 +252,12 @@ class Model:
                 or int(zsize.sum()) != zfreq.size or (np.abs(zoff) > 1 << 20).any():
             raise invalid_model("z tables")
         self.zoff = [int(v) for v in zoff]
+        self.median = None  # 7.3 / 9.2: Med[c] in units of 2^-8
+        if has_median:
+            med = req("z.median", "<i4", 1).astype(np.int64)
+            if med.shape != (self.N,) or (np.abs(med) > 1 << 15).any():
+                raise invalid_model("z.median (7.5)")
+            self.median = med
         self.ztables = []
         pos = 0
         for c in range(self.N):
@@ -367,19 +399,42 @@ def requant(acc, m, s):
     return round_shift(acc * m[:, None, None], s[:, None, None])
 
 
+def median_term(med, w, H, W):
+    """9.2 median term of layer 0: RoundShift(sum of Med[i] * W0[i][o][ky][kx], 8) over the
+    terms of the transposed convolution of an H x W input (only input positions inside the
+    grid), computed in i64; Cout x 2H x 2W."""
+    ones = np.broadcast_to(med[:, None, None], (med.shape[0], H, W))
+    return round_shift(transposed_conv(ones, w, np.zeros(w.shape[1], dtype=np.int64)), 8)
+
+
+def activation(acc, m, s, negmul=None):
+    """9.3 Act_l: clipped ReLU (negmul None) or clipped LeakyReLU (NegMul for acc < 0)."""
+    if negmul is None:
+        return np.clip(requant(acc, m, s), 0, 255)
+    mul = np.where(acc >= 0, m[:, None, None], negmul[:, None, None])
+    return np.clip(round_shift(acc * mul, s[:, None, None]), -255, 255)
+
+
 def hyper_synthesis(model, zhat):
     """9.1 / 9.4: returns (idx, mu), each M x 4h x 4w."""
     a0 = np.clip(zhat.astype(np.int64), -128, 127)
+    neg = model.negmul or {}
     w, b, m, s = model.layers[0]
-    a1 = np.clip(requant(transposed_conv(a0, w, b), m, s), 0, 255)
+    acc0 = transposed_conv(a0, w, b)
+    if model.median is not None:
+        acc0 = acc0 + median_term(model.median, w, a0.shape[1], a0.shape[2])
+    a1 = activation(acc0, m, s, neg.get(0))
     w, b, m, s = model.layers[2]
-    a2 = np.clip(requant(transposed_conv(a1, w, b), m, s), 0, 255)
+    a2 = activation(transposed_conv(a1, w, b), m, s, neg.get(2))
     w, b, m, s = model.layers[4]
     out = requant(conv(a2, w, b), m, s)
     M = model.M
     sc = out[:M]
     idx = np.searchsorted(model.T, sc, side="left")  # number of T[k] < s
-    mu = np.clip(out[M:], -(1 << 23), 1 << 23)
+    if out.shape[0] == M:  # scale-only h_s.4 (bmshj2018-hyperprior): means are 0 (9.4)
+        mu = np.zeros_like(sc)
+    else:
+        mu = np.clip(out[M:], -(1 << 23), 1 << 23)
     return idx, mu
 
 

@@ -248,7 +248,7 @@ impl TaskDecoder for LatentMobileNetV2 {
 /// Multiply-adds of a float transform (g_s, spec 11.1) on a `rows` x `cols` input: a convolution counts `cout * cin * k * k` per output position, a stride-2
 /// transposed convolution `cin * cout * k * k` per input position (every tap, as the
 /// scatter form computes it), a GDN or IGDN `c * c` per position (its `gamma` product);
-/// ReLU counts nothing.
+/// ReLU and LeakyReLU count nothing.
 pub fn transform_macs(t: &Sequential, rows: usize, cols: usize) -> u64 {
     let (mut h, mut w) = (rows, cols);
     let mut total = 0u64;
@@ -265,7 +265,7 @@ pub fn transform_macs(t: &Sequential, rows: usize, cols: usize) -> u64 {
                 (h, w) = l.output_size(h, w);
             }
             Layer::Gdn(l) => total += (l.c * l.c * h * w) as u64,
-            Layer::Relu => {}
+            Layer::Relu | Layer::LeakyRelu(_) => {}
         }
     }
     total

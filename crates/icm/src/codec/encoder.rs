@@ -73,7 +73,14 @@ fn encode_tile(
         .ok_or_else(|| CodecError::NoEncoder(model.name.clone()))?;
     let x = tile_tensor(img, r);
     let y = g_a.forward(&x).map_err(tr("g_a"))?;
-    let z = h_a.forward(&y).map_err(tr("h_a"))?;
+    let z = if model.architecture.hyper_analysis_of_abs() {
+        let mut abs = y.clone();
+        abs.data.iter_mut().for_each(|v| *v = v.abs());
+        h_a.forward(&abs)
+    } else {
+        h_a.forward(&y)
+    }
+    .map_err(tr("h_a"))?;
     let (hz, wz) = r.hyper_size();
     let (hy, wy) = r.latent_size();
     if (y.h, y.w) != (hy, wy) {
@@ -92,14 +99,22 @@ fn encode_tile(
             got_w: z.w,
         }));
     }
+    // z^ = round(z - Med / 256) (spec 12.1; Med = 0 without z.median).
+    let plane_z = hz * wz;
+    let median = |c: usize| {
+        model
+            .h_s
+            .median()
+            .map_or(0.0, |m| m[c] as f32 / f32::from(1u16 << MEAN_FRAC_BITS))
+    };
     let z_hat: Vec<i32> = z
         .data
         .iter()
-        .map(|v| v.round().clamp(-LIMIT, LIMIT) as i32)
+        .enumerate()
+        .map(|(j, v)| (v - median(j / plane_z)).round().clamp(-LIMIT, LIMIT) as i32)
         .collect();
 
     let mut zw = SymbolWriter::new();
-    let plane_z = hz * wz;
     for (c, (offset, table)) in model.z_tables.iter().enumerate() {
         for &v in &z_hat[c * plane_z..(c + 1) * plane_z] {
             zw.push_value(table, *offset, v, &model.uniform)

@@ -6,7 +6,8 @@ use crate::fixed::{clip, round_shift};
 pub const MAX_TAPS: usize = 1 << 15;
 /// Largest magnitude of a coded bias (spec 9.5).
 pub const MAX_BIAS: i32 = (1 << 30) - 1;
-/// Largest hidden activation value (activations are in `0..=255`, spec 9.3).
+/// Largest hidden activation magnitude (activations are in `-255..=255`, and in `0..=255`
+/// for the clipped ReLU, spec 9.3).
 pub const ACTIVATION_MAX: i64 = 255;
 
 /// The two layer types of the integer hyper-synthesis (spec 9.2).
@@ -40,6 +41,9 @@ pub struct IntLayer {
     pub multiplier: Vec<i32>,
     /// Requantisation shift, `1..=62`.
     pub shift: Vec<u8>,
+    /// Multiplier of negative accumulators in hidden layers, `0 <= m < 2^31` (spec 9.3):
+    /// all 0 for the clipped ReLU, the LeakyReLU's slope times `multiplier` otherwise.
+    pub negative_multiplier: Vec<i32>,
     /// Weights rearranged to `[cin][ky][kx][cout]` for the reference loops.
     packed: Vec<i32>,
     /// The layer packed for the multiply-add kernels of `kernel.rs`.
@@ -125,11 +129,34 @@ impl IntLayer {
             k,
             weight,
             bias,
+            negative_multiplier: vec![0; multiplier.len()],
             multiplier,
             shift,
             packed,
             fast,
         })
+    }
+
+    /// Makes the activation a clipped LeakyReLU with `h_s.{index}.negative_multiplier`
+    /// (spec 9.3, 7.5: `0 <= NegMul < 2^31`, one per output channel).
+    pub fn with_negative_multiplier(
+        mut self,
+        index: usize,
+        negative_multiplier: Vec<i32>,
+    ) -> Result<Self, HyperError> {
+        let bad = |what: String| HyperError::BadLayer { layer: index, what };
+        if negative_multiplier.len() != self.cout {
+            return Err(bad(format!(
+                "{} negative multipliers for {} outputs",
+                negative_multiplier.len(),
+                self.cout
+            )));
+        }
+        if negative_multiplier.iter().any(|&m| m < 0) {
+            return Err(bad("negative negative_multiplier".into()));
+        }
+        self.negative_multiplier = negative_multiplier;
+        Ok(self)
     }
 
     /// Output spatial size for an `h x w` input.
@@ -246,12 +273,84 @@ impl IntLayer {
         )
     }
 
-    /// Hidden-layer output: `Clip(0, 255, requantise(acc))` (spec 9.3), in place.
+    /// Hidden-layer output `Act(acc)` of spec 9.3, in place: `Clip(-255, 255,
+    /// RoundShift(acc * m, shift))` with `m` the multiplier for `acc >= 0` and the negative
+    /// multiplier otherwise. With negative multipliers 0 this is the clipped ReLU
+    /// `Clip(0, 255, requantise(acc))`.
     pub fn activate(&self, acc: &mut [i32]) {
         for px in acc.chunks_exact_mut(self.cout) {
             for (o, a) in px.iter_mut().enumerate() {
-                *a = clip(0, ACTIVATION_MAX, self.requantise(*a, o)) as i32;
+                let m = if *a >= 0 {
+                    self.multiplier[o]
+                } else {
+                    self.negative_multiplier[o]
+                };
+                let v = round_shift(i64::from(*a) * i64::from(m), u32::from(self.shift[o]));
+                *a = clip(-ACTIVATION_MAX, ACTIVATION_MAX, v) as i32;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn layer(rng: &mut Rng, cout: usize) -> IntLayer {
+        IntLayer::new(
+            0,
+            IntLayerKind::Conv,
+            1,
+            cout,
+            1,
+            vec![1; cout],
+            vec![0; cout],
+            (0..cout)
+                .map(|_| rng.range(0, i64::from(i32::MAX)) as i32)
+                .collect(),
+            (0..cout).map(|_| rng.range(20, 40) as u8).collect(),
+        )
+        .expect("layer")
+    }
+
+    /// Spec 9.3 written out: the clipped LeakyReLU, and the clipped ReLU as the LeakyReLU
+    /// with negative multipliers 0.
+    #[test]
+    fn activations_follow_spec_9_3() {
+        let mut rng = Rng(3);
+        let cout = 5;
+        let relu = layer(&mut rng, cout);
+        let neg: Vec<i32> = (0..cout)
+            .map(|_| rng.range(0, i64::from(i32::MAX)) as i32)
+            .collect();
+        let leaky = relu
+            .clone()
+            .with_negative_multiplier(2, neg.clone())
+            .expect("leaky");
+        let acc: Vec<i32> = (0..cout * 400)
+            .map(|_| match rng.next_u64() % 3 {
+                0 => rng.range(-(1 << 30), 1 << 30) as i32,
+                1 => [i32::MIN + 1, i32::MAX, 0, -1, 1][(rng.next_u64() % 5) as usize],
+                _ => rng.range(-(1 << 16), 1 << 16) as i32,
+            })
+            .collect();
+        let (mut a_relu, mut a_leaky) = (acc.clone(), acc.clone());
+        relu.activate(&mut a_relu);
+        leaky.activate(&mut a_leaky);
+        for (j, &a) in acc.iter().enumerate() {
+            let o = j % cout;
+            let sh = u32::from(relu.shift[o]);
+            let pos = round_shift(i64::from(a) * i64::from(relu.multiplier[o]), sh);
+            assert_eq!(i64::from(a_relu[j]), clip(0, 255, pos), "relu {a}");
+            let m = if a >= 0 { relu.multiplier[o] } else { neg[o] };
+            let want = clip(-255, 255, round_shift(i64::from(a) * i64::from(m), sh));
+            assert_eq!(i64::from(a_leaky[j]), want, "leaky {a}");
+        }
+        assert!(relu
+            .clone()
+            .with_negative_multiplier(0, vec![-1; cout])
+            .is_err());
+        assert!(relu.with_negative_multiplier(0, vec![0; cout + 1]).is_err());
     }
 }

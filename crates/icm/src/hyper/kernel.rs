@@ -2,7 +2,7 @@
 //!
 //! The sums are those of [`IntLayer::accumulate`](super::IntLayer::accumulate), computed
 //! as 16-bit pairwise multiply-adds (x86 `pmaddwd`): inputs (z^ clipped to -128..=127,
-//! activations 0..=255) and weights (-127..=127) fit in 16 bits, a pair of products in 32.
+//! activations -255..=255) and weights (-127..=127) fit in 16 bits, a pair of products in 32.
 //! Integer addition is exact and every partial sum of spec 9.5 fits in 32 bits, so neither
 //! the order of the additions nor the SIMD width changes a single bit: the AVX2 path and
 //! the portable path give the reference results (tested in `int_layer.rs`).

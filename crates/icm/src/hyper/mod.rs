@@ -4,11 +4,13 @@
 mod error;
 mod int_layer;
 mod kernel;
+mod median;
 mod network;
 mod output;
 
 pub use error::HyperError;
 pub use int_layer::{IntLayer, IntLayerKind, ACTIVATION_MAX, MAX_BIAS, MAX_TAPS};
+pub use median::MAX_MEDIAN;
 pub use network::{
-    HyperOutput, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN,
+    HyperOutput, HyperOutputs, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN,
 };

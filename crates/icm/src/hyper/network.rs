@@ -1,3 +1,4 @@
+use super::median::MedianTerm;
 use super::output::OutputStage;
 use super::{HyperError, IntLayer};
 
@@ -25,21 +26,38 @@ pub struct HyperOutput {
     pub mean: Vec<i32>,
 }
 
-/// The integer hyper-synthesis network of spec 9.1: `Transposed -> ReLU8 -> Transposed ->
-/// ReLU8 -> Conv`, whose last layer has `2M` outputs (scales, then means).
+/// What the last layer of h_s gives (spec 9.4, table 7-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HyperOutputs {
+    /// `2M` outputs: scales, then means.
+    ScalesAndMeans,
+    /// `M` outputs: scales; every mean is 0 (`bmshj2018-hyperprior`).
+    Scales,
+}
+
+/// The integer hyper-synthesis network of spec 9.1: `Transposed -> Act -> Transposed ->
+/// Act -> Conv`, whose last layer has `2M` outputs (scales, then means) or `M` (scales).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HyperSynthesis {
     /// The three layers (model-file indices 0, 2, 4).
     pub layers: [IntLayer; 3],
     /// Fixed-point scale thresholds `T[0..L-1]` (spec 9.4), strictly increasing.
     pub scale_thresholds: Vec<i32>,
+    /// What the last layer gives.
+    pub outputs: HyperOutputs,
+    /// The median term of layer 0 (spec 9.2), for architectures with `z.median`.
+    median: Option<MedianTerm>,
     /// The final step (spec 9.4) prepared for the last layer and the thresholds.
     output: OutputStage,
 }
 
 impl HyperSynthesis {
     /// Validates the chain of shapes (spec 7.5).
-    pub fn new(layers: [IntLayer; 3], scale_thresholds: Vec<i32>) -> Result<Self, HyperError> {
+    pub fn new(
+        layers: [IntLayer; 3],
+        scale_thresholds: Vec<i32>,
+        outputs: HyperOutputs,
+    ) -> Result<Self, HyperError> {
         for j in 1..3 {
             if layers[j].cin != layers[j - 1].cout {
                 return Err(HyperError::BadLayer {
@@ -52,10 +70,19 @@ impl HyperSynthesis {
                 });
             }
         }
-        if !layers[2].cout.is_multiple_of(2) || layers[2].cout > 2 * 1024 {
+        let cout = layers[2].cout;
+        let bad_outputs = match outputs {
+            HyperOutputs::ScalesAndMeans => !cout.is_multiple_of(2) || cout > 2 * 1024,
+            HyperOutputs::Scales => cout > 1024,
+        };
+        if bad_outputs {
+            let want = match outputs {
+                HyperOutputs::ScalesAndMeans => "2M",
+                HyperOutputs::Scales => "M",
+            };
             return Err(HyperError::BadLayer {
                 layer: 4,
-                what: format!("{} outputs (must be 2M, M <= 1024)", layers[2].cout),
+                what: format!("{cout} outputs (must be {want}, M <= 1024)"),
             });
         }
         if scale_thresholds.is_empty()
@@ -67,12 +94,25 @@ impl HyperSynthesis {
                 what: "scale thresholds must be 1..=255 strictly increasing values".into(),
             });
         }
-        let output = OutputStage::new(&layers[2], &scale_thresholds);
+        let output = OutputStage::new(&layers[2], &scale_thresholds, outputs);
         Ok(Self {
             layers,
             scale_thresholds,
+            outputs,
+            median: None,
             output,
         })
+    }
+
+    /// Adds the median term of `z.median` (spec 9.2; `|Med| <= 2^15`, one per channel of z).
+    pub fn with_median(mut self, median: Vec<i32>) -> Result<Self, HyperError> {
+        self.median = Some(MedianTerm::new(&self.layers[0], median)?);
+        Ok(self)
+    }
+
+    /// `Med[c]` in units of `2^-8`, for architectures with `z.median` (spec 7.3).
+    pub fn median(&self) -> Option<&[i32]> {
+        self.median.as_ref().map(|m| m.median.as_slice())
     }
 
     /// Channels of z^ (N).
@@ -82,7 +122,10 @@ impl HyperSynthesis {
 
     /// Channels of y^ (M).
     pub fn latent_channels(&self) -> usize {
-        self.layers[2].cout / 2
+        match self.outputs {
+            HyperOutputs::ScalesAndMeans => self.layers[2].cout / 2,
+            HyperOutputs::Scales => self.layers[2].cout,
+        }
     }
 
     /// Runs h_s on z^ given as CHW integers of `n x h x w` (spec 9.1-9.4).
@@ -106,9 +149,12 @@ impl HyperSynthesis {
         for j in 0..2 {
             let layer = &self.layers[j];
             let mut acc = layer.accumulate_padded(&x);
+            if let (0, Some(term)) = (j, &self.median) {
+                term.add_to(&mut acc, ch, cw);
+            }
             layer.activate(&mut acc);
             (ch, cw) = layer.output_size(ch, cw);
-            // Activations are in 0..=ACTIVATION_MAX (spec 9.3): they fit in 16 bits.
+            // Activations are in -ACTIVATION_MAX..=ACTIVATION_MAX (spec 9.3): 16 bits.
             x = self.layers[j + 1].padded_input(ch, cw);
             for (p, px) in acc.chunks_exact(layer.cout).enumerate() {
                 for (d, &v) in x.pixel_mut(p / cw, p % cw).iter_mut().zip(px) {

@@ -12,7 +12,7 @@
 //! below against them directly).
 
 use super::int_layer::IntLayer;
-use super::network::{HyperOutput, MEAN_LIMIT};
+use super::network::{HyperOutput, HyperOutputs, MEAN_LIMIT};
 use crate::fixed::clip;
 use rayon::prelude::*;
 
@@ -22,8 +22,12 @@ const LANES: usize = 8;
 /// Accumulator thresholds and requantisation constants of the final layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct OutputStage {
-    /// Latent channels (M); the layer has 2M outputs, scales first.
+    /// Latent channels (M); the layer has 2M outputs, scales first, or M (scales).
     m: usize,
+    /// Outputs of the layer per pixel (2M or M).
+    stride: usize,
+    /// Whether the layer gives means (else every mean is 0).
+    means: bool,
     /// Thresholds per channel (`L - 1`).
     n_thresholds: usize,
     /// `[group][threshold][LANES]`: `A[i]` of channel `group * LANES + lane`, clamped to
@@ -49,9 +53,11 @@ fn acc_threshold(t: i32, mult: i32, shift: u8) -> i32 {
 }
 
 impl OutputStage {
-    /// Tables for `last` (the final layer, `2M` outputs) and the scale thresholds `T`.
-    pub fn new(last: &IntLayer, thresholds: &[i32]) -> Self {
-        let m = last.cout / 2;
+    /// Tables for `last` (the final layer, `2M` or `M` outputs) and the scale thresholds
+    /// `T`.
+    pub fn new(last: &IntLayer, thresholds: &[i32], outputs: HyperOutputs) -> Self {
+        let means = outputs == HyperOutputs::ScalesAndMeans;
+        let m = if means { last.cout / 2 } else { last.cout };
         let groups = m.div_ceil(LANES);
         let nt = thresholds.len();
         let mut acc_thresholds = vec![i32::MAX; groups * nt * LANES];
@@ -62,12 +68,17 @@ impl OutputStage {
                     acc_threshold(t, last.multiplier[c], last.shift[c]);
             }
         }
+        // Without means, a multiplier of 0 gives RoundShift(0, 1) = 0 for every mean.
         let mut mean_mult = vec![0i32; groups * LANES];
         let mut mean_shift = vec![1u8; groups * LANES];
-        mean_mult[..m].copy_from_slice(&last.multiplier[m..]);
-        mean_shift[..m].copy_from_slice(&last.shift[m..]);
+        if means {
+            mean_mult[..m].copy_from_slice(&last.multiplier[m..]);
+            mean_shift[..m].copy_from_slice(&last.shift[m..]);
+        }
         Self {
             m,
+            stride: last.cout,
+            means,
             n_thresholds: nt,
             acc_thresholds,
             mean_mult,
@@ -76,7 +87,7 @@ impl OutputStage {
     }
 
     /// Scale indices and means (CHW) from the final layer's accumulators (HWC,
-    /// `plane x 2M`) of an `h x w` grid.
+    /// `plane x 2M`, or `plane x M` without means) of an `h x w` grid.
     pub fn run(&self, acc: &[i32], h: usize, w: usize) -> HyperOutput {
         self.run_with(acc, h, w, avx2_available())
     }
@@ -84,7 +95,11 @@ impl OutputStage {
     /// [`run`](Self::run) with the AVX2 path allowed or not (tests use both).
     pub fn run_with(&self, acc: &[i32], h: usize, w: usize, avx2: bool) -> HyperOutput {
         let (m, plane) = (self.m, h * w);
-        assert_eq!(acc.len(), plane * 2 * m, "accumulators of the final layer");
+        assert_eq!(
+            acc.len(),
+            plane * self.stride,
+            "accumulators of the final layer"
+        );
         let mut scale_index = vec![0u8; m * plane];
         let mut mean = vec![0i32; m * plane];
         let avx2 = avx2 && avx2_available();
@@ -97,12 +112,14 @@ impl OutputStage {
                 let lanes = idx_out.len() / plane.max(1);
                 let mut idx8 = [0u8; LANES];
                 let mut mean8 = [0i32; LANES];
-                for (p, px) in acc.chunks_exact(2 * m).enumerate() {
+                for (p, px) in acc.chunks_exact(self.stride).enumerate() {
                     let c0 = g * LANES;
                     let mut scales = [0i32; LANES];
                     let mut means = [0i32; LANES];
                     scales[..lanes].copy_from_slice(&px[c0..c0 + lanes]);
-                    means[..lanes].copy_from_slice(&px[m + c0..m + c0 + lanes]);
+                    if self.means {
+                        means[..lanes].copy_from_slice(&px[m + c0..m + c0 + lanes]);
+                    }
                     #[cfg(target_arch = "x86_64")]
                     if avx2 {
                         // SAFETY: AVX2 is available (checked above).
@@ -306,7 +323,10 @@ mod tests {
                 .collect();
             t.sort_unstable();
             t.dedup();
-            let stage = OutputStage::new(&layer, &t);
+            let stage = OutputStage::new(&layer, &t, HyperOutputs::ScalesAndMeans);
+            // The same layer read as scale-only (2M scale channels, spec 9.4): the indices
+            // of every channel from its own accumulator, every mean 0.
+            let scale_only = OutputStage::new(&layer, &t, HyperOutputs::Scales);
             let (h, w) = (3, 5);
             let bound = 2_134_933_503i64; // largest |acc| of spec 9.5
             let acc: Vec<i32> = (0..h * w * cout)
@@ -317,6 +337,15 @@ mod tests {
                 })
                 .collect();
             for avx2 in [false, true] {
+                let out = scale_only.run_with(&acc, h, w, avx2);
+                assert!(out.mean.iter().all(|&v| v == 0));
+                for p in 0..h * w {
+                    for c in 0..cout {
+                        let s = layer.requantise(acc[p * cout + c], c);
+                        let want = t.partition_point(|&v| i64::from(v) < s);
+                        assert_eq!(usize::from(out.scale_index[c * h * w + p]), want);
+                    }
+                }
                 let out = stage.run_with(&acc, h, w, avx2);
                 for p in 0..h * w {
                     for c in 0..m {

@@ -1,14 +1,14 @@
 //! `icm model build`: turns a float export of a trained model into a model file
 //! (spec 7, 12.2-12.3). Quantises h_s to integers and builds the entropy tables.
 
-use super::file::{
-    read_f32, read_metadata, read_sequential, ARCHITECTURE, G_A, G_S, H_A, H_S, MODEL_FORMAT,
-};
+use super::file::{read_f32, read_metadata, read_sequential, G_A, G_S, H_A, H_S, MODEL_FORMAT};
 use super::tables::{gaussian_table, hyper_table, scale_table};
+use super::writer::{quantise_hs_layer, ModelWriter};
+use super::Architecture;
 use super::ModelError;
-use crate::hyper::{MAX_BIAS, MEAN_FRAC_BITS};
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
-use std::collections::{BTreeMap, HashMap};
+use crate::hyper::MEAN_FRAC_BITS;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 
 /// Options of [`build_model_file`].
 #[derive(Debug, Clone, Default)]
@@ -19,114 +19,6 @@ pub struct BuildOptions {
     pub quality: Option<u8>,
     /// Extra metadata entries (description, training notes).
     pub extra: BTreeMap<String, String>,
-}
-
-struct Out {
-    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
-}
-
-impl Out {
-    fn push(&mut self, name: impl Into<String>, dtype: Dtype, shape: Vec<usize>, data: Vec<u8>) {
-        self.tensors.push((name.into(), dtype, shape, data));
-    }
-    fn f16(&mut self, name: &str, shape: Vec<usize>, v: &[f32]) {
-        let data = v
-            .iter()
-            .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-            .collect();
-        self.push(name, Dtype::F16, shape, data);
-    }
-    fn i32(&mut self, name: &str, v: &[i32]) {
-        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.push(name, Dtype::I32, vec![v.len()], data);
-    }
-    fn u16(&mut self, name: &str, v: &[u32]) {
-        let data = v.iter().flat_map(|&x| (x as u16).to_le_bytes()).collect();
-        self.push(name, Dtype::U16, vec![v.len()], data);
-    }
-}
-
-/// `(multiplier, shift)` with `multiplier * 2^-shift ~= real`, multiplier in `[2^30, 2^31)`
-/// where the shift range allows (spec 12.2).
-fn encode_multiplier(real: f64) -> Result<(i32, u8), ModelError> {
-    if !(real.is_finite() && real >= 0.0) || real >= f64::from(1u32 << 29) {
-        return Err(ModelError::BadMetadata {
-            key: "h_s".into(),
-            what: format!("requantisation factor {real} out of range"),
-        });
-    }
-    if real == 0.0 {
-        return Ok((0, 1));
-    }
-    let mut shift = 30 - real.log2().floor() as i64;
-    shift = shift.clamp(1, 62);
-    let mut m = (real * (shift as f64).exp2()).round() as i64;
-    if m >= 1 << 31 {
-        m /= 2;
-        shift -= 1;
-    }
-    Ok((m as i32, shift as u8))
-}
-
-/// Quantises one float h_s layer (spec 12.2): per-output-channel symmetric int8 weights,
-/// bias in accumulator units, requantisation to `out_scale` units.
-#[allow(clippy::too_many_arguments)]
-fn quantise_layer(
-    out: &mut Out,
-    index: usize,
-    shape: &[usize],
-    weight: &[f32],
-    bias: &[f32],
-    transposed: bool,
-    in_scale: f64,
-    out_scale: f64,
-) -> Result<(), ModelError> {
-    let (cin, cout, kk) = if transposed {
-        (shape[0], shape[1], shape[2] * shape[3])
-    } else {
-        (shape[1], shape[0], shape[2] * shape[3])
-    };
-    let idx = |i: usize, o: usize, t: usize| {
-        if transposed {
-            (i * cout + o) * kk + t
-        } else {
-            (o * cin + i) * kk + t
-        }
-    };
-    let mut wq = vec![0i8; weight.len()];
-    let (mut bq, mut mult, mut shift) = (Vec::new(), Vec::new(), Vec::new());
-    for o in 0..cout {
-        let mut wmax = 0f64;
-        for i in 0..cin {
-            for t in 0..kk {
-                wmax = wmax.max(f64::from(weight[idx(i, o, t)]).abs());
-            }
-        }
-        let ws = if wmax > 0.0 { wmax / 127.0 } else { 1.0 };
-        for i in 0..cin {
-            for t in 0..kk {
-                let j = idx(i, o, t);
-                wq[j] = (f64::from(weight[j]) / ws).round().clamp(-127.0, 127.0) as i8;
-            }
-        }
-        let acc_scale = in_scale * ws;
-        let b = (f64::from(bias[o]) / acc_scale).round();
-        bq.push(b.clamp(-f64::from(MAX_BIAS), f64::from(MAX_BIAS)) as i32);
-        let (m, s) = encode_multiplier(acc_scale / out_scale)?;
-        mult.push(m);
-        shift.push(s);
-    }
-    let p = format!("h_s.{index}");
-    out.push(
-        format!("{p}.weight"),
-        Dtype::I8,
-        shape.to_vec(),
-        wq.iter().map(|&v| v as u8).collect(),
-    );
-    out.i32(&format!("{p}.bias"), &bq);
-    out.i32(&format!("{p}.multiplier"), &mult);
-    out.push(format!("{p}.shift"), Dtype::U8, vec![cout], shift);
-    Ok(())
 }
 
 /// Metadata of a float export: the `icm` JSON entry if present, else the flat entries.
@@ -146,9 +38,7 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
     let src_meta = read_export_metadata(float_export);
     let st = SafeTensors::deserialize(float_export)
         .map_err(|e| ModelError::Safetensors(e.to_string()))?;
-    let mut out = Out {
-        tensors: Vec::new(),
-    };
+    let mut out = ModelWriter::default();
 
     // Float transforms: validated, then stored as F16.
     let (_, m) = read_sequential(&st, "g_a", &G_A, 3)?;
@@ -202,7 +92,8 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
                 what: "rank must be 4".into(),
             });
         }
-        quantise_layer(&mut out, index, &shape, &w, &b, transposed, s_in, s_out)?;
+        let layer = quantise_hs_layer(&shape, &w, &b, transposed, s_in, s_out)?;
+        out.int_layer(index, &layer, None);
     }
 
     // Hyper tables (spec 12.3).
@@ -255,7 +146,10 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
     }
     meta.extend(opts.extra.clone());
     meta.insert("format".into(), MODEL_FORMAT.into());
-    meta.insert("architecture".into(), ARCHITECTURE.into());
+    meta.insert(
+        "architecture".into(),
+        Architecture::HyperpriorV1.name().into(),
+    );
     meta.insert("name".into(), opts.name.clone());
     meta.insert("N".into(), n.to_string());
     meta.insert("M".into(), m.to_string());
@@ -265,25 +159,7 @@ pub fn build_model_file(float_export: &[u8], opts: &BuildOptions) -> Result<Vec<
         meta.insert("quality".into(), q.to_string());
     }
     meta.entry("quality".into()).or_insert_with(|| "0".into());
-    let json = serde_json::to_string(&meta).map_err(|e| ModelError::BadMetadata {
-        key: "icm".into(),
-        what: e.to_string(),
-    })?;
-    let info: HashMap<String, String> = [("icm".to_string(), json)].into_iter().collect();
-
-    let views: Vec<(String, TensorView<'_>)> = out
-        .tensors
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| ModelError::BadTensor {
-                    name: name.clone(),
-                    what: e.to_string(),
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    safetensors::serialize(views, &Some(info)).map_err(|e| ModelError::Safetensors(e.to_string()))
+    out.finish(&meta)
 }
 
 /// The float hyper-synthesis of a float export, for measuring what the integer h_s costs

@@ -1,6 +1,6 @@
-use super::ModelError;
+use super::{Architecture, ModelError};
 use crate::entropy::{CdfTable, UniformTables};
-use crate::hyper::{HyperSynthesis, IntLayer, IntLayerKind};
+use crate::hyper::{HyperOutputs, HyperSynthesis, IntLayer, IntLayerKind};
 use crate::transform::{Conv2d, ConvTranspose2d, Gdn, Layer, Sequential};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 
 /// Value of the `format` metadata entry of a model file (spec 7.2).
 pub const MODEL_FORMAT: &str = "icm-model-1";
-/// Value of the `architecture` metadata entry this decoder implements (spec 7.2).
-pub const ARCHITECTURE: &str = "hyperprior-v1";
-
-/// The layer types of the float transforms of `hyperprior-v1` (spec 7.3, 11).
+/// The layer types of the float transforms (spec 7.3, 11).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FloatLayer {
     /// Ordinary convolution: stride, and the kernel size when the architecture fixes it.
@@ -20,6 +17,8 @@ pub(crate) enum FloatLayer {
     Gdn,
     Igdn,
     Relu,
+    /// LeakyReLU with the slope of spec 11.1.
+    LeakyRelu,
 }
 
 /// g_a of `hyperprior-v1`: four stride-2 5x5 convolutions with GDN between them.
@@ -38,6 +37,14 @@ pub(crate) const H_A: [FloatLayer; 5] = [
     FloatLayer::Relu,
     FloatLayer::Conv(2, Some(5)),
     FloatLayer::Relu,
+    FloatLayer::Conv(2, Some(5)),
+];
+/// h_a of `mbt2018-mean`: h_a with LeakyReLU (spec 11.1).
+pub(crate) const H_A_LEAKY: [FloatLayer; 5] = [
+    FloatLayer::Conv(1, Some(3)),
+    FloatLayer::LeakyRelu,
+    FloatLayer::Conv(2, Some(5)),
+    FloatLayer::LeakyRelu,
     FloatLayer::Conv(2, Some(5)),
 ];
 /// h_s (float form, used only by the model builder): see spec 9.1.
@@ -66,6 +73,8 @@ pub struct Model {
     pub name: String,
     /// `quality` metadata entry (zoo quality index).
     pub quality: u8,
+    /// `architecture` metadata entry (spec 7.2.1).
+    pub architecture: Architecture,
     /// SHA-256 of the model file: the model id (spec 7.1).
     pub sha256: [u8; 32],
     /// All metadata entries.
@@ -243,6 +252,7 @@ pub(crate) fn read_sequential(
                 })
             }
             FloatLayer::Relu => Layer::Relu,
+            FloatLayer::LeakyRelu => Layer::LeakyRelu(super::architecture::LEAKY_SLOPE),
         };
         layers.push(layer);
     }
@@ -287,6 +297,7 @@ fn read_int_layer(
     st: &SafeTensors<'_>,
     index: usize,
     kind: IntLayerKind,
+    leaky: bool,
 ) -> Result<IntLayer, ModelError> {
     let p = format!("h_s.{index}");
     let wn = format!("{p}.weight");
@@ -311,7 +322,7 @@ fn read_int_layer(
     let b = per_channel("bias", Dtype::I32)?;
     let m = per_channel("multiplier", Dtype::I32)?;
     let s = per_channel("shift", Dtype::U8)?;
-    Ok(IntLayer::new(
+    let layer = IntLayer::new(
         index,
         kind,
         cin,
@@ -321,7 +332,12 @@ fn read_int_layer(
         b.iter().map(|&v| v as i32).collect(),
         m.iter().map(|&v| v as i32).collect(),
         s.iter().map(|&v| v as u8).collect(),
-    )?)
+    )?;
+    if !leaky {
+        return Ok(layer);
+    }
+    let neg = per_channel("negative_multiplier", Dtype::I32)?;
+    Ok(layer.with_negative_multiplier(index, neg.iter().map(|&v| v as i32).collect())?)
 }
 
 /// Reads concatenated frequency tables `prefix.frequency` split by `sizes` (spec 7.4).
@@ -371,7 +387,17 @@ impl Model {
             }
         };
         check("format", MODEL_FORMAT)?;
-        check("architecture", ARCHITECTURE)?;
+        let architecture = metadata
+            .get("architecture")
+            .and_then(|a| Architecture::from_name(a))
+            .ok_or_else(|| ModelError::BadMetadata {
+                key: "architecture".into(),
+                what: format!(
+                    "{:?}, this decoder implements {}",
+                    metadata.get("architecture"),
+                    Architecture::ALL.map(|a| a.name()).join(", ")
+                ),
+            })?;
         check("mean_frac_bits", "8")?;
         check("ans_precision", "16")?;
         let name = metadata.get("name").cloned().unwrap_or_default();
@@ -395,17 +421,27 @@ impl Model {
             }
         }
 
-        let h_s = HyperSynthesis::new(
+        let leaky = architecture.leaky_hyper_synthesis();
+        let mut h_s = HyperSynthesis::new(
             [
-                read_int_layer(&st, 0, IntLayerKind::Transposed)?,
-                read_int_layer(&st, 2, IntLayerKind::Transposed)?,
-                read_int_layer(&st, 4, IntLayerKind::Conv)?,
+                read_int_layer(&st, 0, IntLayerKind::Transposed, leaky)?,
+                read_int_layer(&st, 2, IntLayerKind::Transposed, leaky)?,
+                read_int_layer(&st, 4, IntLayerKind::Conv, false)?,
             ],
             read_vector(&st, "y.scale_threshold", Dtype::I32)?
                 .iter()
                 .map(|&v| v as i32)
                 .collect(),
+            if architecture.scale_only() {
+                HyperOutputs::Scales
+            } else {
+                HyperOutputs::ScalesAndMeans
+            },
         )?;
+        if architecture.z_median() {
+            let median = read_vector(&st, "z.median", Dtype::I32)?;
+            h_s = h_s.with_median(median.iter().map(|&v| v as i32).collect())?;
+        }
         let n = h_s.hyper_channels();
         let m = h_s.latent_channels();
 
@@ -452,7 +488,12 @@ impl Model {
             None
         };
         let h_a = if st.tensor("h_a.0.weight").is_ok() {
-            let (h_a, out) = read_sequential(&st, "h_a", &H_A, m)?;
+            let layers: &[FloatLayer] = if architecture.leaky_hyper_analysis() {
+                &H_A_LEAKY
+            } else {
+                &H_A
+            };
+            let (h_a, out) = read_sequential(&st, "h_a", layers, m)?;
             if out != n {
                 return Err(ModelError::Transform {
                     name: "h_a",
@@ -466,6 +507,7 @@ impl Model {
         Ok(Self {
             name,
             quality,
+            architecture,
             sha256,
             metadata,
             g_a,

@@ -221,6 +221,9 @@ pub enum Layer {
     Gdn(Gdn),
     /// Elementwise `max(x, 0)`.
     Relu,
+    /// Elementwise LeakyReLU: `x` for `x >= 0`, `slope * x` otherwise (PyTorch's
+    /// `nn.LeakyReLU(slope)`).
+    LeakyRelu(f32),
 }
 
 impl Layer {
@@ -230,12 +233,27 @@ impl Layer {
             Layer::Conv(l) => l.forward(x),
             Layer::ConvTranspose(l) => l.forward(x),
             Layer::Gdn(l) => l.forward(x),
-            Layer::Relu => {
+            Layer::Relu | Layer::LeakyRelu(_) => {
                 x.check()?;
                 let mut y = x.clone();
-                relu_inplace(&mut y.data);
+                self.activate_inplace(&mut y.data);
                 Ok(y)
             }
+        }
+    }
+
+    /// Applies an elementwise activation in place; other layers leave `v` unchanged.
+    fn activate_inplace(&self, v: &mut [f32]) {
+        match self {
+            Layer::Relu => relu_inplace(v),
+            Layer::LeakyRelu(slope) => {
+                for x in v {
+                    if *x < 0.0 {
+                        *x *= slope;
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -254,7 +272,7 @@ impl Layer {
                 l.validate()?;
                 ("Gdn", l.c, l.c)
             }
-            Layer::Relu => return Ok(cin),
+            Layer::Relu | Layer::LeakyRelu(_) => return Ok(cin),
         };
         if expected != cin {
             return Err(TransformError::ChannelMismatch {
@@ -294,7 +312,7 @@ impl Sequential {
                 source: Box::new(e),
             };
             match (layer, cur.as_mut()) {
-                (Layer::Relu, Some(t)) => relu_inplace(&mut t.data),
+                (Layer::Relu | Layer::LeakyRelu(_), Some(t)) => layer.activate_inplace(&mut t.data),
                 _ => {
                     let next = layer.forward(cur.as_ref().unwrap_or(x)).map_err(wrap)?;
                     cur = Some(next);

@@ -328,7 +328,9 @@ fn sequential_matches_reference() {
             Layer::Conv(random_conv(&mut rng, 3, 7, 5, 2)),
             Layer::Gdn(random_gdn(&mut rng, 7, false)),
             Layer::Relu,
-            Layer::Conv(random_conv(&mut rng, 7, 6, 3, 2)),
+            Layer::Conv(random_conv(&mut rng, 7, 5, 3, 1)),
+            Layer::LeakyRelu(0.01),
+            Layer::Conv(random_conv(&mut rng, 5, 6, 3, 2)),
         ],
     };
     let synthesis = small_synthesis(&mut rng);
@@ -343,6 +345,14 @@ fn sequential_matches_reference() {
             Layer::Gdn(l) => ref_gdn(l, &r),
             Layer::Relu => Tensor {
                 data: r.data.iter().map(|v| v.max(0.0)).collect(),
+                ..r
+            },
+            Layer::LeakyRelu(slope) => Tensor {
+                data: r
+                    .data
+                    .iter()
+                    .map(|&v| if v < 0.0 { slope * v } else { v })
+                    .collect(),
                 ..r
             },
             Layer::ConvTranspose(l) => ref_convt(l, &r),
