@@ -558,6 +558,75 @@ pub enum ModelCommand {
     Build(ModelBuildArgs),
     /// Print a model file's metadata, id and shapes.
     Info(ModelInfoArgs),
+    /// Import a CompressAI model (bmshj2018-hyperprior, mbt2018-mean) as an icm model file
+    /// (spec 12.5): its float transforms as they are, an integer h_s calibrated on
+    /// pictures, CompressAI's own entropy tables. Streams made with it decode bit-exactly
+    /// on every platform.
+    Import(ModelImportArgs),
+}
+
+/// The model families `icm model import --arch` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportArch {
+    /// `compressai.models.ScaleHyperprior` (zoo qualities 1-5: N=128, M=192; 6-8: N=192,
+    /// M=320).
+    #[value(name = "bmshj2018-hyperprior")]
+    Bmshj2018Hyperprior,
+    /// `compressai.models.MeanScaleHyperprior` (zoo qualities 1-4: N=128, M=192; 5-8:
+    /// N=192, M=320).
+    #[value(name = "mbt2018-mean")]
+    Mbt2018Mean,
+}
+
+/// Where `icm model import` reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportSource {
+    /// A CompressAI checkpoint.
+    #[value(name = "compressai")]
+    Compressai,
+}
+
+/// `icm model import`.
+#[derive(Debug, Args)]
+pub struct ModelImportArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    /// The checkpoint: a training checkpoint (`.pth.tar` with a `state_dict` entry, as
+    /// CompressAI's examples/train.py writes it) or a plain state dict (the files of
+    /// `compressai.zoo`), in torch's zip or legacy format. It is read without running any
+    /// code from it (unlike `torch.load`).
+    pub checkpoint: PathBuf,
+    /// The project that trained the model.
+    #[arg(long, value_enum, default_value = "compressai")]
+    pub from: ImportSource,
+    /// The model family of the checkpoint.
+    #[arg(long, value_enum)]
+    pub arch: ImportArch,
+    /// Output model file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Model name carried by streams (1..=64 bytes); streams name the model they need.
+    #[arg(long)]
+    pub name: String,
+    /// Quality index written into the model's metadata (informative; e.g. the zoo quality).
+    #[arg(long)]
+    pub quality: Option<u8>,
+    /// Folder of pictures to calibrate the integer h_s on (the largest activation of each
+    /// hidden layer sets its fixed-point scale, spec 12.2): use photos like the ones you
+    /// will code. Default: 4 synthetic 512x512 pictures, which is enough to run but
+    /// calibrates less well than real photos.
+    #[arg(long, value_name = "DIR")]
+    pub calibrate: Option<PathBuf>,
+    /// Use at most this many pictures of --calibrate (sorted by name).
+    #[arg(long, default_value_t = 24, value_name = "N")]
+    pub calibrate_count: usize,
+    /// Store the float transforms as F16 (half the file size; the reconstruction moves by
+    /// a few hundredths of a dB) instead of F32, CompressAI's own precision.
+    #[arg(long)]
+    pub f16: bool,
+    /// Extra metadata entries KEY=VALUE (informative).
+    #[arg(long = "meta")]
+    pub meta: Vec<String>,
 }
 
 /// `icm model build`.

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Info(a) => info(a),
         Command::Model(ModelCommand::Build(a)) => model_build(a),
         Command::Model(ModelCommand::Info(a)) => model_info(a, &dir),
+        Command::Model(ModelCommand::Import(a)) => super::import::run(a),
         Command::Eval(a) => eval::run(a, &dir),
         Command::BdRate(a) => super::bd_rate::run(a),
         Command::Conformance(a) => super::conformance::run(a),
@@ -60,6 +61,7 @@ fn threads(command: &Command) -> Option<u16> {
         Command::TaskEval(a) => a.threads.threads,
         Command::TaskRun(a) => a.threads.threads,
         Command::Conformance(a) => a.threads.threads,
+        Command::Model(ModelCommand::Import(a)) => a.threads.threads,
         _ => None,
     }
 }
@@ -86,6 +88,7 @@ fn input_paths(command: &Command) -> Vec<PathBuf> {
         Command::Dct(a) => vec![a.input.clone()],
         Command::TaskRun(a) => vec![a.input.clone()],
         Command::Model(ModelCommand::Build(a)) => vec![PathBuf::from(&a.input)],
+        Command::Model(ModelCommand::Import(a)) => vec![a.checkpoint.clone()],
         Command::Plot(a) => a.inputs.clone(),
         _ => Vec::new(),
     }
@@ -132,6 +135,7 @@ fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
         Command::Encode(a) => vec![file(&a.output)],
         Command::Decode(a) => vec![a.output.clone(), a.latents.clone(), a.latents_raw.clone()],
         Command::Model(ModelCommand::Build(a)) => vec![file(&a.output)],
+        Command::Model(ModelCommand::Import(a)) => vec![file(&a.output)],
         Command::Eval(a) => vec![a.output.clone(), a.csv.clone()],
         Command::Anchor(a) => vec![a.output.clone(), a.csv.clone()],
         Command::Plot(a) => vec![file(&a.output)],

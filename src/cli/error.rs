@@ -127,6 +127,14 @@ pub enum CliError {
         /// Cause.
         why: String,
     },
+    /// A checkpoint could not be imported.
+    #[error("{path}: {source}")]
+    Import {
+        /// Checkpoint path.
+        path: String,
+        /// Cause.
+        source: icm_import::ImportError,
+    },
     /// A command-line value is invalid.
     #[error("{0}")]
     Usage(String),

@@ -9,6 +9,7 @@ mod conformance;
 mod dct;
 mod error;
 mod eval;
+mod import;
 mod io;
 mod plot;
 mod progress;

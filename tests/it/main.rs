@@ -16,6 +16,7 @@ mod conformance;
 mod dct_task;
 mod determinism;
 mod eval_cli;
+mod import_cli;
 mod jpeg_dct;
 mod jpeg_lenient;
 mod latent_task;

@@ -1,0 +1,128 @@
+//! `icm model import`: a CompressAI checkpoint as an icm model file (spec 12.5).
+
+use super::args::{ImportArch, ModelImportArgs};
+use super::error::CliError;
+use super::io::{read, write_atomic};
+use icm::codec::RgbImage;
+use icm::model::Model;
+use icm_import::compressai::{self, CompressaiArch, ImportOptions, TableSource};
+use icm_import::torch;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Pictures of the default calibration set: synthetic, so that the command runs anywhere.
+const SYNTHETIC_PICTURES: u64 = 4;
+
+/// The pictures of `dir` (sorted by name, at most `count`), or the synthetic set.
+fn calibration_pictures(
+    dir: Option<&Path>,
+    count: usize,
+) -> Result<(Vec<RgbImage>, String), CliError> {
+    let Some(dir) = dir else {
+        let pictures = (0..SYNTHETIC_PICTURES)
+            .map(|seed| icm::testimage::synthetic(512, 512, seed + 1))
+            .collect();
+        return Ok((pictures, "synthetic".into()));
+    };
+    let io = |source| CliError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    paths.retain(|p| {
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        matches!(
+            ext.as_deref(),
+            Some("png" | "jpg" | "jpeg" | "ppm" | "webp" | "tif" | "tiff" | "bmp")
+        )
+    });
+    paths.sort();
+    paths.truncate(count);
+    if paths.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--calibrate {}: no pictures (PNG, JPEG, PPM, WebP, TIFF, BMP) in it",
+            dir.display()
+        )));
+    }
+    let pictures = paths
+        .iter()
+        .map(|p| icm_eval::picture::read_rgb(p))
+        .collect::<Result<_, _>>()?;
+    Ok((pictures, dir.display().to_string()))
+}
+
+pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
+    let arch = match a.arch {
+        ImportArch::Bmshj2018Hyperprior => CompressaiArch::Bmshj2018Hyperprior,
+        ImportArch::Mbt2018Mean => CompressaiArch::Mbt2018Mean,
+    };
+    let path = a.checkpoint.display().to_string();
+    let fail = |source| CliError::Import {
+        path: path.clone(),
+        source,
+    };
+    let mut extra = BTreeMap::new();
+    for kv in &a.meta {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--meta {kv:?}: expected KEY=VALUE")))?;
+        extra.insert(k.to_string(), v.to_string());
+    }
+    let bytes = read(&a.checkpoint)?;
+    let state = torch::state_dict(&bytes).map_err(|e| fail(e.into()))?;
+    extra.insert(
+        "checkpoint_sha256".into(),
+        icm::hex::hex(&Sha256::digest(&bytes)),
+    );
+    drop(bytes);
+    let (calibration, calibration_source) =
+        calibration_pictures(a.calibrate.as_deref(), a.calibrate_count)?;
+    eprintln!(
+        "calibrating h_s on {} pictures ({calibration_source})",
+        calibration.len()
+    );
+    let (model_bytes, report) = compressai::import(
+        &state,
+        &ImportOptions {
+            arch,
+            name: a.name.clone(),
+            quality: a.quality,
+            calibration,
+            calibration_source,
+            f16: a.f16,
+            extra,
+        },
+    )
+    .map_err(fail)?;
+    let model = Model::from_bytes(&model_bytes)?;
+    write_atomic(&a.output, &model_bytes)?;
+    let source = |s: TableSource| match s {
+        TableSource::Checkpoint => "CompressAI's CDFs from the checkpoint",
+        TableSource::Rebuilt => "rebuilt from the learned densities (no CDFs in the checkpoint)",
+    };
+    println!(
+        "{}: model {} ({}, N={}, M={}) sha256 {} ({} bytes)",
+        a.output.display(),
+        model.name,
+        model.architecture,
+        report.n,
+        report.m,
+        model.sha256_hex(),
+        model_bytes.len()
+    );
+    println!(
+        "  h_s activation ranges {:.4} {:.4}; largest |z median| {:.4}",
+        report.act_max[0], report.act_max[1], report.max_abs_median
+    );
+    println!("  z tables: {}", source(report.z_tables));
+    println!("  y tables: {}", source(report.y_tables));
+    Ok(())
+}
