@@ -14,6 +14,8 @@ use icm::codec::{decode, encode, EncodeOptions, RgbImage};
 use icm::container;
 use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
 use icm::testimage::synthetic;
+use icm_import::compressai::{self, CompressaiArch, ImportOptions};
+use icm_import::seeded::seeded_state_dict;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -1036,9 +1038,101 @@ fn main() -> Res<()> {
         },
     )?;
 
+    // Version 1.2: the architectures of CompressAI's families (spec 7.2.1), with seeded
+    // CompressAI-shaped models imported as a user's checkpoint is (spec 12.5).
+    let calibration: Vec<RgbImage> = (0..4).map(|i| synthetic(128, 128, 300 + i)).collect();
+    for (arch, tag) in [
+        (CompressaiArch::Bmshj2018Hyperprior, "bmshj2018"),
+        (CompressaiArch::Mbt2018Mean, "mbt2018-mean"),
+    ] {
+        let path = format!("conformance/models/compressai-{tag}-seed1.safetensors");
+        let (bytes, _) = compressai::import(
+            &seeded_state_dict(arch, 16, 24, 1),
+            &ImportOptions {
+                arch,
+                name: format!("compressai-{tag}-seed1"),
+                quality: Some(1),
+                calibration: calibration.clone(),
+                calibration_source: "synthetic".into(),
+                f16: true,
+                extra: Default::default(),
+            },
+        )?;
+        std::fs::write(&path, bytes)?;
+        let model = Model::from_path(std::path::Path::new(&path))?;
+        let stream = encode(
+            &synthetic(200, 140, 7),
+            &model,
+            &EncodeOptions {
+                tile: (64, 64),
+                checksums: true,
+            },
+        )?;
+        let what = match arch {
+            CompressaiArch::Bmshj2018Hyperprior => "scale-only h_s (M outputs, means 0), z medians",
+            CompressaiArch::Mbt2018Mean => "clipped LeakyReLU in h_s, z medians",
+        };
+        suite.decodable(
+            &format!("v1-2-{tag}-tiles64"),
+            &path,
+            &stream,
+            &format!(
+                "version 1.2, architecture {}: {what}; 12 tiles",
+                arch.name()
+            ),
+            &["7.2.1", "9.2", "9.3", "9.4"],
+        )?;
+        suite.decodable(
+            &format!("v1-2-{tag}-edge-values"),
+            &path,
+            &latent_stream(&model, 128, 128)?,
+            &format!(
+                "version 1.2, architecture {}: chosen latents (escapes, clipped z, large negative accumulators)",
+                arch.name()
+            ),
+            &["8.5", "9.1", "9.2", "9.3", "9.5"],
+        )?;
+    }
+    // Models of 1.2 that fail spec 7.5.
+    let mbt_path = "conformance/models/compressai-mbt2018-mean-seed1.safetensors";
+    let mbt_bytes = std::fs::read(mbt_path)?;
+    let mbt_stream = "bitstreams/v1-2-mbt2018-mean-tiles64.icm";
+    let mut m12 = |name: &str, what: &str, change: &dyn Fn(&mut ModelFile) -> Res<()>| -> Res<()> {
+        let mut mf = ModelFile::parse(&mbt_bytes)?;
+        change(&mut mf)?;
+        suite.failing_model(name, mbt_stream, &mf.bytes()?, what, &["7.2.1", "7.5"])
+    };
+    m12(
+        "x-model-mbt-no-negative-multiplier",
+        "mbt2018-mean without h_s.2.negative_multiplier",
+        &|mf| mf.set("h_s.2.negative_multiplier", None),
+    )?;
+    m12(
+        "x-model-median-over-range",
+        "a z.median of 2^15 + 1",
+        &|mf| {
+            let mut data = mf.tensor("z.median")?.to_vec();
+            data[..4].copy_from_slice(&(32_769i32).to_le_bytes());
+            let sh = mf.shape("z.median")?;
+            mf.set("z.median", Some(("I32", sh, data)))
+        },
+    )?;
+    m12(
+        "x-model-unknown-architecture",
+        "architecture `mbt2018` (not in table 7-1)",
+        &|mf| {
+            let meta = mf.header["__metadata__"]["icm"]
+                .as_str()
+                .ok_or("metadata")?
+                .replace("\"mbt2018-mean\"", "\"mbt2018\"");
+            mf.header["__metadata__"]["icm"] = Value::String(meta);
+            Ok(())
+        },
+    )?;
+
     // Records and the README table.
     let json = serde_json::to_string_pretty(&json!({
-        "suite": "icm conformance, spec version 1.1",
+        "suite": "icm conformance, spec version 1.2",
         "generated_by": "cargo run --release --example make_vectors",
         "vectors": suite.records,
     }))?;

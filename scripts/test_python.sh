@@ -85,9 +85,10 @@ export ICM_BIN="$PWD/target/release/icm"
 echo "python: icm command ready in $(($(date +%s) - t0)) s"
 
 # pytest once per folder, each with its own configuration (python/pyproject.toml,
-# models/training/pyproject.toml) and report; the reports are added up below.
+# models/training/pyproject.toml; the Python reference decoder's self-tests need none) and
+# report; the reports are added up below.
 rc=0
-for suite in python/tests models/training/tests; do
+for suite in python/tests models/training/tests conformance/reference_py; do
     PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest "$suite" -v -rfEs --durations=0 \
         -p no:cacheprovider --basetemp="$TMP/pytest-${suite//\//-}" \
         --junitxml="$TMP/junit-${suite//\//-}.xml" "$@" || {
@@ -99,7 +100,7 @@ done
 # passed and failed (failures and errors) from pytest's reports; a missing report: that run
 # of pytest itself failed
 read -r passed failed < <("$VENV/bin/python" - "$TMP/junit-python-tests.xml" \
-    "$TMP/junit-models-training-tests.xml" <<'EOF' || echo "0 1"
+    "$TMP/junit-models-training-tests.xml" "$TMP/junit-conformance-reference_py.xml" <<'EOF' || echo "0 1"
 import sys
 import xml.etree.ElementTree as ET
 passed = failed = 0
