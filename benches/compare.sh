@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side speed of icm, CompressAI's mean-scale hyperprior and the VVC decoder of the
 # imageio-ffmpeg ffmpeg, on the same images in one run, plus icm's peak memory and time
-# against image size. Writes the report (default docs/results/speed.md) and prints it.
+# against image size. icm runs twice: its default model, and CompressAI's very model
+# (the same weights, imported with `icm model import`), which compares implementations. Writes the report (default docs/results/speed.md) and prints it.
 #
 #   benches/compare.sh [--dataset DIR] [--repeat N] [--vvc-qp QP] [--sizes "1 4 12 24"]
 #                      [--out FILE] [--quick]
@@ -62,10 +63,16 @@ log "icm bench ($REPEAT runs per image)"
 # ------------------------------------------------------------------ CompressAI
 log "CompressAI mbt2018-mean ($THREADS threads)"
 "$VENV/bin/python" benches/compressai_speed.py --dataset "$DATASET" --repeat "$REPEAT" \
-    --threads "$THREADS" ${LIMIT:+--limit "$LIMIT"} >"$T/compressai.json" 2>"$T/compressai.log" || {
+    --threads "$THREADS" ${LIMIT:+--limit "$LIMIT"} --save-checkpoint "$T/mbt2018-mean.pth" \
+    >"$T/compressai.json" 2>"$T/compressai.log" || {
     cat "$T/compressai.log" >&2
     exit 1
 }
+log "icm bench of the same mbt2018-mean, imported ($REPEAT runs per image)"
+"$ICM" model import --arch mbt2018-mean "$T/mbt2018-mean.pth" -o "$T/mbt2018-mean.safetensors" \
+    --name mbt2018-mean-q3-random >&2
+"$ICM" bench --dataset "$DATASET" --repeat "$REPEAT" "${LIMIT_ARG[@]}" \
+    --model "$T/mbt2018-mean.safetensors" -o "$T/icm_mbt.json" >&2
 
 # ------------------------------------------------------------------ VVC decoder
 log "VVC streams at QP $QP (icm anchor, cached after the first run)"
@@ -125,6 +132,7 @@ import json, statistics, sys
 T, cpu, threads, ffv, qp, dataset = sys.argv[1:7]
 icm = json.load(open(f"{T}/icm.json"))
 cai = json.load(open(f"{T}/compressai.json"))
+same = json.load(open(f"{T}/icm_mbt.json"))
 vvc = {}
 for line in open(f"{T}/vvc_times.txt"):
     name, rtime, wall_us = line.split()
@@ -157,6 +165,17 @@ print("  About half of icm's lead is this narrower network, the rest the impleme
 print("- The comparison is of speed only. icm's current zoo is +59.9 % BD-rate against the")
 print("  published VTM points ([kodak.md](kodak.md)); a trained mbt2018-mean needs its own RD")
 print("  evaluation before the two can be compared in rate-distortion.\n")
+s = same["median_ms"]
+print("## The same network: icm decoding CompressAI's mbt2018-mean\n")
+print("CompressAI's model above, its weights imported with `icm model import` (spec 12.5), run by")
+print("icm: the same float g_a and g_s, icm's integer h_s in place of CompressAI's float one.")
+print("This row compares implementations; the one above also compares network widths.\n")
+print("| | icm, imported mbt2018-mean | CompressAI mbt2018-mean | ratio |")
+print("|---|---:|---:|---:|")
+print(f"| decode, bytes to 8-bit RGB (ms) | {s['decode']:.1f} | {c['decompress']:.1f} | **{c['decompress'] / s['decode']:.2f}x** |")
+print(f"| encode, RGB to bytes (ms) | {s['encode']:.1f} | {c['compress']:.1f} | **{c['compress'] / s['encode']:.2f}x** |")
+print(f"| of which g_s and RGB conversion (ms) | {s['synthesis']:.1f} | | |")
+print(f"| of which h_s, integer (ms) | {s['hyper']:.1f} | | |\n")
 print("## Where icm's time goes (decode)\n")
 print("| stage | ms/image |")
 print("|---|---:|")

@@ -8,6 +8,10 @@ their values; the entropy tables come from `update()`. Run on the same machine, 
 same run as `icm bench`.
 
     python benches/compressai_speed.py --dataset DIR [--threads 2] [--repeat 5] [--limit N]
+        [--save-checkpoint PATH]
+
+--save-checkpoint writes the timed model's state dict, so that `icm model import` runs the
+very same weights (the equal-weights row of benches/compare.sh).
 """
 import argparse
 import glob
@@ -28,12 +32,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--quality", type=int, default=3, help="zoo quality (N=128, M=192 for 1..5)")
+    ap.add_argument("--quality", type=int, default=3, help="zoo quality (N=128, M=192 for 1..4)")
+    ap.add_argument("--save-checkpoint", help="write the model's state dict here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net = mbt2018_mean(quality=a.quality, pretrained=False).eval()
     net.update(force=True)
+    if a.save_checkpoint:
+        torch.save(net.state_dict(), a.save_checkpoint)
     files = sorted(glob.glob(os.path.join(a.dataset, "*.png")))[: a.limit]
     if not files:
         raise SystemExit(f"{a.dataset}: no PNG images")
