@@ -10,7 +10,7 @@
 # and exits 1 if there was one. Hangs are reported and kept in fuzz/out/ only; set
 # AFL_FAIL_ON_HANGS=1 to fail on them too. Works as root, without a terminal.
 #
-# Other knobs: AFL_TARGETS (default "fuzz_container fuzz_decode fuzz_jpeg fuzz_model"), AFL_TIMEOUT_MS
+# Other knobs: AFL_TARGETS (default "fuzz_container fuzz_decode fuzz_jpeg fuzz_model fuzz_torch"), AFL_TIMEOUT_MS
 # (per-execution timeout, default 2000), AFL_MEM_MB (address-space limit of the target,
 # default 4096), AFL_PARALLEL (default 1 when nproc >= 2).
 set -euo pipefail
@@ -19,7 +19,7 @@ ROOT=$PWD
 FUZZ=$ROOT/fuzz
 
 SECS=${AFL_FUZZ_SECONDS:-60}
-TARGETS=${AFL_TARGETS:-fuzz_container fuzz_decode fuzz_jpeg fuzz_model}
+TARGETS=${AFL_TARGETS:-fuzz_container fuzz_decode fuzz_jpeg fuzz_model fuzz_torch}
 TIMEOUT_MS=${AFL_TIMEOUT_MS:-2000}
 MEM_MB=${AFL_MEM_MB:-4096}
 if [ -z "${AFL_PARALLEL:-}" ]; then
