@@ -611,13 +611,13 @@ pub struct ModelImportArgs {
     /// Quality index written into the model's metadata (informative; e.g. the zoo quality).
     #[arg(long)]
     pub quality: Option<u8>,
-    /// Folder of pictures to calibrate the integer h_s on (the largest activation of each
-    /// hidden layer sets its fixed-point scale, spec 12.2): use photos like the ones you
-    /// will code. Default: 4 synthetic 512x512 pictures, which is enough to run but
+    /// Folder of pictures (searched with its subfolders) to calibrate the integer h_s on
+    /// (the largest activation of each hidden layer sets its fixed-point scale, spec 12.2):
+    /// use photos like the ones you will code. Default: 4 synthetic 512x512 pictures, which is enough to run but
     /// calibrates less well than real photos.
     #[arg(long, value_name = "DIR")]
     pub calibrate: Option<PathBuf>,
-    /// Use at most this many pictures of --calibrate (sorted by name).
+    /// Use at most this many pictures of --calibrate (the first in path order).
     #[arg(long, default_value_t = 24, value_name = "N")]
     pub calibrate_count: usize,
     /// Store the float transforms as F16 (half the file size; the reconstruction moves by

@@ -14,7 +14,46 @@ use std::path::Path;
 /// Pictures of the default calibration set: synthetic, so that the command runs anywhere.
 const SYNTHETIC_PICTURES: u64 = 4;
 
-/// The pictures of `dir` (sorted by name, at most `count`), or the synthetic set.
+/// Folder levels [`collect_pictures`] descends.
+const MAX_DEPTH: usize = 8;
+
+/// Whether `p` has the extension of a picture format [`icm_eval::picture::read_rgb`] reads.
+fn is_picture(p: &Path) -> bool {
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    matches!(
+        ext.as_deref(),
+        Some("png" | "jpg" | "jpeg" | "ppm" | "webp" | "tif" | "tiff" | "bmp")
+    )
+}
+
+/// The pictures in `dir` and its subfolders (up to [`MAX_DEPTH`] levels).
+fn collect_pictures(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+    depth: usize,
+) -> Result<(), CliError> {
+    let io = |source| CliError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            if depth < MAX_DEPTH {
+                collect_pictures(&path, out, depth + 1)?;
+            }
+        } else if is_picture(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The pictures of `dir` and its subfolders (sorted by path, at most `count`), or the
+/// synthetic set.
 fn calibration_pictures(
     dir: Option<&Path>,
     count: usize,
@@ -25,30 +64,13 @@ fn calibration_pictures(
             .collect();
         return Ok((pictures, "synthetic".into()));
     };
-    let io = |source| CliError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    paths.retain(|p| {
-        let ext = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        matches!(
-            ext.as_deref(),
-            Some("png" | "jpg" | "jpeg" | "ppm" | "webp" | "tif" | "tiff" | "bmp")
-        )
-    });
+    let mut paths = Vec::new();
+    collect_pictures(dir, &mut paths, 0)?;
     paths.sort();
     paths.truncate(count);
     if paths.is_empty() {
         return Err(CliError::Usage(format!(
-            "--calibrate {}: no pictures (PNG, JPEG, PPM, WebP, TIFF, BMP) in it",
+            "--calibrate {}: no pictures (PNG, JPEG, PPM, WebP, TIFF, BMP) in it or its subfolders",
             dir.display()
         )));
     }
