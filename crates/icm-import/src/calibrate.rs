@@ -22,6 +22,31 @@ pub struct FloatHyper {
     pub median: Vec<f32>,
 }
 
+impl FloatHyper {
+    /// Checks that the networks chain (3 -> g_a -> M -> h_a -> N -> h_s) before any picture
+    /// runs through them; returns `(M, N, outputs of h_s)`.
+    pub fn validate(&self) -> Result<(usize, usize, usize), ImportError> {
+        let err = |stage: &str, e: icm::transform::TransformError| {
+            ImportError::Calibration(format!("{stage}: {e}"))
+        };
+        let m = self.g_a.validate(3).map_err(|e| err("g_a", e))?;
+        let n = self.h_a.validate(m).map_err(|e| err("h_a", e))?;
+        if n != self.median.len() {
+            return Err(ImportError::Calibration(format!(
+                "h_a gives {n} channels, the entropy bottleneck has {}",
+                self.median.len()
+            )));
+        }
+        let mut c = n;
+        for (i, layer) in self.h_s.iter().enumerate() {
+            c = layer
+                .validate(c)
+                .map_err(|e| err(&format!("h_s.{}", 2 * i), e))?;
+        }
+        Ok((m, n, c))
+    }
+}
+
 /// The picture as a `[0, 1]` CHW tensor padded to multiples of 64 by repeating its last
 /// row and column, as the encoder pads a tile (spec 12.1).
 fn padded_tensor(img: &RgbImage) -> Tensor {
@@ -56,6 +81,7 @@ pub fn calibrate(net: &FloatHyper, pictures: &[RgbImage]) -> Result<[f64; 2], Im
     if pictures.is_empty() {
         return Err(ImportError::Calibration("no pictures".into()));
     }
+    net.validate()?;
     let err = |stage: &str, e: icm::transform::TransformError| {
         ImportError::Calibration(format!("{stage}: {e}"))
     };

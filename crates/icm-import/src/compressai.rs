@@ -501,22 +501,16 @@ pub fn import(
         negative_slope: arch.leaky_hyper_synthesis().then_some(LEAKY_SLOPE),
         median: med.iter().map(|&v| v as f32 / 256.0).collect(),
     };
-    let m = match &hyper.g_a.layers[6] {
-        Layer::Conv(c) => c.cout,
-        _ => 0,
-    };
+    let (m, _, hs_out) = hyper.validate()?;
     let want_out = if arch.scale_only() { m } else { 2 * m };
-    if let Layer::Conv(c) = &hyper.h_s[2] {
-        if c.cout != want_out {
-            return Err(bad(
-                "h_s.4.weight",
-                format!(
-                    "{} outputs, a {} with M = {m} has {want_out}",
-                    c.cout,
-                    opts.arch.name()
-                ),
-            ));
-        }
+    if hs_out != want_out {
+        return Err(bad(
+            "h_s.4.weight",
+            format!(
+                "{hs_out} outputs, a {} with M = {m} has {want_out}",
+                opts.arch.name()
+            ),
+        ));
     }
     let act_max = calibrate(&hyper, &opts.calibration)?;
 
