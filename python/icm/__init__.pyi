@@ -71,6 +71,10 @@ class Model:
     def quality(self) -> int:
         """The zoo quality index the model was built for (0 when none)."""
     @property
+    def architecture(self) -> str:
+        """The architecture (spec 7.2.1): "hyperprior-v1" for the zoo, "bmshj2018-hyperprior" or
+        "mbt2018-mean" for imported CompressAI models."""
+    @property
     def N(self) -> int:
         """Channels of the hyper-latents z^."""
     @property

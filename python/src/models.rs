@@ -256,6 +256,13 @@ impl PyModel {
         self.model.quality
     }
 
+    /// The architecture (spec 7.2.1): ``"hyperprior-v1"`` for the zoo,
+    /// ``"bmshj2018-hyperprior"`` or ``"mbt2018-mean"`` for imported CompressAI models.
+    #[getter]
+    fn architecture(&self) -> &'static str {
+        self.model.architecture.name()
+    }
+
     /// Channels of the hyper-latents z^.
     #[getter(N)]
     fn hyper_channels(&self) -> usize {

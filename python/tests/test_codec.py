@@ -236,3 +236,16 @@ def test_limits_refuse_before_decoding(coded):
         icm.decode_latents(data, max_memory=1000)
     # a few megabytes decode the picture a tile at a time, to the same pixels
     np.testing.assert_array_equal(icm.decode(data, max_memory=4 << 20), icm.decode(data))
+
+
+def test_imported_compressai_models_decode_their_vectors():
+    """Spec 1.2 models (made by `icm model import`) load with their architecture and decode
+    the conformance vectors to the recorded latents."""
+    assert icm.Model.load("icm-psnr-q3").architecture == "hyperprior-v1"
+    by_name = {v["name"]: v for v in vectors()}
+    for tag, arch in [("bmshj2018", "bmshj2018-hyperprior"), ("mbt2018-mean", "mbt2018-mean")]:
+        v = by_name[f"v1-2-{tag}-tiles64"]
+        m = icm.Model.load(REPO / v["model"])
+        assert m.architecture == arch
+        data = (REPO / v["stream"]).read_bytes()
+        assert icm.decode_latents(data, model=m)["sha256"] == v["latents_sha256"]
