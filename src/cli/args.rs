@@ -1,3 +1,4 @@
+use super::error::CliError;
 use clap::{Args, Parser, Subcommand};
 use icm_eval::anchor::AnchorCodec;
 use icm_eval::task::domain::InputDomain;
@@ -602,19 +603,12 @@ pub struct ModelImportArgs {
     /// The model family of the checkpoint.
     #[arg(long, value_enum)]
     pub arch: ImportArch,
-    /// Output model file.
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Model name carried by streams (1..=64 bytes); streams name the model they need.
-    #[arg(long)]
-    pub name: String,
-    /// Quality index written into the model's metadata (informative; e.g. the zoo quality).
-    #[arg(long)]
-    pub quality: Option<u8>,
+    #[command(flatten)]
+    pub file: ModelFileArgs,
     /// Folder of pictures (searched with its subfolders) to calibrate the integer h_s on
     /// (the largest activation of each hidden layer sets its fixed-point scale, spec 12.2):
-    /// use photos like the ones you will code. Default: 4 synthetic 512x512 pictures, which is enough to run but
-    /// calibrates less well than real photos.
+    /// use photos like the ones you will code. Default: 4 synthetic 512x512 pictures,
+    /// which is enough to run but calibrates less well than real photos.
     #[arg(long, value_name = "DIR")]
     pub calibrate: Option<PathBuf>,
     /// Use at most this many pictures of --calibrate (the first in path order).
@@ -624,9 +618,37 @@ pub struct ModelImportArgs {
     /// a few hundredths of a dB) instead of F32, CompressAI's own precision.
     #[arg(long)]
     pub f16: bool,
+}
+
+/// The model file that `icm model build` and `icm model import` write.
+#[derive(Debug, Args)]
+pub struct ModelFileArgs {
+    /// Output model file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Model name carried by streams (1..=64 bytes); streams name the model they need.
+    #[arg(long)]
+    pub name: String,
+    /// Quality index in the model's metadata (informative; e.g. the zoo quality).
+    #[arg(long)]
+    pub quality: Option<u8>,
     /// Extra metadata entries KEY=VALUE (informative).
     #[arg(long = "meta")]
     pub meta: Vec<String>,
+}
+
+impl ModelFileArgs {
+    /// The `--meta` entries as a map.
+    pub fn extra(&self) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+        self.meta
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| CliError::Usage(format!("--meta {kv:?}: expected KEY=VALUE")))
+            })
+            .collect()
+    }
 }
 
 /// `icm model build`.
@@ -635,18 +657,8 @@ pub struct ModelBuildArgs {
     /// Float export (safetensors, format icm-float-1) written by models/training/icm_training/export.py,
     /// or `seed:N` for a seeded random model (tests, vectors).
     pub input: String,
-    /// Output model file.
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Model name carried by streams (1..=64 bytes).
-    #[arg(long)]
-    pub name: String,
-    /// Zoo quality index.
-    #[arg(long)]
-    pub quality: Option<u8>,
-    /// Extra metadata entries KEY=VALUE.
-    #[arg(long = "meta")]
-    pub meta: Vec<String>,
+    #[command(flatten)]
+    pub file: ModelFileArgs,
 }
 
 /// `icm model info`.

@@ -134,8 +134,8 @@ fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
     match command {
         Command::Encode(a) => vec![file(&a.output)],
         Command::Decode(a) => vec![a.output.clone(), a.latents.clone(), a.latents_raw.clone()],
-        Command::Model(ModelCommand::Build(a)) => vec![file(&a.output)],
-        Command::Model(ModelCommand::Import(a)) => vec![file(&a.output)],
+        Command::Model(ModelCommand::Build(a)) => vec![file(&a.file.output)],
+        Command::Model(ModelCommand::Import(a)) => vec![file(&a.file.output)],
         Command::Eval(a) => vec![a.output.clone(), a.csv.clone()],
         Command::Anchor(a) => vec![a.output.clone(), a.csv.clone()],
         Command::Plot(a) => vec![file(&a.output)],
@@ -344,26 +344,19 @@ fn model_build(a: ModelBuildArgs) -> Result<(), CliError> {
     } else {
         read(&PathBuf::from(&a.input))?
     };
-    let mut extra = std::collections::BTreeMap::new();
-    for kv in &a.meta {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--meta {kv:?}: expected KEY=VALUE")))?;
-        extra.insert(k.to_string(), v.to_string());
-    }
     let bytes = model::build_model_file(
         &export,
         &BuildOptions {
-            name: a.name.clone(),
-            quality: a.quality,
-            extra,
+            name: a.file.name.clone(),
+            quality: a.file.quality,
+            extra: a.file.extra()?,
         },
     )?;
     let m = Model::from_bytes(&bytes)?;
-    write_atomic(&a.output, &bytes)?;
+    write_atomic(&a.file.output, &bytes)?;
     println!(
         "{}: model {} sha256 {} ({} bytes)",
-        a.output.display(),
+        a.file.output.display(),
         m.name,
         m.sha256_hex(),
         bytes.len()

@@ -8,7 +8,6 @@ use icm::model::Model;
 use icm_import::compressai::{self, CompressaiArch, ImportOptions, TableSource};
 use icm_import::torch;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Pictures of the default calibration set: synthetic, so that the command runs anywhere.
@@ -91,13 +90,7 @@ pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
         path: path.clone(),
         source,
     };
-    let mut extra = BTreeMap::new();
-    for kv in &a.meta {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--meta {kv:?}: expected KEY=VALUE")))?;
-        extra.insert(k.to_string(), v.to_string());
-    }
+    let mut extra = a.file.extra()?;
     let bytes = read(&a.checkpoint)?;
     let state = torch::state_dict(&bytes).map_err(|e| fail(e.into()))?;
     extra.insert(
@@ -115,8 +108,8 @@ pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
         &state,
         &ImportOptions {
             arch,
-            name: a.name.clone(),
-            quality: a.quality,
+            name: a.file.name.clone(),
+            quality: a.file.quality,
             calibration,
             calibration_source,
             f16: a.f16,
@@ -125,14 +118,14 @@ pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
     )
     .map_err(fail)?;
     let model = Model::from_bytes(&model_bytes)?;
-    write_atomic(&a.output, &model_bytes)?;
+    write_atomic(&a.file.output, &model_bytes)?;
     let source = |s: TableSource| match s {
         TableSource::Checkpoint => "CompressAI's CDFs from the checkpoint",
         TableSource::Rebuilt => "rebuilt from the learned densities (no CDFs in the checkpoint)",
     };
     println!(
         "{}: model {} ({}, N={}, M={}) sha256 {} ({} bytes)",
-        a.output.display(),
+        a.file.output.display(),
         model.name,
         model.architecture,
         report.n,
