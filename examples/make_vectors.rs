@@ -1046,7 +1046,7 @@ fn main() -> Res<()> {
         (CompressaiArch::Mbt2018Mean, "mbt2018-mean"),
     ] {
         let path = format!("conformance/models/compressai-{tag}-seed1.safetensors");
-        let (bytes, _) = compressai::import(
+        let (bytes, _, _) = compressai::import(
             &seeded_state_dict(arch, 16, 24, 1),
             &ImportOptions {
                 arch,

@@ -4,7 +4,6 @@ use super::args::{ImportArch, ModelImportArgs};
 use super::error::CliError;
 use super::io::{read, write_atomic};
 use icm::codec::RgbImage;
-use icm::model::Model;
 use icm_import::compressai::{self, CompressaiArch, ImportOptions, TableSource};
 use icm_import::torch;
 use sha2::{Digest, Sha256};
@@ -104,7 +103,7 @@ pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
         "calibrating h_s on {} pictures ({calibration_source})",
         calibration.len()
     );
-    let (model_bytes, report) = compressai::import(
+    let (model_bytes, model, report) = compressai::import(
         &state,
         &ImportOptions {
             arch,
@@ -117,7 +116,6 @@ pub fn run(a: ModelImportArgs) -> Result<(), CliError> {
         },
     )
     .map_err(fail)?;
-    let model = Model::from_bytes(&model_bytes)?;
     write_atomic(&a.file.output, &model_bytes)?;
     let source = |s: TableSource| match s {
         TableSource::Checkpoint => "CompressAI's CDFs from the checkpoint",

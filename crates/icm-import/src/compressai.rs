@@ -12,7 +12,7 @@ use crate::ImportError;
 use icm::codec::RgbImage;
 use icm::hyper::{MAX_MEDIAN, MEAN_FRAC_BITS};
 use icm::model::tables::{gaussian_table, hyper_table, scale_table};
-use icm::model::{quantise_hs_layer, Architecture, ModelWriter, LEAKY_SLOPE, MODEL_FORMAT};
+use icm::model::{quantise_hs_layer, Architecture, Model, ModelWriter, LEAKY_SLOPE, MODEL_FORMAT};
 use icm::transform::{Conv2d, ConvTranspose2d, Layer, Sequential};
 use std::collections::BTreeMap;
 
@@ -386,11 +386,12 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Imports a CompressAI state dict as an icm model file (spec 12.5).
+/// Imports a CompressAI state dict as an icm model file (spec 12.5): the file's bytes, the
+/// model loaded from them (the validation of spec 7.5, done once here), and the report.
 pub fn import(
     state: &StateDict,
     opts: &ImportOptions,
-) -> Result<(Vec<u8>, ImportReport), ImportError> {
+) -> Result<(Vec<u8>, Model, ImportReport), ImportError> {
     let arch = opts.arch.architecture();
     let r = Reader {
         state,
@@ -655,9 +656,10 @@ pub fn import(
     let bytes = out.finish(&meta)?;
     // The file must load (spec 7.5): a failure here is a bug of the importer or a model
     // outside icm's limits, reported before anything is written.
-    icm::model::Model::from_bytes(&bytes)?;
+    let model = Model::from_bytes(&bytes)?;
     Ok((
         bytes,
+        model,
         ImportReport {
             n,
             m,

@@ -2,7 +2,7 @@
 //! checkpoint become icm model files that load, encode and decode (spec 7.2.1, 12.5).
 
 use icm::codec::{decode, encode, EncodeOptions};
-use icm::model::{Architecture, Model};
+use icm::model::Architecture;
 use icm::testimage::synthetic;
 use icm_import::compressai::{import, CompressaiArch, ImportOptions, TableSource};
 use icm_import::seeded::seeded_state_dict;
@@ -24,12 +24,11 @@ fn options(arch: CompressaiArch) -> ImportOptions {
 fn seeded_models_of_both_families_import_and_round_trip() {
     for arch in CompressaiArch::ALL {
         let state = seeded_state_dict(arch, 8, 12, 4);
-        let (bytes, report) = import(&state, &options(arch)).expect("import");
+        let (bytes, model, report) = import(&state, &options(arch)).expect("import");
         assert_eq!((report.n, report.m), (8, 12));
         assert_eq!(report.z_tables, TableSource::Rebuilt);
         assert_eq!(report.y_tables, TableSource::Rebuilt);
         assert!(report.act_max.iter().all(|a| *a > 0.0));
-        let model = Model::from_bytes(&bytes).expect("model loads");
         assert_eq!(model.architecture, arch.architecture());
         assert_eq!(model.latent_channels(), 12);
         let median = model.h_s.median().expect("z.median");
@@ -71,8 +70,7 @@ fn the_other_family_is_refused_with_the_reason() {
 fn gdn_parameters_are_converted() {
     let arch = CompressaiArch::Bmshj2018Hyperprior;
     let state = seeded_state_dict(arch, 8, 12, 2);
-    let (bytes, _) = import(&state, &options(arch)).expect("import");
-    let model = Model::from_bytes(&bytes).expect("model");
+    let (_, model, _) = import(&state, &options(arch)).expect("import");
     let stored = state["g_s.1.beta"].to_f32();
     let icm::transform::Layer::Gdn(gdn) = &model.g_s.layers[1] else {
         panic!("g_s.1 is an IGDN");
@@ -92,11 +90,10 @@ fn a_real_compressai_checkpoint_imports_with_its_own_tables() {
     for file in ["compressai_msh.pt", "compressai_msh_legacy.pt"] {
         let bytes = std::fs::read(dir.join(file)).expect("fixture");
         let state = icm_import::torch::state_dict(&bytes).expect("state dict");
-        let (model_bytes, report) =
+        let (_, model, report) =
             import(&state, &options(CompressaiArch::Mbt2018Mean)).expect("import");
         assert_eq!(report.z_tables, TableSource::Checkpoint, "{file}");
         assert_eq!(report.y_tables, TableSource::Checkpoint, "{file}");
-        let model = Model::from_bytes(&model_bytes).expect("model");
         assert_eq!(model.architecture, Architecture::Mbt2018Mean);
         // Table c of z is CompressAI's quantised CDF of channel c (spec 12.5).
         let cdf = state["entropy_bottleneck._quantized_cdf"]
