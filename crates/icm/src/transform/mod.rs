@@ -9,6 +9,7 @@
 //! GDN as a 1x1 GEMM on `x^2`. Work is split into bands whose size depends only
 //! on the layer and tensor shapes, so results do not depend on the thread count.
 
+mod adjoint;
 mod conv;
 mod convt_small;
 mod gdn;
@@ -16,6 +17,7 @@ mod kernels;
 #[cfg(test)]
 mod tests;
 
+pub use adjoint::{Differentiable, Tape};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use gdn::Gdn;
 

@@ -475,3 +475,97 @@ fn shape_errors_are_reported() {
         Err(TransformError::Layer { index: 0, .. })
     ));
 }
+
+/// `sum_i r_i f(x)_i` in f64.
+fn weighted_sum(net: &Sequential, x: &Tensor, r: &[f32]) -> f64 {
+    let y = net.forward(x).expect("forward");
+    y.data
+        .iter()
+        .zip(r)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
+}
+
+/// Checks [`Differentiable::backward`] against central finite differences of
+/// `L(x) = sum_i r_i f(x)_i` along three random directions: `<grad L, d>` must equal
+/// `(L(x + eps d) - L(x - eps d)) / (2 eps)` within `rel` of `sum_i |grad_i d_i|`.
+fn check_gradient(net: &Sequential, x: &Tensor, rng: &mut Rng, eps: f32, rel: f64, what: &str) {
+    let diff = Differentiable::new(net).expect("adjoint");
+    let (y, tape) = diff.forward(x).expect("forward");
+    assert_eq!(y, net.forward(x).expect("forward"), "{what}: taped forward");
+    let r = rng.vec(y.data.len(), -1.0, 1.0);
+    let g = Tensor::new(y.c, y.h, y.w, r.clone()).expect("shape");
+    let grad = diff.backward(&tape, g).expect("backward");
+    assert_eq!((grad.c, grad.h, grad.w), (x.c, x.h, x.w), "{what}: shape");
+    for _ in 0..3 {
+        let d = rng.vec(x.data.len(), -1.0, 1.0);
+        let shifted = |s: f32| {
+            let data = x.data.iter().zip(&d).map(|(a, b)| a + s * b).collect();
+            Tensor::new(x.c, x.h, x.w, data).expect("shape")
+        };
+        let numeric = (weighted_sum(net, &shifted(eps), &r)
+            - weighted_sum(net, &shifted(-eps), &r))
+            / (2.0 * f64::from(eps));
+        let analytic: f64 = grad
+            .data
+            .iter()
+            .zip(&d)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum();
+        // Against the sum of magnitudes, so that cancellation does not leave rounding alone.
+        let scale: f64 = grad
+            .data
+            .iter()
+            .zip(&d)
+            .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
+            .sum();
+        assert!(
+            (numeric - analytic).abs() <= rel * scale,
+            "{what}: analytic {analytic}, finite differences {numeric}"
+        );
+    }
+}
+
+#[test]
+fn layer_gradients_match_finite_differences() {
+    let mut rng = Rng::from_seed(21);
+    let one = |l: Layer| Sequential { layers: vec![l] };
+    for (cin, cout, k) in [(4, 3, 5), (3, 7, 3), (12, 10, 5)] {
+        let net = one(Layer::ConvTranspose(random_convt(&mut rng, cin, cout, k)));
+        let x = rng.tensor(cin, 5, 7);
+        check_gradient(&net, &x, &mut rng, 1e-2, 1e-3, "convt");
+    }
+    for k in [1, 3, 5] {
+        let net = one(Layer::Conv(random_conv(&mut rng, 5, 4, k, 1)));
+        let x = rng.tensor(5, 9, 6);
+        check_gradient(&net, &x, &mut rng, 1e-2, 1e-3, "conv stride 1");
+    }
+    for inverse in [true, false] {
+        for (c, h, w) in [(5, 6, 7), (9, 40, 70)] {
+            let net = one(Layer::Gdn(random_gdn(&mut rng, c, inverse)));
+            let x = rng.tensor(c, h, w);
+            check_gradient(&net, &x, &mut rng, 1e-2, 1e-3, "gdn");
+        }
+    }
+}
+
+#[test]
+fn synthesis_gradient_matches_finite_differences() {
+    let mut rng = Rng::from_seed(22);
+    let mut net = small_synthesis(&mut rng);
+    let x = rng.tensor(6, 4, 5);
+    // ReLU kinks crossed by the finite difference step cost a little accuracy.
+    check_gradient(&net, &x, &mut rng, 1e-3, 2e-2, "synthesis");
+    net.layers[2] = Layer::LeakyRelu(0.01);
+    check_gradient(&net, &x, &mut rng, 1e-3, 2e-2, "synthesis, LeakyReLU");
+}
+
+#[test]
+fn strided_convolution_has_no_gradient() {
+    let mut rng = Rng::from_seed(23);
+    let net = Sequential {
+        layers: vec![Layer::Relu, Layer::Conv(random_conv(&mut rng, 3, 4, 5, 2))],
+    };
+    let e = Differentiable::new(&net).expect_err("strided");
+    assert!(matches!(e, TransformError::Layer { index: 1, .. }), "{e}");
+}
