@@ -371,6 +371,7 @@ fn main() -> Res<()> {
             &EncodeOptions {
                 tile,
                 checksums: false,
+                ..EncodeOptions::default()
             },
         )
     };
@@ -502,6 +503,26 @@ fn main() -> Res<()> {
             &["7", "9"],
         )?;
     }
+
+    // The encoder's rate-distortion search (spec 12.6) makes ordinary streams.
+    let zoo1_path = "models/icm-psnr-q1.safetensors";
+    let zoo1 = Model::from_path(std::path::Path::new(zoo1_path))?;
+    let searched = encode(
+        &synthetic(128, 128, 120),
+        &zoo1,
+        &EncodeOptions {
+            tile: (64, 64),
+            effort: 1,
+            ..EncodeOptions::default()
+        },
+    )?;
+    suite.decodable(
+        "v1-1-zoo-q1-effort1",
+        zoo1_path,
+        &searched,
+        "latents chosen by the encoder's search at effort 1 (four tiles of 64, with tsum)",
+        &["12.6", "10"],
+    )?;
 
     // Must-fail vectors, derived from a valid stream (spec 13).
     let tiles = enc(&synthetic(200, 140, 5), &small, (64, 64))?;
@@ -829,6 +850,7 @@ fn main() -> Res<()> {
         &EncodeOptions {
             tile: (64, 64),
             checksums: true,
+            ..EncodeOptions::default()
         },
     )?;
     suite.decodable(
@@ -1066,6 +1088,7 @@ fn main() -> Res<()> {
             &EncodeOptions {
                 tile: (64, 64),
                 checksums: true,
+                ..EncodeOptions::default()
             },
         )?;
         let what = match arch {

@@ -182,6 +182,7 @@ fn encode(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
         &EncodeOptions {
             tile,
             checksums: !a.no_checksums,
+            ..EncodeOptions::default()
         },
     )
     .map_err(|source| CliError::Codec {

@@ -20,6 +20,7 @@ mod import_cli;
 mod jpeg_dct;
 mod jpeg_lenient;
 mod latent_task;
+mod rdo;
 mod reference_py;
 mod robustness;
 mod roundtrip;

@@ -55,6 +55,7 @@ fn streams() -> &'static [Vec<u8>] {
                     &EncodeOptions {
                         tile: (t, t),
                         checksums: false,
+                        ..EncodeOptions::default()
                     },
                 )
                 .expect("encode");
@@ -793,6 +794,7 @@ fn every_bit_flip_of_a_checksummed_tile_is_detected() {
     let opts = EncodeOptions {
         tile: (64, 64),
         checksums: true,
+        ..EncodeOptions::default()
     };
     let bytes = encode(&img, model(), &opts).expect("encode");
     let stream = container::parse(&bytes).expect("parse");

@@ -30,6 +30,7 @@ fn main() {
             &EncodeOptions {
                 tile: (tile, tile),
                 checksums: false,
+                ..EncodeOptions::default()
             },
         )
         .expect("encode");
@@ -42,6 +43,7 @@ fn main() {
         &EncodeOptions {
             tile: (64, 64),
             checksums: true,
+            ..EncodeOptions::default()
         },
     )
     .expect("encode");

@@ -1,3 +1,4 @@
+use super::rdo::{self, RdoParams, TileTarget};
 use super::{CodecError, RgbImage};
 use crate::container::{
     self, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN,
@@ -22,6 +23,16 @@ pub struct EncodeOptions {
     /// that a 1.1 decoder detects a corrupted tile; the stream is then version 1.1. Without
     /// it the stream is a 1.0 stream. Default true.
     pub checksums: bool,
+    /// Rate-distortion optimisation of the latents ([`super::rdo`]): 0 sends the latents
+    /// g_a predicts; 1 to [`rdo::MAX_EFFORT`] search for better ones, each effort slower.
+    /// The stream is decoded by any decoder as before. Default 0.
+    pub effort: u8,
+    /// The rate-distortion weight of the search (`bpp + lambda * 255^2 * MSE`); `None`
+    /// takes the model's `lambda` metadata entry. Unused at effort 0.
+    pub lambda: Option<f32>,
+    /// Annealing parameters to use instead of those of `effort` (experiments); applies
+    /// when `effort` is above 0.
+    pub rdo_params: Option<RdoParams>,
 }
 
 impl Default for EncodeOptions {
@@ -29,8 +40,51 @@ impl Default for EncodeOptions {
         Self {
             tile: (DEFAULT_TILE, DEFAULT_TILE),
             checksums: true,
+            effort: 0,
+            lambda: None,
+            rdo_params: None,
         }
     }
+}
+
+/// The search of `opts`: `None` at effort 0, else its parameters and lambda.
+fn search_of(model: &Model, opts: &EncodeOptions) -> Result<Option<(RdoParams, f32)>, CodecError> {
+    if opts.effort == 0 {
+        return Ok(None);
+    }
+    let params = opts
+        .rdo_params
+        .or_else(|| RdoParams::for_effort(opts.effort))
+        .ok_or_else(|| {
+            CodecError::Input(format!(
+                "effort {} is not one of 0 to {}",
+                opts.effort,
+                rdo::MAX_EFFORT
+            ))
+        })?;
+    let lambda = match opts.lambda {
+        Some(l) => l,
+        None => model
+            .metadata
+            .get("lambda")
+            .and_then(|v| v.trim().parse::<f32>().ok())
+            .ok_or_else(|| {
+                CodecError::Input(format!(
+                    "effort {} needs the model's rate-distortion weight, and model {:?} has \
+                     no lambda metadata entry: pass one (--lambda), or record it in the \
+                     model file (icm model import ... --meta lambda=0.0130); CompressAI's \
+                     qualities 1-8 were trained with 0.0018, 0.0035, 0.0067, 0.0130, \
+                     0.0250, 0.0483, 0.0932, 0.1800",
+                    opts.effort, model.name
+                ))
+            })?,
+    };
+    if !(lambda.is_finite() && lambda > 0.0) {
+        return Err(CodecError::Input(format!(
+            "lambda must be a positive number, got {lambda}"
+        )));
+    }
+    Ok(Some((params, lambda)))
 }
 
 /// Tile pixels padded by edge replication to the padded size, as a [0,1] CHW tensor
@@ -59,6 +113,8 @@ fn encode_tile(
     model: &Model,
     img: &RgbImage,
     r: TileRect,
+    search: Option<(RdoParams, f32)>,
+    index: usize,
 ) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
     let tr = |stage: &'static str| {
         move |source: crate::transform::TransformError| CodecError::Transform { stage, source }
@@ -123,9 +179,35 @@ fn encode_tile(
     }
     let hs = model.h_s.run(&z_hat, hz, wz)?;
     let scale = f32::from(1u16 << MEAN_FRAC_BITS);
+    let q: Vec<i32> = match search {
+        None => y
+            .data
+            .iter()
+            .zip(&hs.mean)
+            .map(|(&v, &mean)| (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32)
+            .collect(),
+        Some((params, lambda)) => {
+            let target = TileTarget {
+                pixels: &x,
+                width: r.width as usize,
+                height: r.height as usize,
+            };
+            let seed = index as u64;
+            rdo::refine_tile(
+                model,
+                target,
+                &y,
+                &hs.mean,
+                &hs.scale_index,
+                lambda,
+                &params,
+                seed,
+            )?
+            .0
+        }
+    };
     let mut yw = SymbolWriter::new();
-    for ((&v, &idx), &mean) in y.data.iter().zip(&hs.scale_index).zip(&hs.mean) {
-        let q = (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32;
+    for (&q, &idx) in q.iter().zip(&hs.scale_index) {
         let (offset, table) = &model.y_tables[usize::from(idx)];
         yw.push_value(table, *offset, q, &model.uniform)
             .map_err(|e| CodecError::Input(e.to_string()))?;
@@ -171,10 +253,11 @@ pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec
         model_name: model.name.clone(),
         model_sha256: model.sha256,
     };
+    let search = search_of(model, opts)?;
     let tiling = header.tiling();
     let tiles = (0..tiling.count())
         .into_par_iter()
-        .map(|i| encode_tile(model, img, tiling.tile(i)))
+        .map(|i| encode_tile(model, img, tiling.tile(i), search, i))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(container::write(&header, &tiles, opts.checksums))
 }

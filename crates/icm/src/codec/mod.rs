@@ -6,6 +6,7 @@ mod error;
 mod latents;
 mod limits;
 mod picture;
+pub mod rdo;
 mod tile;
 
 pub use decoder::{
