@@ -2,7 +2,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use icm::rng::Rng;
-use icm::transform::{Conv2d, ConvTranspose2d, Gdn, Layer, Sequential, Tensor};
+use icm::transform::{Conv2d, ConvTranspose2d, Differentiable, Gdn, Layer, Sequential, Tensor};
 
 /// Deterministic values in `[-scale, scale)`.
 fn random_vec(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
@@ -93,6 +93,15 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("g_s_192x32x48", |b| b.iter(|| g_s.forward(&y)));
     group.bench_function("g_a_3x512x768", |b| b.iter(|| g_a.forward(&x)));
+    // One step of the encoder's rate-distortion search (spec 12.6): g_s keeping its
+    // activations, then the gradient with respect to y^.
+    let diff = Differentiable::new(&g_s).expect("g_s has a gradient");
+    group.bench_function("g_s_forward_backward_192x32x48", |b| {
+        b.iter(|| {
+            let (out, tape) = diff.forward(&y).expect("forward");
+            diff.backward(&tape, out).expect("backward")
+        })
+    });
     group.finish();
 }
 

@@ -96,6 +96,8 @@ def encode(
     threads: Optional[int] = None,
     checksums: bool = True,
     model_dir: Optional[_PathLike] = None,
+    effort: int = 0,
+    lmbda: Optional[float] = None,
 ) -> bytes:
     """Encodes a picture to an icm stream: the bytes `icm encode` writes for the same picture,
     model and options.
@@ -114,13 +116,20 @@ def encode(
             stream); ``False`` writes a version 1.0 stream, as ``--no-checksums``.
         model_dir: the folder model names are looked up in (default ``$ICM_MODEL_DIR``)
             before the zoo built into the package.
+        effort: 0 (default) codes the latents the analysis transform predicts; 1-3 search
+            per tile for latents with a lower rate + lambda * distortion (spec 12.6), as
+            ``icm encode --effort``: slower encoding, the same decoder.
+        lmbda: the rate-distortion weight of the search (``bpp + lmbda * 255^2 * MSE``);
+            default the model's ``lambda`` metadata entry (the zoo has it; give it for an
+            imported model).
 
     Returns:
         The stream, as ``bytes``.
 
     Raises:
         UsageError: an image that is not ``uint8`` ``(H, W, 3)``, a bad tile size,
-            ``quality`` and ``model`` together, a quality outside 1-6.
+            ``quality`` and ``model`` together, a quality outside 1-6, an effort above 3,
+            no lambda for an effort above 0.
         ModelError: no model of that name; ``IoError`` when its file cannot be read,
             ``InvalidModelError`` when it fails spec 7.5.
     """

@@ -176,17 +176,24 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 ///         stream); ``False`` writes a version 1.0 stream, as ``--no-checksums``.
 ///     model_dir: the folder model names are looked up in (default ``$ICM_MODEL_DIR``)
 ///         before the zoo built into the package.
+///     effort: 0 (default) codes the latents the analysis transform predicts; 1-3 search
+///         per tile for latents with a lower rate + lambda * distortion (spec 12.6), as
+///         ``icm encode --effort``: slower encoding, the same decoder.
+///     lmbda: the rate-distortion weight of the search (``bpp + lmbda * 255^2 * MSE``);
+///         default the model's ``lambda`` metadata entry (the zoo has it; give it for an
+///         imported model).
 ///
 /// Returns:
 ///     The stream, as ``bytes``.
 ///
 /// Raises:
 ///     UsageError: an image that is not ``uint8`` ``(H, W, 3)``, a bad tile size,
-///         ``quality`` and ``model`` together, a quality outside 1-6.
+///         ``quality`` and ``model`` together, a quality outside 1-6, an effort above 3,
+///         no lambda for an effort above 0.
 ///     ModelError: no model of that name; ``IoError`` when its file cannot be read,
 ///         ``InvalidModelError`` when it fails spec 7.5.
 #[pyfunction]
-#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None))]
+#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None, effort = 0, lmbda = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn encode<'py>(
     py: Python<'py>,
@@ -197,6 +204,8 @@ pub fn encode<'py>(
     threads: Option<usize>,
     checksums: bool,
     model_dir: Option<PathBuf>,
+    effort: u8,
+    lmbda: Option<f32>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     if quality.is_some() && model.is_some() {
         return Err(
@@ -213,7 +222,13 @@ pub fn encode<'py>(
         .detach(|| {
             let model = choice.resolve(&lookup, None)?;
             with_threads(threads, || {
-                let opts = EncodeOptions { tile, checksums };
+                let opts = EncodeOptions {
+                    tile,
+                    checksums,
+                    effort,
+                    lambda: lmbda,
+                    ..EncodeOptions::default()
+                };
                 Ok(codec::encode(&img, &model, &opts)?)
             })
         })

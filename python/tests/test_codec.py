@@ -20,6 +20,7 @@ CASES = [
     ("tiles-tuple", 150, 100, {"tile": (128, 64)}, ["--tile", "128x64"]),
     ("no-checksums", 70, 50, {"checksums": False}, ["--no-checksums"]),
     ("zoo-name", 64, 64, {"model": "icm-psnr-q5"}, ["--model", "icm-psnr-q5"]),
+    ("effort1", 80, 64, {"quality": 1, "effort": 1}, ["--quality", "1", "--effort", "1"]),
 ]
 
 
@@ -221,6 +222,19 @@ def test_encode_arguments_are_checked():
         icm.encode(img, model="no-such-model")
     with pytest.raises(icm.ModelError):
         icm.Model.load(REPO / "no/such/file.safetensors")
+
+
+def test_effort_arguments_are_checked(small_model):
+    img = picture(64, 64, seed=4)
+    with pytest.raises(icm.UsageError, match="effort 4"):
+        icm.encode(img, effort=4)
+    # The seeded model has no lambda entry: the search needs one.
+    with pytest.raises(icm.UsageError, match="lambda"):
+        icm.encode(img, model=small_model, effort=1)
+    with pytest.raises(icm.UsageError, match="lambda"):
+        icm.encode(img, effort=1, lmbda=-1.0)
+    data = icm.encode(img, model=small_model, effort=1, lmbda=0.01)
+    assert icm.decode(data, model=small_model).shape == (64, 64, 3)
 
 
 def test_limits_refuse_before_decoding(coded):

@@ -333,6 +333,33 @@ pub struct EncodeArgs {
     /// lets a decoder detect a corrupted tile; saves 12 bytes per tile.
     #[arg(long)]
     pub no_checksums: bool,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// The encoder's rate-distortion search (`icm encode`, `icm eval`).
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Encoder effort 0-3. 0 codes the latents the analysis transform predicts; 1-3 search
+    /// per tile for latents with a lower rate + lambda * distortion (stochastic Gumbel
+    /// annealing through g_s: 30, 80 and 200 gradient steps; docs/results/kodak.md has the
+    /// gain). Any decoder decodes the streams; only encoding is slower. Encode time on 2
+    /// cores, zoo models: about 0.3 s per megapixel at 0, then 12, 32 and 80 s.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3),
+          help_heading = "Encoder search")]
+    pub effort: u8,
+    /// The rate-distortion weight of the search (loss bpp + lambda * 255^2 * MSE), when the
+    /// model's `lambda` metadata entry is missing (imported models) or to override it.
+    #[arg(long, value_parser = parse_lambda, help_heading = "Encoder search")]
+    pub lambda: Option<f32>,
+}
+
+/// A positive, finite lambda.
+fn parse_lambda(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a positive number, e.g. 0.013")),
+    }
 }
 
 /// `icm decode`.
@@ -699,6 +726,8 @@ pub struct EvalArgs {
     /// Evaluate only the first N images.
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub search: SearchArgs,
 }
 
 /// `icm bench`.

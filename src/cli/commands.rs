@@ -4,6 +4,7 @@ use super::args::{
 use super::error::CliError;
 use super::eval;
 use super::io::{check_outputs, image_bytes, read, read_image, write_atomic, Commit};
+use super::progress::Progress;
 use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
 use icm::container::{self, Stream};
 use icm::model::{self, BuildOptions, Model};
@@ -176,19 +177,37 @@ fn encode(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
     let model = load_model(a.model.as_deref(), a.quality, dir)?;
     let img = read_image(&a.input)?;
     let start = Instant::now();
-    let bytes = codec::encode(
+    // The search of --effort takes seconds to minutes: show its steps.
+    let bar = (a.search.effort > 0).then(|| {
+        let bar = Progress::new(0);
+        bar.set_message(format!("effort {} search", a.search.effort));
+        bar
+    });
+    let progress = |_done: u64, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.inc(1);
+        }
+    };
+    let bytes = codec::encode_with_progress(
         &img,
         &model,
         &EncodeOptions {
             tile,
             checksums: !a.no_checksums,
+            effort: a.search.effort,
+            lambda: a.search.lambda,
             ..EncodeOptions::default()
         },
+        &progress,
     )
     .map_err(|source| CliError::Codec {
         path: a.input.display().to_string(),
         source,
     })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     let secs = start.elapsed().as_secs_f64();
     write_atomic(&a.output, &bytes)?;
     let pixels = f64::from(img.width) * f64::from(img.height);

@@ -68,6 +68,7 @@ fn measure(
     path: &Path,
     point: &RatePoint,
     info: &RatePointInfo,
+    opts: &EncodeOptions,
     warned: &mut bool,
     bar: &Progress,
 ) -> Result<ImageRow, CliError> {
@@ -76,8 +77,7 @@ fn measure(
         move |source| CliError::Codec { path, source }
     };
     let start = Instant::now();
-    let bytes =
-        codec::encode(img, &point.model, &EncodeOptions::default()).map_err(codec_err("encode"))?;
+    let bytes = codec::encode(img, &point.model, opts).map_err(codec_err("encode"))?;
     let enc_s = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let decoded = codec::decode(&bytes, &point.model).map_err(codec_err("decode"))?;
@@ -95,7 +95,7 @@ fn measure(
     )
 }
 
-fn point_info(p: &RatePoint) -> RatePointInfo {
+fn point_info(p: &RatePoint, opts: &EncodeOptions) -> RatePointInfo {
     RatePointInfo {
         codec: "icm".into(),
         label: p.model.name.clone(),
@@ -104,7 +104,10 @@ fn point_info(p: &RatePoint) -> RatePointInfo {
         bytes: None,
         sha256: Some(p.model.sha256_hex()),
         path: Some(p.path.display().to_string()),
-        settings: None,
+        settings: (opts.effort > 0).then(|| match opts.lambda {
+            Some(l) => format!("effort {}, lambda {l}", opts.effort),
+            None => format!("effort {}", opts.effort),
+        }),
     }
 }
 
@@ -134,7 +137,12 @@ pub fn run(a: EvalArgs, dir: &Path) -> Result<(), CliError> {
     }
 
     let bar = Progress::new(images.len() * points.len());
-    let infos: Vec<RatePointInfo> = points.iter().map(point_info).collect();
+    let opts = EncodeOptions {
+        effort: a.search.effort,
+        lambda: a.search.lambda,
+        ..EncodeOptions::default()
+    };
+    let infos: Vec<RatePointInfo> = points.iter().map(|p| point_info(p, &opts)).collect();
     let mut results: Vec<Vec<ImageRow>> = points.iter().map(|_| Vec::new()).collect();
     for path in &images {
         let img = read_image(path)?;
@@ -142,7 +150,7 @@ pub fn run(a: EvalArgs, dir: &Path) -> Result<(), CliError> {
         let mut warned = false;
         for ((point, info), out) in points.iter().zip(&infos).zip(results.iter_mut()) {
             bar.set_message(format!("{name} / {}", point.model.name));
-            out.push(measure(&img, path, point, info, &mut warned, &bar)?);
+            out.push(measure(&img, path, point, info, &opts, &mut warned, &bar)?);
             bar.inc(1);
         }
     }

@@ -1,4 +1,5 @@
-//! Progress of the long commands (`eval`, `anchor`, `task-eval`, `bench`): a bar on a
+//! Progress of the long commands (`eval`, `anchor`, `task-eval`, `bench`, `encode --effort`):
+//! a bar on a
 //! terminal, and plain lines when stderr is a file or a pipe (batch jobs), at most one every
 //! `$ICM_PROGRESS_SECONDS` seconds (default 30) and one when the work is done.
 
@@ -84,6 +85,11 @@ impl Progress {
                 format!(": {}", l.1)
             }
         );
+    }
+
+    /// Sets the number of items when it is known only once the work has started.
+    pub fn set_length(&self, total: u64) {
+        self.bar.set_length(total);
     }
 
     /// Runs `f` (which prints) with the bar out of the way.

@@ -154,6 +154,63 @@ fn effort_works_on_imported_compressai_models() {
         let (l1, _, _) = loss(&img, &at1, &model, 0.0130);
         // The search keeps effort 0's latents unless its own loss is lower; the stream's
         // loss differs from that only by the rANS coder's rounding.
-        assert!(l1 <= l0 * 1.002, "{arch:?}: effort 1 loss {l1} above effort 0's {l0}");
+        assert!(
+            l1 <= l0 * 1.002,
+            "{arch:?}: effort 1 loss {l1} above effort 0's {l0}"
+        );
     }
+}
+
+#[test]
+fn cli_effort_encodes_reports_progress_and_refuses_bad_values() {
+    use crate::common::{fresh_dir, icm, ok};
+    let dir = fresh_dir("rdo_cli");
+    let png = dir.join("in.png");
+    let img = icm::testimage::synthetic(80, 64, 12);
+    image::RgbImage::from_raw(img.width, img.height, img.data.clone())
+        .expect("buffer")
+        .save_with_format(&png, image::ImageFormat::Png)
+        .expect("write png");
+    let (png_s, out) = (png.to_str().expect("utf-8"), dir.join("out.icm"));
+    let out_s = out.to_str().expect("utf-8");
+    let seconds = dir.join("0");
+    let run = icm(
+        &["encode", png_s, "-o", out_s, "-q", "1", "--effort", "1"],
+        &[("ICM_PROGRESS_SECONDS", &seconds)],
+    );
+    ok(&run, "encode --effort 1");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("progress 25/25"), "{stderr}");
+    let stream = std::fs::read(&out).expect("stream");
+    let decoded = decode(&stream, &zoo(1)).expect("an ordinary stream");
+    assert_eq!((decoded.image.width, decoded.image.height), (80, 64));
+
+    for (bad, name) in [
+        ("--effort=4", "--effort"),
+        ("--lambda=-1", "--lambda"),
+        ("--lambda=x", "--lambda"),
+    ] {
+        let run = icm(&["encode", png_s, "-o", out_s, bad], &[]);
+        assert!(!run.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(name), "{bad}: {stderr}");
+    }
+    // A model without a lambda entry: the error names what to give.
+    let seeded = root().join("conformance/models/test-seed1-small.safetensors");
+    let run = icm(
+        &[
+            "encode",
+            png_s,
+            "-o",
+            out_s,
+            "--model",
+            seeded.to_str().expect("utf-8"),
+            "--effort",
+            "1",
+        ],
+        &[],
+    );
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--lambda"), "{stderr}");
 }

@@ -9,6 +9,7 @@ use crate::hyper::MEAN_FRAC_BITS;
 use crate::model::Model;
 use crate::transform::Tensor;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Default largest tile side: images up to 1024x1024 are one tile.
 pub const DEFAULT_TILE: u32 = 1024;
@@ -115,6 +116,7 @@ fn encode_tile(
     r: TileRect,
     search: Option<(RdoParams, f32)>,
     index: usize,
+    on_step: &(dyn Fn() + Sync),
 ) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
     let tr = |stage: &'static str| {
         move |source: crate::transform::TransformError| CodecError::Transform { stage, source }
@@ -202,6 +204,7 @@ fn encode_tile(
                 lambda,
                 &params,
                 seed,
+                on_step,
             )?
             .0
         }
@@ -219,6 +222,18 @@ fn encode_tile(
 
 /// Encodes an image with `model` (spec 12, informative). Tiles are encoded in parallel.
 pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec<u8>, CodecError> {
+    encode_with_progress(img, model, opts, &|_, _| {})
+}
+
+/// [`encode`], calling `progress(done, total)` as the work advances: `total` is the number
+/// of search steps (`EncodeOptions::effort`'s steps times the tiles; 0 at effort 0), and
+/// the call comes after every step of every tile, from the thread that made it.
+pub fn encode_with_progress(
+    img: &RgbImage,
+    model: &Model,
+    opts: &EncodeOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<u8>, CodecError> {
     if img.width == 0
         || img.height == 0
         || img.data.len() != img.width as usize * img.height as usize * 3
@@ -255,9 +270,14 @@ pub fn encode(img: &RgbImage, model: &Model, opts: &EncodeOptions) -> Result<Vec
     };
     let search = search_of(model, opts)?;
     let tiling = header.tiling();
+    let total = search.map_or(0, |(p, _)| {
+        u64::from(p.steps.max(1)) * tiling.count() as u64
+    });
+    let done = AtomicU64::new(0);
+    let on_step = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
     let tiles = (0..tiling.count())
         .into_par_iter()
-        .map(|i| encode_tile(model, img, tiling.tile(i), search, i))
+        .map(|i| encode_tile(model, img, tiling.tile(i), search, i, &on_step))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(container::write(&header, &tiles, opts.checksums))
 }

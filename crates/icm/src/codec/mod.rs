@@ -13,7 +13,7 @@ pub use decoder::{
     decode, decode_latents, decode_stream, decode_stream_latents, decode_stream_latents_limited,
     decode_stream_limited, decode_stream_rows, decode_with_times, Decoded, RowBand, StageTimes,
 };
-pub use encoder::{encode, EncodeOptions, DEFAULT_TILE};
+pub use encoder::{encode, encode_with_progress, EncodeOptions, DEFAULT_TILE};
 pub use error::CodecError;
 pub use latents::{LatentMosaic, Latents, TileLatents};
 pub use limits::{DecodeLimits, DecodePlan, Picture, SYNTHESIS_BYTES_PER_PIXEL};

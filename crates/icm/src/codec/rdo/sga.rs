@@ -64,8 +64,8 @@ impl Evaluation {
 /// Refines the integers `q = y^ - mean` of one tile (`y`: g_a's output; `mean` and
 /// `scale_index`: the integer h_s's output, spec 9) by stochastic Gumbel annealing.
 /// `lambda` is the model's rate-distortion weight (`bpp + lambda * 255^2 * MSE`); `seed`
-/// keys the noise. Returns `q` in CHW order, never with a higher loss than
-/// `round(y - mean)`.
+/// keys the noise; `on_step` is called after every gradient step. Returns `q` in CHW
+/// order, never with a higher loss than `round(y - mean)`.
 #[allow(clippy::too_many_arguments)]
 pub fn refine_tile(
     model: &Model,
@@ -76,6 +76,7 @@ pub fn refine_tile(
     lambda: f32,
     params: &RdoParams,
     seed: u64,
+    on_step: &(dyn Fn() + Sync),
 ) -> Result<(Vec<i32>, RefineStats), CodecError> {
     let transform = |source| CodecError::Transform {
         stage: "g_s",
@@ -188,6 +189,7 @@ pub fn refine_tile(
                 *s = BETA2 * *s + (1.0 - BETA2) * g * g;
                 *v = (*v - lr * (*m / c1) / ((*s / c2).sqrt() + ADAM_EPS)).clamp(-LIMIT, LIMIT);
             });
+        on_step();
     }
     let end: Vec<i32> = v.iter().map(|v| v.round() as i32).collect();
     let at_end = evaluate(&end)?;
