@@ -9,7 +9,8 @@
 #        scripts/task_requirements.txt   onnxruntime (the library icm loads), pycocotools,
 #                                        onnx: task-decoder tests, network composition
 #        tests/python/requirements.txt   jpeglib, Pillow: the libjpeg oracle of the DCT tests;
-#                                        pytest
+#                                        pytest; ray and tqdm: python -m icm.dist (a local
+#                                        Ray runtime in python/tests/test_dist.py)
 #        models/training/requirements.txt  torch (the PyPI CUDA build, most of the size),
 #                                        compressai, ...: the training recipe's smoke runs
 #      then the training recipe itself, the package icm_training of models/training,

@@ -4,7 +4,9 @@ Encode a ``uint8`` numpy array of shape ``(H, W, 3)`` to an icm stream, decode a
 its picture or to its latents, read a stream's header, compute Bjøntegaard deltas and run
 the conformance suite: the same Rust libraries as the ``icm`` command, with the GIL
 released while the codec runs. The zoo of six models (``icm-psnr-q1`` .. ``q6``) is built
-into the package. Every error is an :class:`Error`; a stream or model a decoder must refuse
+into the package. :class:`TaskEvaluation` and :class:`AnchorEvaluation` run ``icm
+task-eval`` and ``icm anchor`` one picture and rate point at a time, for ``python -m
+icm.dist`` (Ray). Every error is an :class:`Error`; a stream or model a decoder must refuse
 raises the subclass of its error class of spec 13.
 
     >>> import numpy as np, icm
@@ -28,6 +30,7 @@ from ._errors import (
     LimitError,
     ModelError,
     ModelMismatchError,
+    TaskError,
     TileCountError,
     TrailingDataError,
     TruncatedError,
@@ -39,7 +42,9 @@ from ._icm import (
     DEFAULT_QUALITY,
     SPEC_VERSION,
     ZOO,
+    AnchorEvaluation,
     Model,
+    TaskEvaluation,
     bd_rate,
     conformance,
     decode,
@@ -55,6 +60,8 @@ __all__ = [
     "SPEC_VERSION",
     "ZOO",
     "Model",
+    "TaskEvaluation",
+    "AnchorEvaluation",
     "encode",
     "decode",
     "decode_latents",
@@ -78,4 +85,5 @@ __all__ = [
     "ModelError",
     "UsageError",
     "BdRateError",
+    "TaskError",
 ]

@@ -1,7 +1,8 @@
 """Type stubs and documentation of the package icm (distribution icm-codec): every public
-name. The functions and the class Model are implemented in Rust (the extension icm._icm),
-the exceptions in icm/_errors.py; python/tests/test_api.py checks that this file and the
-runtime agree on names, parameters and docstrings."""
+name. The functions and the classes Model, TaskEvaluation and AnchorEvaluation are
+implemented in Rust (the extension icm._icm), the exceptions in icm/_errors.py;
+python/tests/test_api.py checks that this file and the runtime agree on names, parameters
+and docstrings."""
 
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, TypedDict, Union
@@ -86,6 +87,153 @@ class Model:
     @property
     def metadata(self) -> Dict[str, str]:
         """The model file's metadata (name, quality, format and the build's own entries)."""
+
+class TaskEvaluation:
+    """A task evaluation (``icm task-eval``) cut into records, one picture at one rate point,
+    for ``python -m icm.dist``: set it up once per process with the arguments of the
+    command, :meth:`evaluate` each picture at each rate point (anywhere: each record is
+    independent), and :meth:`finish` all records in one place, which merges and scores
+    them as the command does (COCO mAP once on all detections). Records are read from and
+    written to the record cache (``cache_dir/records``) unless ``use_cache`` is false.
+
+    Args:
+        task: ``"detection"``, ``"classification"`` or ``"segmentation"``.
+        dataset: the dataset folder (as ``icm task-eval --dataset``).
+        codec, input_domain, qualities, models, qps, ffmpeg, limit, task_model,
+            annotations: ``--codec``, ``--input-domain``, ``--qualities``, ``--model``
+            (a list), ``--qps``, ``--ffmpeg``, ``--limit``, ``--task-model``,
+            ``--annotations`` of ``icm task-eval``.
+        model_dir: where models are looked up by name before the zoo built into the package
+            (default ``$ICM_MODEL_DIR``).
+        cache_dir: the cache root: records in ``records/``, anchors in ``anchors/`` (default
+            ``$ICM_CACHE_DIR``, else ``~/.cache/icm``).
+        use_cache: read and write the record cache.
+
+    Raises:
+        UsageError: arguments that do not parse or go together; ``TaskError``: a dataset,
+            network, ONNX Runtime or codec that fails; ``ModelError``: a model not found.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        dataset: _PathLike,
+        *,
+        codec: str = "icm",
+        input_domain: str = "rgb",
+        qualities: Optional[str] = None,
+        models: Optional[List[str]] = None,
+        qps: Optional[str] = None,
+        ffmpeg: Optional[_PathLike] = None,
+        limit: Optional[int] = None,
+        task_model: Optional[_PathLike] = None,
+        annotations: Optional[_PathLike] = None,
+        model_dir: Optional[_PathLike] = None,
+        cache_dir: Optional[_PathLike] = None,
+        use_cache: bool = True,
+    ) -> None:
+        """Sets up the evaluation: loads the dataset, the models and the task networks."""
+    @property
+    def pictures(self) -> int:
+        """Pictures to evaluate (after ``limit``)."""
+    @property
+    def labels(self) -> List[str]:
+        """The rate points' labels."""
+    @property
+    def names(self) -> List[str]:
+        """The pictures' file names, in evaluation order."""
+    @property
+    def records_dir(self) -> Optional[str]:
+        """The record cache's folder, or ``None`` without cache."""
+    def evaluate(self, item: int, point: int) -> Tuple[bytes, bool]:
+        """Evaluates picture ``item`` (0-based, dataset order) at rate point ``point``.
+
+        Returns:
+            ``(record, cached)``: the record (opaque bytes for :meth:`finish`) and whether it
+            came from the record cache. A record evaluated here is stored in the cache
+            before it is returned (whole or not at all).
+
+        Raises:
+            TaskError: the picture or its coding fails, or the indices are out of range.
+        """
+    def finish(self, records: Sequence[bytes], total_s: float) -> Dict[str, object]:
+        """Merges and scores the records of every picture at every rate point, in any order,
+        as ``icm task-eval`` does.
+
+        Args:
+            records: one record of :meth:`evaluate` per picture and rate point.
+            total_s: the wall time to report (``total_time``).
+
+        Returns:
+            A dict: ``json`` and ``csv``, the results files of ``icm task-eval -o`` and
+            ``--csv``; ``table``, its table; ``detections``, ``{label: json}`` of
+            ``--save-detections`` (detection).
+
+        Raises:
+            TaskError: a record missing, given twice, or unreadable.
+        """
+
+class AnchorEvaluation:
+    """A conventional-codec anchor run (``icm anchor``) cut into rows, one picture at one rate
+    point, for ``python -m icm.dist anchor``: set it up once per process with the arguments
+    of the command, :meth:`evaluate` each picture at each rate point, and :meth:`finish` all
+    rows in one place, which makes the command's results file. Coded pictures are read from
+    and stored in the anchor cache (``cache_dir``) unless ``no_cache``.
+
+    Args:
+        codec: ``"vvc"``, ``"hevc"``, ``"av1"``, ``"jpeg"``, ``"jxl"`` or ``"webp"``.
+        dataset: a folder of PNG pictures.
+        qps, limit, ffmpeg, preset, encoder_cmd, cache_dir, no_cache: ``--qps``,
+            ``--limit``, ``--ffmpeg``, ``--preset``, ``--encoder-cmd``, ``--cache-dir``,
+            ``--no-cache`` of ``icm anchor``.
+
+    Raises:
+        UsageError: arguments that do not parse; ``TaskError``: no ffmpeg, no PNG, a codec
+            that fails.
+    """
+
+    def __init__(
+        self,
+        codec: str,
+        dataset: _PathLike,
+        *,
+        qps: Optional[str] = None,
+        limit: Optional[int] = None,
+        ffmpeg: Optional[_PathLike] = None,
+        preset: str = "medium",
+        encoder_cmd: Optional[str] = None,
+        cache_dir: Optional[_PathLike] = None,
+        no_cache: bool = False,
+    ) -> None:
+        """Sets up the run: parses the rate parameters, finds ffmpeg, lists the pictures."""
+    @property
+    def pictures(self) -> int:
+        """Pictures to code (after ``limit``)."""
+    @property
+    def labels(self) -> List[str]:
+        """The rate points' labels."""
+    def evaluate(self, item: int, point: int) -> Tuple[bytes, bool, Optional[str]]:
+        """Codes picture ``item`` (0-based, sorted file names) at rate point ``point``, or
+        reads it from the anchor cache, and measures it.
+
+        Returns:
+            ``(row, cached, warning)``: the row (opaque bytes for :meth:`finish`), whether
+            the coded picture came from the cache, and a warning or ``None``.
+
+        Raises:
+            TaskError: the picture or its coding fails, or the indices are out of range.
+        """
+    def finish(self, rows: Sequence[bytes]) -> Dict[str, str]:
+        """Makes the results file of the rows of every picture at every rate point, in any
+        order, as ``icm anchor`` does.
+
+        Returns:
+            A dict: ``json`` and ``csv``, the results files of ``icm anchor -o`` and
+            ``--csv``.
+
+        Raises:
+            TaskError: a row missing, given twice, or unreadable.
+        """
 
 def encode(
     image: npt.NDArray[np.uint8],
@@ -371,3 +519,8 @@ class BdRateError(Error, ValueError):
     """A Bjøntegaard delta cannot be computed: curves that do not overlap, too few points,
     a curve that is not monotone, a results file without the metric, ...
     """
+
+class TaskError(Error):
+    """A task evaluation failed: a dataset that does not read, a task network or ONNX
+    Runtime that cannot be loaded, a codec that fails on a picture, records that do not
+    make up the evaluation (:class:`icm.TaskEvaluation`, ``python -m icm.dist``)."""

@@ -125,6 +125,12 @@ class BdRateError(Error, ValueError):
     a curve that is not monotone, a results file without the metric, ..."""
 
 
+class TaskError(Error):
+    """A task evaluation failed: a dataset that does not read, a task network or ONNX
+    Runtime that cannot be loaded, a codec that fails on a picture, records that do not
+    make up the evaluation (:class:`icm.TaskEvaluation`, ``python -m icm.dist``)."""
+
+
 # What the extension names each error (the classes of spec 13 as CodecError::class() and
 # ModelError::class() give them, and the package's own kinds) -> the class raised.
 _KINDS: Dict[str, Type[Error]] = {
@@ -145,7 +151,15 @@ _KINDS: Dict[str, Type[Error]] = {
     )
     if cls.error_class is not None
 }
-_KINDS.update({"io": IoError, "model": ModelError, "usage": UsageError, "bd-rate": BdRateError})
+_KINDS.update(
+    {
+        "io": IoError,
+        "model": ModelError,
+        "usage": UsageError,
+        "bd-rate": BdRateError,
+        "task": TaskError,
+    }
+)
 
 
 def _make(

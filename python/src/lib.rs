@@ -2,17 +2,20 @@
 //!
 //! A thin layer over the same libraries as the `icm` command, with no codec logic of its
 //! own: `icm::codec` encodes and decodes, `icm::model` finds and validates models,
-//! `icm_eval` gives BD-rates, results files, the conformance runner and the stream
-//! summary. What it adds is the crossing of the boundary: numpy arrays in and out
+//! `icm_eval` gives BD-rates, results files, the conformance runner, the stream
+//! summary, the task evaluation ([`task_eval`]) and the anchors ([`anchor_eval`]), run on
+//! Ray by `icm.dist`. What it adds is the crossing of the boundary: numpy arrays in and out
 //! ([`codec`]), Python exceptions for the Rust errors ([`errors`], classes in
 //! `icm/_errors.py`), the model zoo built in ([`models`]), and the GIL released while the
 //! codec runs. The documentation of every public name is in `icm/__init__.pyi`.
 
+mod anchor_eval;
 mod codec;
 mod errors;
 mod eval;
 mod json;
 mod models;
+mod task_eval;
 
 use pyo3::prelude::*;
 
@@ -26,6 +29,8 @@ fn _icm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eval::bd_rate, m)?)?;
     m.add_function(wrap_pyfunction!(eval::conformance, m)?)?;
     m.add_class::<models::PyModel>()?;
+    m.add_class::<task_eval::PyTaskEvaluation>()?;
+    m.add_class::<anchor_eval::PyAnchorEvaluation>()?;
     m.add("ZOO", models::zoo_names())?;
     m.add("DEFAULT_QUALITY", icm::model::ZOO_DEFAULT_QUALITY)?;
     m.add("SPEC_VERSION", "1.0.1")?;

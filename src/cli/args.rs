@@ -1,50 +1,10 @@
 use super::error::CliError;
 use clap::{Args, Parser, Subcommand};
-use icm_eval::anchor::AnchorCodec;
 use icm_eval::task::domain::InputDomain;
 use icm_eval::task::TaskKind;
 use std::path::PathBuf;
 
-/// `--codec` of `icm task-eval`: what codes the pictures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskCodec {
-    /// The icm zoo (or the models of --model).
-    Icm,
-    /// No compression: the task's ceiling.
-    None,
-    /// A conventional codec through the `icm anchor` path.
-    Anchor(AnchorCodec),
-    /// JPEG of the classifier's input crop at IJG qualities, coded in process.
-    JpegIjg,
-}
-
-impl TaskCodec {
-    /// Its name on the command line and in results.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Icm => "icm",
-            Self::None => "none",
-            Self::Anchor(c) => c.name(),
-            Self::JpegIjg => "jpeg-ijg",
-        }
-    }
-}
-
-impl std::str::FromStr for TaskCodec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "icm" => Ok(Self::Icm),
-            "none" => Ok(Self::None),
-            "jpeg-ijg" => Ok(Self::JpegIjg),
-            _ => AnchorCodec::parse(s).map(Self::Anchor).ok_or_else(|| {
-                format!(
-                    "unknown codec {s:?} (icm, none, vvc, hevc, av1, jpeg, jxl, webp, jpeg-ijg)"
-                )
-            }),
-        }
-    }
-}
+pub use icm_eval::task::job::TaskCodec;
 
 /// icm: reference encoder/decoder for image coding for machines (spec v1.1).
 ///

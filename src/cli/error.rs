@@ -140,6 +140,33 @@ pub enum CliError {
     Usage(String),
 }
 
+impl From<icm_eval::task::job::JobError> for CliError {
+    fn from(e: icm_eval::task::job::JobError) -> Self {
+        use icm_eval::task::job::JobError;
+        match e {
+            JobError::Usage(m) => CliError::Usage(m),
+            JobError::Task(e) => CliError::Task(e),
+            JobError::Model(e) => CliError::Model(e),
+            JobError::Anchor(e) => CliError::Anchor(e),
+            JobError::Cache { path, source } => CliError::Io { path, source },
+            JobError::AnchorCoding { what, source } => CliError::AnchorCoding { what, source },
+            JobError::Rd(icm_eval::rd::RdError::SizeMismatch {
+                path,
+                got,
+                expected,
+            }) => CliError::SizeMismatch {
+                path,
+                got,
+                expected,
+            },
+            JobError::Rd(icm_eval::rd::RdError::Metric { path, source }) => {
+                CliError::Metric { path, source }
+            }
+            e @ JobError::Lookup(_) => CliError::Usage(e.to_string()),
+        }
+    }
+}
+
 impl CliError {
     /// The error class of spec 13 ([`icm::codec::CodecError::class`]) when the error is a
     /// stream's: a codec or container error; `None` for every other error.

@@ -20,29 +20,10 @@ struct RatePoint {
     quality: u8,
 }
 
-/// Parses `1..6` (inclusive, also `1..=6`), `1,3,5` or `4`.
+/// Parses `1..6` (inclusive, also `1..=6`), `1,3,5` or `4`
+/// ([`icm_eval::task::job::parse_qualities`]).
 pub(super) fn parse_qualities(s: &str) -> Result<Vec<u8>, CliError> {
-    let bad = || {
-        CliError::Usage(format!(
-            "--qualities {s:?}: expected a range 1..6 or a list 1,3,5 of values in 1..=6"
-        ))
-    };
-    let q = |v: &str| {
-        v.trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|v| (1..=6).contains(v))
-            .ok_or_else(bad)
-    };
-    if let Some((lo, hi)) = s.split_once("..") {
-        let (lo, hi) = (q(lo)?, q(hi.strip_prefix('=').unwrap_or(hi))?);
-        if lo > hi {
-            return Err(bad());
-        }
-        Ok((lo..=hi).collect())
-    } else {
-        s.split(',').map(q).collect()
-    }
+    Ok(icm_eval::task::job::parse_qualities(s)?)
 }
 
 fn load_point(spec: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<RatePoint, CliError> {

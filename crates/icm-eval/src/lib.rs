@@ -14,5 +14,6 @@ pub mod jpeg;
 pub mod metrics;
 pub mod npy;
 pub mod picture;
+pub mod rd;
 pub mod results;
 pub mod task;

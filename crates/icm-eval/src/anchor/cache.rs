@@ -11,11 +11,12 @@ use icm::codec::RgbImage;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// The default cache directory: `$ICM_CACHE_DIR/anchors`, else
-/// `$XDG_CACHE_HOME/icm/anchors`, else `~/.cache/icm/anchors`.
-pub fn default_cache_dir() -> PathBuf {
+/// The root of icm's caches: `$ICM_CACHE_DIR`, else `$XDG_CACHE_HOME/icm`, else
+/// `~/.cache/icm`. The anchors are in `anchors/`, the task-evaluation records in
+/// `records/` ([`crate::task::job::RecordCache`]).
+pub fn default_cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("ICM_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("anchors");
+        return PathBuf::from(d);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
@@ -25,7 +26,13 @@ pub fn default_cache_dir() -> PathBuf {
                 .map_or_else(|| PathBuf::from("."), PathBuf::from)
                 .join(".cache")
         });
-    base.join("icm").join("anchors")
+    base.join("icm")
+}
+
+/// The default cache directory: `$ICM_CACHE_DIR/anchors`, else
+/// `$XDG_CACHE_HOME/icm/anchors`, else `~/.cache/icm/anchors`.
+pub fn default_cache_dir() -> PathBuf {
+    default_cache_root().join("anchors")
 }
 
 /// A cache directory.

@@ -12,8 +12,9 @@ mod codec;
 pub mod colour;
 mod error;
 mod ffmpeg;
+pub mod job;
 
-pub use cache::{default_cache_dir, AnchorCache};
+pub use cache::{default_cache_dir, default_cache_root, AnchorCache};
 pub use codec::{format_level, AnchorCodec, Family};
 pub use error::AnchorError;
 pub use ffmpeg::{ffmpeg_version, find_ffmpeg};

@@ -9,12 +9,19 @@
 //! decode-then-infer beside a latent network, gives the same columns under its prefix
 //! (`rgb_top1`).
 //!
+//! The work is cut into [`Record`]s, one picture at one rate point
+//! ([`Evaluation::evaluate_picture`]), which [`Evaluation::merge`] sums in dataset order
+//! into the [`Outcome`]: [`Evaluation::run`] does both in one process (`icm task-eval`),
+//! and `python -m icm.dist task-eval` runs the records as Ray tasks and merges them with
+//! the same function, so that the two give the same scores (COCOeval runs once, on every
+//! detection of the dataset, in the same order).
+//!
 //! Times per picture, means over the dataset: `coding_time` (the codec's encoder; for
 //! conventional codecs through ffmpeg, its encoder and decoder processes), per path
 //! `decode_s` (coded picture to what the network reads) and `infer_s` (the network with
 //! its pre-processing), and `task_time` (`decode_s + infer_s` of the first path).
 
-use super::dataset::{Dataset, Item};
+use super::dataset::Dataset;
 use super::domain::InputDomain;
 use super::latent::transform_macs;
 use super::rate::{Coded, RateCodec, Stream};
@@ -28,6 +35,7 @@ use crate::picture::read_rgb;
 use crate::results::{Columns, Quality, RatePointInfo, ResultsFile};
 use icm::codec::{self, RgbImage};
 use icm::container;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::time::Instant;
 
@@ -39,6 +47,8 @@ pub struct TaskPath {
     pub domain: InputDomain,
     /// The network.
     pub network: Box<dyn TaskDecoder>,
+    /// Its file, when it has one: its content is part of the record cache's key.
+    pub file: Option<std::path::PathBuf>,
     /// Its multiply-adds per picture when known (a `macs` column).
     pub network_macs: Option<f64>,
     /// Add the multiply-adds of g_s on the decoded tiles to `macs` (decode-then-infer
@@ -87,8 +97,8 @@ impl Observer for Quiet {
     fn end(&self) {}
 }
 
-/// One path's sums at one rate point.
-#[derive(Debug, Clone)]
+/// One path's sums at one rate point (in a [`Record`], of one picture).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PathOutcome {
     /// Its scores.
     pub score: Score,
@@ -98,6 +108,24 @@ pub struct PathOutcome {
     pub infer_s: f64,
     /// Multiply-adds, summed (0 when unknown).
     pub macs: f64,
+}
+
+/// One picture at one rate point: what [`Evaluation::merge`] sums. Serialisable (JSON),
+/// to cross process boundaries and to be cached ([`super::job::RecordCache`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The picture's index in the dataset.
+    pub item: usize,
+    /// The rate point's index.
+    pub point: usize,
+    /// Coded bytes.
+    pub bytes: usize,
+    /// Pixels of the coded picture (for its bits per pixel).
+    pub pixels: u64,
+    /// Coding seconds.
+    pub coding_s: f64,
+    /// One per [`TaskPath`]: its score of this picture, times and multiply-adds.
+    pub paths: Vec<PathOutcome>,
 }
 
 /// The figures of one rate point.
@@ -211,16 +239,86 @@ impl Evaluation {
         self.task == TaskKind::Segmentation && self.codecs.iter().any(|c| c.codec() != "none")
     }
 
-    /// Runs the evaluation on `data`.
-    pub fn run(&mut self, data: &Dataset, observer: &dyn Observer) -> Result<Outcome, TaskError> {
+    /// Refuses an evaluation without rate point or network.
+    pub fn check(&self) -> Result<(), TaskError> {
         if self.paths.is_empty() || self.codecs.is_empty() {
             return Err(TaskError::Dataset {
                 path: String::new(),
                 why: "an evaluation needs a rate point and a task network".into(),
             });
         }
-        let needs_reference = self.needs_reference();
-        let with_truth = self.task == TaskKind::Segmentation && data.coco.is_some();
+        Ok(())
+    }
+
+    /// Segmentation is scored against COCO masks when the dataset has them.
+    fn with_truth(&self, data: &Dataset) -> bool {
+        self.task == TaskKind::Segmentation && data.coco.is_some()
+    }
+
+    /// An empty score of one path at one rate point.
+    fn empty_score(&self, data: &Dataset) -> Score {
+        Score::new(self.task, self.with_truth(data), self.needs_reference())
+    }
+
+    /// Runs the evaluation on `data` in this process: every picture at every rate point
+    /// ([`Self::evaluate_picture`]), then [`Self::merge`].
+    pub fn run(&mut self, data: &Dataset, observer: &dyn Observer) -> Result<Outcome, TaskError> {
+        self.check()?;
+        let points: Vec<usize> = (0..self.codecs.len()).collect();
+        let start = Instant::now();
+        let mut records = Vec::with_capacity(data.items.len() * points.len());
+        for item in 0..data.items.len() {
+            records.extend(self.evaluate_picture(data, item, &points, observer)?);
+        }
+        self.merge(data, records, start.elapsed().as_secs_f64())
+    }
+
+    /// Sums the records of every picture at every rate point into the outcome, in dataset
+    /// order whatever the order of `records`; `total_s` is the wall time reported. Fails
+    /// when a record is missing, given twice, or out of range.
+    pub fn merge(
+        &self,
+        data: &Dataset,
+        mut records: Vec<Record>,
+        total_s: f64,
+    ) -> Result<Outcome, TaskError> {
+        self.check()?;
+        let (n, p) = (data.items.len(), self.codecs.len());
+        let bad = |why: String| TaskError::Records { why };
+        records.sort_by_key(|r| (r.item, r.point));
+        if let Some(r) = records.iter().find(|r| r.item >= n || r.point >= p) {
+            return Err(bad(format!(
+                "picture {} at rate point {}: the evaluation has {n} pictures and {p} rate points",
+                r.item, r.point
+            )));
+        }
+        if let Some(w) = records
+            .windows(2)
+            .find(|w| (w[0].item, w[0].point) == (w[1].item, w[1].point))
+        {
+            return Err(bad(format!(
+                "picture {} at rate point {} given twice",
+                w[0].item, w[0].point
+            )));
+        }
+        if records.len() != n * p {
+            let have: std::collections::HashSet<(usize, usize)> =
+                records.iter().map(|r| (r.item, r.point)).collect();
+            let missing = (0..n)
+                .flat_map(|i| (0..p).map(move |k| (i, k)))
+                .find(|x| !have.contains(x))
+                .unwrap_or_default();
+            return Err(bad(format!(
+                "{} of {} missing, the first picture {} ({}) at rate point {}",
+                n * p - records.len(),
+                n * p,
+                missing.0,
+                data.items
+                    .get(missing.0)
+                    .map_or_else(String::new, |i| i.path.display().to_string()),
+                missing.1
+            )));
+        }
         let mut points: Vec<PointOutcome> = self
             .codecs
             .iter()
@@ -242,7 +340,7 @@ impl Evaluation {
                     .paths
                     .iter()
                     .map(|_| PathOutcome {
-                        score: Score::new(self.task, with_truth, needs_reference),
+                        score: self.empty_score(data),
                         decode_s: 0.0,
                         infer_s: 0.0,
                         macs: 0.0,
@@ -250,40 +348,69 @@ impl Evaluation {
                     .collect(),
             })
             .collect();
-        let start = Instant::now();
-        for item in &data.items {
-            self.picture(
-                item,
-                data,
-                needs_reference,
-                with_truth,
-                &mut points,
-                observer,
-            )?;
+        for r in records {
+            let point = &mut points[r.point];
+            if r.paths.len() != point.paths.len() {
+                return Err(bad(format!(
+                    "picture {} at rate point {}: {} networks, the evaluation has {}",
+                    r.item,
+                    r.point,
+                    r.paths.len(),
+                    point.paths.len()
+                )));
+            }
+            point.bytes.push(r.bytes);
+            point.bpp.push(r.bytes as f64 * 8.0 / r.pixels as f64);
+            point.coding_s += r.coding_s;
+            for (sum, one) in point.paths.iter_mut().zip(r.paths) {
+                sum.decode_s += one.decode_s;
+                sum.infer_s += one.infer_s;
+                sum.macs += one.macs;
+                sum.score.merge(one.score)?;
+            }
         }
-        let total_s = start.elapsed().as_secs_f64();
         let columns = self.columns(&points, data);
         for p in &mut points {
             p.info.bytes = Some(p.bytes.iter().map(|&b| b as u64).sum());
         }
         Ok(Outcome {
             points,
-            images: data.items.len(),
+            images: n,
             total_s,
             columns,
         })
     }
 
-    /// One picture at every rate point.
-    fn picture(
+    /// Picture `item` of `data` at the rate points `points` (indices into the codecs): one
+    /// [`Record`] each. The picture is read, and for segmentation its reference prediction
+    /// made, once for all of them.
+    pub fn evaluate_picture(
         &mut self,
-        item: &Item,
         data: &Dataset,
-        needs_reference: bool,
-        with_truth: bool,
-        points: &mut [PointOutcome],
+        item_index: usize,
+        points: &[usize],
         observer: &dyn Observer,
-    ) -> Result<(), TaskError> {
+    ) -> Result<Vec<Record>, TaskError> {
+        self.check()?;
+        let item = data
+            .items
+            .get(item_index)
+            .ok_or_else(|| TaskError::Records {
+                why: format!(
+                    "picture {item_index}: the dataset has {} pictures",
+                    data.items.len()
+                ),
+            })?;
+        if let Some(&k) = points.iter().find(|&&k| k >= self.codecs.len()) {
+            return Err(TaskError::Records {
+                why: format!(
+                    "rate point {k}: the evaluation has {} rate points",
+                    self.codecs.len()
+                ),
+            });
+        }
+        let needs_reference = self.needs_reference();
+        let with_truth = self.with_truth(data);
         let original = read_rgb(&item.path)?;
         let img = match self.picture {
             Picture::Whole => original,
@@ -318,9 +445,12 @@ impl Evaluation {
             )),
             _ => None,
         };
-        let pixels = f64::from(img.width) * f64::from(img.height);
-        for (codec, point) in self.codecs.iter().zip(points.iter_mut()) {
-            let what = format!("{shown} at {}", point.info.label);
+        let pixels = u64::from(img.width) * u64::from(img.height);
+        let mut records = Vec::with_capacity(points.len());
+        for &k in points {
+            let codec = &self.codecs[k];
+            let label = codec.label();
+            let what = format!("{shown} at {label}");
             let context = |e: TaskError| match e {
                 TaskError::Codec { what: w, why } => TaskError::Codec {
                     what: format!("{what}: {w}"),
@@ -328,16 +458,27 @@ impl Evaluation {
                 },
                 e => e,
             };
-            observer.begin(&format!("{name} / {}", point.info.label));
+            observer.begin(&format!("{name} / {label}"));
             let t = Instant::now();
             let coded = codec.code(&img).map_err(context)?;
-            point.coding_s += t.elapsed().as_secs_f64();
-            point.bytes.push(coded.bytes);
-            point.bpp.push(coded.bytes as f64 * 8.0 / pixels);
-            for (path, out) in self.paths.iter_mut().zip(point.paths.iter_mut()) {
+            let mut record = Record {
+                item: item_index,
+                point: k,
+                bytes: coded.bytes,
+                pixels,
+                coding_s: t.elapsed().as_secs_f64(),
+                paths: Vec::with_capacity(self.paths.len()),
+            };
+            for path in self.paths.iter_mut() {
+                let mut out = PathOutcome {
+                    score: Score::new(self.task, with_truth, needs_reference),
+                    decode_s: 0.0,
+                    infer_s: 0.0,
+                    macs: 0.0,
+                };
                 let t = Instant::now();
                 let (input, synthesis_macs) = decode_input(path.domain, &coded).map_err(context)?;
-                out.decode_s += t.elapsed().as_secs_f64();
+                out.decode_s = t.elapsed().as_secs_f64();
                 let task_input = match &input {
                     Input::Pixels(p) => {
                         if (p.width, p.height) != (img.width, img.height) {
@@ -356,7 +497,7 @@ impl Evaluation {
                 };
                 let t = Instant::now();
                 let result = path.network.run(task_input)?;
-                out.infer_s += t.elapsed().as_secs_f64();
+                out.infer_s = t.elapsed().as_secs_f64();
                 if path.count_synthesis {
                     out.macs += synthesis_macs as f64;
                 }
@@ -368,10 +509,12 @@ impl Evaluation {
                     truth.as_deref(),
                     path.network.name(),
                 )?;
+                record.paths.push(out);
             }
+            records.push(record);
             observer.end();
         }
-        Ok(())
+        Ok(records)
     }
 
     /// The results columns: `bpp`, then per path its scores, `input_bytes`, `decode_s`,

@@ -28,6 +28,7 @@ pub mod detection;
 pub mod domain;
 pub mod evaluate;
 pub mod imageops;
+pub mod job;
 pub mod latent;
 pub mod latent_detection;
 pub mod network;
@@ -150,6 +151,13 @@ pub enum TaskError {
     /// A JPEG's coefficients could not be read or arranged.
     #[error(transparent)]
     Jpeg(#[from] crate::jpeg::JpegError),
+    /// The records of an evaluation's pictures do not make up the evaluation (one missing,
+    /// one twice, one of another evaluation).
+    #[error("task evaluation records: {why}")]
+    Records {
+        /// What was wrong.
+        why: String,
+    },
     /// The codec under test failed on an image.
     #[error("{what}: {why}")]
     Codec {
@@ -316,7 +324,7 @@ pub enum TaskOutput {
 }
 
 /// A task network plugged in after the decoder.
-pub trait TaskDecoder {
+pub trait TaskDecoder: Send {
     /// A short name (for messages and results files).
     fn name(&self) -> &str;
     /// The task.

@@ -12,6 +12,7 @@ use super::dct::encode_jpeg;
 use super::TaskError;
 use icm::codec::{self, EncodeOptions, RgbImage};
 use icm::model::Model;
+use std::sync::Arc;
 
 /// What a rate codec's decoder side starts from.
 #[derive(Debug, Clone)]
@@ -39,13 +40,18 @@ pub struct Coded<'a> {
 }
 
 /// A codec at one rate point.
-pub trait RateCodec {
+pub trait RateCodec: Send {
     /// Codec name (`icm`, `none`, `vvc`, `jpeg-ijg`, ...).
     fn codec(&self) -> &str;
     /// The rate point's label (model name, `vvc-qp32`, `jpeg-q50`, ...).
     fn label(&self) -> String;
     /// The rate point's quality index or rate parameter as results report it.
     fn quality(&self) -> f64;
+    /// What decides the coded picture besides the picture itself (the model's SHA-256,
+    /// the encoder settings and the tool's version): a key of the record cache
+    /// ([`super::job::RecordCache`]). Two rate points with the same identity code every
+    /// picture to the same stream.
+    fn identity(&self) -> String;
     /// Codes one picture.
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError>;
 }
@@ -65,6 +71,9 @@ impl RateCodec for Uncompressed {
     fn quality(&self) -> f64 {
         0.0
     }
+    fn identity(&self) -> String {
+        "none".into()
+    }
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         Ok(Coded {
             bytes: img.data.len(),
@@ -75,8 +84,8 @@ impl RateCodec for Uncompressed {
 
 /// icm with one model (a rate point of the zoo).
 pub struct IcmCodec {
-    /// The model.
-    pub model: Model,
+    /// The model (shared: the Python package hands out its built-in zoo).
+    pub model: Arc<Model>,
     /// Zoo quality it is reported under.
     pub quality: u8,
 }
@@ -90,6 +99,14 @@ impl RateCodec for IcmCodec {
     }
     fn quality(&self) -> f64 {
         f64::from(self.quality)
+    }
+    fn identity(&self) -> String {
+        format!(
+            "icm-eval {} model {} sha256 {}",
+            env!("CARGO_PKG_VERSION"),
+            self.model.name,
+            self.model.sha256_hex()
+        )
     }
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         let bytes = codec::encode(img, &self.model, &EncodeOptions::default()).map_err(|e| {
@@ -135,6 +152,9 @@ impl RateCodec for AnchorRateCodec {
     fn quality(&self) -> f64 {
         self.level
     }
+    fn identity(&self) -> String {
+        self.config.settings(self.level)
+    }
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         let coded = match &self.cache {
             Some(c) => c.code(&self.config, img, self.level).map(|(c, _)| c),
@@ -169,6 +189,13 @@ impl RateCodec for JpegIjg {
     fn quality(&self) -> f64 {
         f64::from(self.quality)
     }
+    fn identity(&self) -> String {
+        format!(
+            "jpeg-ijg q{} icm-eval {}",
+            self.quality,
+            env!("CARGO_PKG_VERSION")
+        )
+    }
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
         let jpeg = encode_jpeg(img, self.quality)?;
         Ok(Coded {
@@ -188,7 +215,10 @@ mod tests {
             .join("../../conformance/models/test-seed1-small.safetensors");
         let model = Model::from_path(&path).expect("test model");
         let img = icm::testimage::synthetic(200, 130, 3);
-        let icm = IcmCodec { model, quality: 1 };
+        let icm = IcmCodec {
+            model: Arc::new(model),
+            quality: 1,
+        };
         let coded = icm.code(&img).expect("code");
         let Stream::Icm { bytes, .. } = &coded.stream else {
             panic!("icm gave no icm stream");

@@ -87,6 +87,30 @@ impl Confusion {
         }
     }
 
+    /// The pixel counts, `[truth * classes + prediction]`.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// A matrix of `classes` labels from its counts (as [`Self::counts`] gives them), or
+    /// `None` when there are not `classes * classes` of them.
+    pub fn from_counts(classes: usize, counts: Vec<u64>) -> Option<Self> {
+        (counts.len() == classes * classes).then_some(Self { classes, counts })
+    }
+
+    /// Adds the counts of `other`, a matrix of the same classes (pictures scored apart,
+    /// then summed: the same counts as scoring them into one matrix). `false`, and
+    /// nothing added, when the classes differ.
+    pub fn merge(&mut self, other: &Self) -> bool {
+        if other.classes != self.classes {
+            return false;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        true
+    }
+
     /// IoU per class, `None` for classes absent from both truth and prediction.
     pub fn ious(&self) -> Vec<Option<f64>> {
         let n = self.classes;
