@@ -5,9 +5,10 @@
 #                   command: the same stream bytes, pixels, latents and info; BD-rate against
 #                   the PyPI bjontegaard package; the conformance suite and its must-fail
 #                   vectors' exception classes; hostile streams; threads; python -m icm.dist
-#                   on a local Ray runtime of 2 workers against icm task-eval and icm anchor
-#                   (test_dist.py: 8 COCO pictures x 2 rate points, a worker killed mid-run,
-#                   a rerun from the cache; about a minute). Its wheel is built
+#                   on a local Ray runtime of 2 workers against icm task-eval, icm anchor
+#                   and icm eval (test_dist.py: 8 COCO pictures x 2 rate points, a worker
+#                   killed mid-run, a rerun from the cache; 3 Kodak pictures x 2 qualities;
+#                   about a minute and a half). Its wheel is built
 #                   from this checkout by maturin (release; cargo's target folder
 #                   ${ICM_PY_TARGET:-~/.cache/icm/python-target}, kept between runs: about
 #                   2.5 minutes the first time on 2 cores, seconds after) and installed

@@ -4,9 +4,9 @@ Encode a ``uint8`` numpy array of shape ``(H, W, 3)`` to an icm stream, decode a
 its picture or to its latents, read a stream's header, compute Bjøntegaard deltas and run
 the conformance suite: the same Rust libraries as the ``icm`` command, with the GIL
 released while the codec runs. The zoo of six models (``icm-psnr-q1`` .. ``q6``) is built
-into the package. :class:`TaskEvaluation` and :class:`AnchorEvaluation` run ``icm
-task-eval`` and ``icm anchor`` one picture and rate point at a time, for ``python -m
-icm.dist`` (Ray). Every error is an :class:`Error`; a stream or model a decoder must refuse
+into the package. :class:`TaskEvaluation`, :class:`AnchorEvaluation` and
+:class:`RdEvaluation` run ``icm task-eval``, ``icm anchor`` and ``icm eval`` one picture and
+rate point at a time, for ``python -m icm.dist`` (Ray). Every error is an :class:`Error`; a stream or model a decoder must refuse
 raises the subclass of its error class of spec 13.
 
     >>> import numpy as np, icm
@@ -44,6 +44,7 @@ from ._icm import (
     ZOO,
     AnchorEvaluation,
     Model,
+    RdEvaluation,
     TaskEvaluation,
     bd_rate,
     conformance,
@@ -62,6 +63,7 @@ __all__ = [
     "Model",
     "TaskEvaluation",
     "AnchorEvaluation",
+    "RdEvaluation",
     "encode",
     "decode",
     "decode_latents",

@@ -235,6 +235,79 @@ class AnchorEvaluation:
             TaskError: a row missing, given twice, or unreadable.
         """
 
+class RdEvaluation:
+    """The rate-distortion evaluation of ``icm eval`` (the icm codec on a folder of PNGs: bpp,
+    PSNR-RGB, MS-SSIM, times) cut into rows, one picture at one rate point, for
+    ``python -m icm.dist eval``: set it up once per process with the arguments of the
+    command (the models are loaded once), :meth:`evaluate` each picture at each rate point
+    (anywhere: each row is independent), and :meth:`finish` all rows in one place, which
+    makes the command's results file. Rows are read from and written to the record cache
+    (``cache_dir/records``, keyed by the picture's bytes, the model's SHA-256, the encoder
+    options and the icm version) unless ``use_cache`` is false.
+
+    Args:
+        dataset: a folder of PNG pictures (sorted file names).
+        qualities, models, limit: ``--qualities``, ``--model`` (a list), ``--limit`` of
+            ``icm eval``; without either, qualities 1 to 6.
+        effort, lambda_: ``--effort`` (0 to 3) and ``--lambda`` of the encoder's search.
+        model_dir: where models are looked up by name before the zoo built into the package
+            (default ``$ICM_MODEL_DIR``).
+        cache_dir: the cache root, rows in ``records/`` (default ``$ICM_CACHE_DIR``, else
+            ``~/.cache/icm``).
+        use_cache: read and write the record cache.
+
+    Raises:
+        UsageError: arguments that do not parse; ``ModelError``: a model not found or
+            without encoder; ``TaskError``: no PNG in the folder.
+    """
+
+    def __init__(
+        self,
+        dataset: _PathLike,
+        *,
+        qualities: Optional[str] = None,
+        models: Optional[Sequence[str]] = None,
+        limit: Optional[int] = None,
+        effort: int = 0,
+        lambda_: Optional[float] = None,
+        model_dir: Optional[_PathLike] = None,
+        cache_dir: Optional[_PathLike] = None,
+        use_cache: bool = True,
+    ) -> None:
+        """Sets up the evaluation: loads the models, lists the pictures."""
+    @property
+    def pictures(self) -> int:
+        """Pictures to evaluate (after ``limit``)."""
+    @property
+    def labels(self) -> List[str]:
+        """The rate points' labels (the models' names)."""
+    @property
+    def records_dir(self) -> Optional[str]:
+        """The record cache's folder, or ``None`` without cache."""
+    def evaluate(self, item: int, point: int) -> Tuple[bytes, bool, Optional[str]]:
+        """Encodes and decodes picture ``item`` (0-based, sorted file names) at rate point
+        ``point`` and measures it, or reads its row from the record cache.
+
+        Returns:
+            ``(row, cached, warning)``: the row (opaque bytes for :meth:`finish`), whether
+            it came from the cache, and a warning or ``None``.
+
+        Raises:
+            TaskError: the picture does not read, or the indices are out of range;
+                :class:`Error` (the subclass of its class): the codec fails.
+        """
+    def finish(self, rows: Sequence[bytes]) -> Dict[str, str]:
+        """Makes the results file of the rows of every picture at every rate point, in any
+        order, as ``icm eval`` does.
+
+        Returns:
+            A dict: ``json`` and ``csv``, the results files of ``icm eval -o`` and ``--csv``,
+            and ``table``, the table ``icm eval`` prints.
+
+        Raises:
+            TaskError: a row missing, given twice, or unreadable.
+        """
+
 def encode(
     image: npt.NDArray[np.uint8],
     *,
@@ -245,7 +318,7 @@ def encode(
     checksums: bool = True,
     model_dir: Optional[_PathLike] = None,
     effort: int = 0,
-    lmbda: Optional[float] = None,
+    lambda_: Optional[float] = None,
 ) -> bytes:
     """Encodes a picture to an icm stream: the bytes `icm encode` writes for the same picture,
     model and options.
@@ -267,7 +340,7 @@ def encode(
         effort: 0 (default) codes the latents the analysis transform predicts; 1-3 search
             per tile for latents with a lower rate + lambda * distortion (spec 12.6), as
             ``icm encode --effort``: slower encoding, the same decoder.
-        lmbda: the rate-distortion weight of the search (``bpp + lmbda * 255^2 * MSE``);
+        lambda_: the rate-distortion weight of the search (``bpp + lambda_ * 255^2 * MSE``);
             default the model's ``lambda`` metadata entry (the zoo has it; give it for an
             imported model).
 

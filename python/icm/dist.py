@@ -1,6 +1,7 @@
-"""Evaluation at dataset scale on a Ray cluster: ``python -m icm.dist task-eval|anchor``.
+"""Evaluation at dataset scale on a Ray cluster: ``python -m icm.dist task-eval|anchor|eval``.
 
-The arguments and the results files are those of ``icm task-eval`` and ``icm anchor``; a few
+The arguments and the results files are those of ``icm task-eval``, ``icm anchor`` and
+``icm eval``; a few
 more say where it runs: ``--address`` (a Ray cluster: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``; without
 it a local Ray runtime is started, ``--workers`` processes on this machine), ``--cache-dir``
 (the record and anchor cache, a folder every worker sees) and ``--retries``.
@@ -23,6 +24,11 @@ missing or duplicate record).
 each rate parameter coded by ffmpeg, or read from the anchor cache (``--cache-dir``), and
 measured; the rows make the command's results file.
 
+``eval`` is ``icm eval`` the same way (:class:`icm.RdEvaluation`): each picture at each
+model encoded (``--effort``, ``--lambda``), decoded and measured (bpp, PSNR-RGB, MS-SSIM),
+or its row read from the record cache (keyed by the picture's bytes, the model's SHA-256,
+the encoder options and the icm version); the rows make the command's results file.
+
 Nothing here computes anything of the evaluation; this module is orchestration only.
 """
 
@@ -35,7 +41,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["main", "run_task_eval", "run_anchor", "parse_args"]
+__all__ = ["main", "run_task_eval", "run_anchor", "run_eval", "parse_args"]
 
 _HELP = """\
 Rate-task evaluation of a dataset on a Ray cluster, one Ray task per picture and rate point:
@@ -150,6 +156,65 @@ def _anchor_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     _ray_options(p, threads=False)
 
 
+_EVAL_HELP = """\
+Rate and distortion of the icm codec on a folder of PNGs on a Ray cluster, one Ray task per
+picture and model: the arguments and results files of `icm eval` (see `icm eval --help`),
+with the same figures (times aside).
+
+--address, --workers, --threads and --retries as for task-eval. The record cache
+(--cache-dir, default $ICM_CACHE_DIR or ~/.cache/icm; rows in records/) holds every
+picture's row at every model, keyed by the picture's bytes, the model's SHA-256, the encoder
+options (--effort, --lambda) and the icm version: give a folder every worker sees so that a
+rerun or a resumed run codes only what is missing. Models are looked up in --model-dir
+($ICM_MODEL_DIR), then in the zoo built into the package.
+"""
+
+
+def _eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser(
+        "eval",
+        help="rate-distortion evaluation of icm (icm eval) on Ray",
+        description=_EVAL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", required=True, help="folder of PNG pictures")
+    p.add_argument(
+        "--qualities", help="zoo qualities: 1..6 or 1,3,5 (default 1..6 when no --model)"
+    )
+    p.add_argument(
+        "--model",
+        dest="models",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="model names (looked up in the model directory, then the zoo) or files",
+    )
+    p.add_argument("-o", "--output", help="JSON results (as icm eval -o)")
+    p.add_argument("--csv", help="CSV results (as icm eval --csv)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N pictures")
+    p.add_argument(
+        "--effort", type=int, default=0, help="encoder effort 0-3 (as icm eval; default 0)"
+    )
+    p.add_argument(
+        "--lambda",
+        dest="lambda_",
+        metavar="LAMBDA",
+        type=float,
+        help="rate-distortion weight of the encoder's search (default: the model's)",
+    )
+    p.add_argument("--model-dir", help="model directory (default: $ICM_MODEL_DIR, the zoo)")
+    p.add_argument(
+        "--cache-dir",
+        help="cache root seen by every worker (default $ICM_CACHE_DIR or ~/.cache/icm)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="evaluate every row, neither reading nor writing the record cache",
+    )
+    _ray_options(p, threads=True)
+
+
 def _ray_options(p: argparse.ArgumentParser, threads: bool) -> None:
     if threads:
         p.add_argument(
@@ -184,6 +249,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _task_eval_parser(sub)
     _anchor_parser(sub)
+    _eval_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -225,6 +291,25 @@ def _anchor_spec(a: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+def _eval_spec(a: argparse.Namespace) -> Dict[str, Any]:
+    """The keyword arguments of :class:`icm.RdEvaluation`."""
+    path = lambda p: os.path.abspath(p) if p else None  # noqa: E731
+    return {
+        "dataset": os.path.abspath(a.dataset),
+        "qualities": a.qualities,
+        "models": list(a.models),
+        "limit": a.limit,
+        "effort": a.effort,
+        "lambda_": a.lambda_,
+        "model_dir": path(a.model_dir),
+        "cache_dir": path(a.cache_dir),
+        "use_cache": not a.no_cache,
+    }
+
+
+# The class of each kind of run.
+_CLASSES = {"task-eval": "TaskEvaluation", "anchor": "AnchorEvaluation", "eval": "RdEvaluation"}
+
 # One evaluation per worker process and set of arguments: networks and models are loaded
 # by the first task a worker runs, not by each.
 _JOBS: Dict[Tuple[Tuple[str, Any], ...], Any] = {}
@@ -259,8 +344,7 @@ def _job(kind: str, spec: Dict[str, Any]) -> Any:
     )
     job = _JOBS.get(key)
     if job is None:
-        cls = icm.TaskEvaluation if kind == "task-eval" else icm.AnchorEvaluation
-        job = _JOBS[key] = cls(**spec)
+        job = _JOBS[key] = getattr(icm, _CLASSES[kind])(**spec)
     return job
 
 
@@ -268,7 +352,7 @@ def _evaluate(
     kind: str, spec: Dict[str, Any], item: int, point: int
 ) -> Tuple[int, int, bytes, bool, Optional[str]]:
     """The body of one Ray task: picture ``item`` at rate point ``point`` of ``kind``
-    (``task-eval`` or ``anchor``): ``(item, point, record, cached, warning)``."""
+    (``task-eval``, ``anchor`` or ``eval``): ``(item, point, record, cached, warning)``."""
     done = _job(kind, spec).evaluate(item, point)
     record, cached = done[0], done[1]
     warning = done[2] if len(done) > 2 else None
@@ -442,6 +526,31 @@ def run_anchor(a: argparse.Namespace) -> Dict[str, Any]:
     return out
 
 
+def run_eval(a: argparse.Namespace) -> Dict[str, Any]:
+    """Runs ``eval`` as parsed by :func:`parse_args`; returns :meth:`RdEvaluation.finish`'s
+    dict (``json``, ``csv``, ``table``) with ``cached`` (rows read from the record cache)
+    and ``records`` added."""
+    import icm
+
+    _check_common(a)
+    spec = _eval_spec(a)
+    # The driver's own evaluation checks the arguments, the models and the folder before
+    # Ray starts, and makes the results file at the end.
+    driver = icm.RdEvaluation(**spec)
+    records, cached, _ = _run_records(a, "eval", spec, driver.pictures, len(driver.labels))
+    out = driver.finish(records)
+    if a.output:
+        _write(a.output, out["json"])
+    if a.csv:
+        _write(a.csv, out["csv"])
+    out["cached"] = cached
+    out["records"] = len(records)
+    return out
+
+
+_RUNS = {"task-eval": run_task_eval, "anchor": run_anchor, "eval": run_eval}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command ``python -m icm.dist``; returns its exit status."""
     import icm
@@ -450,7 +559,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     a = parse_args(argv)
     try:
-        out = run_task_eval(a) if a.command == "task-eval" else run_anchor(a)
+        out = _RUNS[a.command](a)
     except icm.UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

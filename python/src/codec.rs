@@ -179,7 +179,7 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 ///     effort: 0 (default) codes the latents the analysis transform predicts; 1-3 search
 ///         per tile for latents with a lower rate + lambda * distortion (spec 12.6), as
 ///         ``icm encode --effort``: slower encoding, the same decoder.
-///     lmbda: the rate-distortion weight of the search (``bpp + lmbda * 255^2 * MSE``);
+///     lambda_: the rate-distortion weight of the search (``bpp + lambda_ * 255^2 * MSE``);
 ///         default the model's ``lambda`` metadata entry (the zoo has it; give it for an
 ///         imported model).
 ///
@@ -193,7 +193,7 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 ///     ModelError: no model of that name; ``IoError`` when its file cannot be read,
 ///         ``InvalidModelError`` when it fails spec 7.5.
 #[pyfunction]
-#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None, effort = 0, lmbda = None))]
+#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None, effort = 0, lambda_ = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn encode<'py>(
     py: Python<'py>,
@@ -205,7 +205,7 @@ pub fn encode<'py>(
     checksums: bool,
     model_dir: Option<PathBuf>,
     effort: u8,
-    lmbda: Option<f32>,
+    lambda_: Option<f32>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     if quality.is_some() && model.is_some() {
         return Err(
@@ -226,7 +226,7 @@ pub fn encode<'py>(
                     tile,
                     checksums,
                     effort,
-                    lambda: lmbda,
+                    lambda: lambda_,
                     ..EncodeOptions::default()
                 };
                 Ok(codec::encode(&img, &model, &opts)?)

@@ -105,29 +105,42 @@ impl Lookup {
     /// The model the user names: a path to a model file, or a name (with or without
     /// `.safetensors`) in the model directory or the zoo.
     pub fn load(&self, spec: &Path) -> Result<Arc<Model>> {
+        Ok(self.locate(spec)?.0)
+    }
+
+    /// As [`Lookup::load`], with the file the model was read from (`None`: the zoo built
+    /// in).
+    pub fn locate(&self, spec: &Path) -> Result<(Arc<Model>, Option<PathBuf>)> {
         let name = spec.to_str().map(|s| s.trim_end_matches(".safetensors"));
         if let Some(dir) = &self.dir {
             match spec
                 .to_str()
                 .map(|s| model::resolve_model(Some(s), None, dir))
             {
-                Some(Ok(path)) => return load_file(&path),
+                Some(Ok(path)) => return located(path),
                 Some(Err(ModelError::NotFound { .. })) | None => {}
                 Some(Err(e)) => return Err(e.into()),
             }
         }
         if spec.is_file() {
-            return load_file(spec);
+            return located(spec.to_path_buf());
         }
-        match name {
+        let zoo = match name {
             Some(n) => zoo_model(n).unwrap_or_else(|| Err(self.not_found(n))),
             None => Err(self.not_found(&spec.to_string_lossy())),
-        }
+        };
+        Ok((zoo?, None))
     }
 
     /// The zoo model of quality `q` (1 to 6): `icm-psnr-qQ` in the model directory, else in
     /// the zoo.
     pub fn load_quality(&self, q: u8) -> Result<Arc<Model>> {
+        Ok(self.locate_quality(q)?.0)
+    }
+
+    /// As [`Lookup::load_quality`], with the file the model was read from (`None`: the zoo
+    /// built in).
+    pub fn locate_quality(&self, q: u8) -> Result<(Arc<Model>, Option<PathBuf>)> {
         if !(1..=6).contains(&q) {
             return Err(Failure::usage(format!(
                 "quality {q}: the zoo has qualities 1 to 6"
@@ -136,12 +149,13 @@ impl Lookup {
         let name = model::zoo_name(q);
         if let Some(dir) = &self.dir {
             match model::resolve_model(None, Some(q), dir) {
-                Ok(path) => return load_file(&path),
+                Ok(path) => return located(path),
                 Err(ModelError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        zoo_model(&name).unwrap_or_else(|| Err(self.not_found(&name)))
+        let zoo = zoo_model(&name).unwrap_or_else(|| Err(self.not_found(&name)));
+        Ok((zoo?, None))
     }
 
     /// The model a stream names (hostile input: it only selects among the model files of
@@ -165,6 +179,11 @@ impl Lookup {
 
 fn load_file(path: &Path) -> Result<Arc<Model>> {
     Ok(Arc::new(Model::from_path(path)?))
+}
+
+/// The model file `path`, with its path.
+fn located(path: PathBuf) -> Result<(Arc<Model>, Option<PathBuf>)> {
+    Ok((load_file(&path)?, Some(path)))
 }
 
 /// How a call chooses its model.

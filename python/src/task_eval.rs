@@ -33,6 +33,11 @@ impl From<JobError> for Failure {
                 f.path = Some(path);
                 f
             }
+            JobError::DecoderOnly { .. } => Failure::new("model", message),
+            JobError::Codec { source, .. } => Failure {
+                message,
+                ..Failure::from(source)
+            },
             JobError::Task(_)
             | JobError::Anchor(_)
             | JobError::AnchorCoding { .. }
@@ -42,7 +47,7 @@ impl From<JobError> for Failure {
 }
 
 /// The models of the package: the model directory, then the zoo built in.
-struct PackageModels(Lookup);
+pub(crate) struct PackageModels(pub(crate) Lookup);
 
 impl ModelSource for PackageModels {
     fn load(
@@ -50,10 +55,18 @@ impl ModelSource for PackageModels {
         spec: Option<&str>,
         quality: Option<u8>,
     ) -> std::result::Result<Arc<Model>, JobError> {
+        Ok(self.locate(spec, quality)?.0)
+    }
+
+    fn locate(
+        &self,
+        spec: Option<&str>,
+        quality: Option<u8>,
+    ) -> std::result::Result<(Arc<Model>, Option<PathBuf>), JobError> {
         let found = match (spec, quality) {
-            (Some(s), _) => self.0.load(Path::new(s)),
-            (None, Some(q)) => self.0.load_quality(q),
-            (None, None) => self.0.load_quality(icm::model::ZOO_DEFAULT_QUALITY),
+            (Some(s), _) => self.0.locate(Path::new(s)),
+            (None, Some(q)) => self.0.locate_quality(q),
+            (None, None) => self.0.locate_quality(icm::model::ZOO_DEFAULT_QUALITY),
         };
         found.map_err(|f| JobError::Lookup(f.message))
     }

@@ -232,8 +232,8 @@ def test_effort_arguments_are_checked(small_model):
     with pytest.raises(icm.UsageError, match="lambda"):
         icm.encode(img, model=small_model, effort=1)
     with pytest.raises(icm.UsageError, match="lambda"):
-        icm.encode(img, effort=1, lmbda=-1.0)
-    data = icm.encode(img, model=small_model, effort=1, lmbda=0.01)
+        icm.encode(img, effort=1, lambda_=-1.0)
+    data = icm.encode(img, model=small_model, effort=1, lambda_=0.01)
     assert icm.decode(data, model=small_model).shape == (64, 64, 3)
 
 

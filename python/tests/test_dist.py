@@ -1,7 +1,10 @@
 """``python -m icm.dist task-eval`` (issue 19) on a local Ray runtime with 2 workers against
 the single-process ``icm task-eval``: the same scores and detections on 8 COCO pictures at
 2 rate points, the same after a worker is killed mid-run, and a second run served from the
-record cache. Needs ../shared (COCO subset, YOLOX-Nano), ONNX Runtime in the venv and Ray.
+record cache. ``icm.dist anchor`` and ``icm.dist eval`` against ``icm anchor`` and
+``icm eval`` on Kodak pictures (the same figures, times aside; a rerun from the cache), and
+``icm.RdEvaluation`` at ``--effort 1``. Needs ../shared (COCO subset, YOLOX-Nano, Kodak),
+ONNX Runtime in the venv and Ray.
 """
 
 import json
@@ -192,7 +195,7 @@ ANCHOR_ARGS = ["--codec", "hevc", "--qps", "27,37", "--limit", "3", "--dataset",
 
 
 def _rd(path: Path) -> Dict:
-    """An anchor results file without its times."""
+    """A results file of ``icm anchor`` or ``icm eval`` without its times."""
     doc = json.loads(path.read_text())
     doc["results"] = {k: v for k, v in doc["results"].items() if not _timing(k)}
     for row in doc["per_image"]:
@@ -215,3 +218,77 @@ def test_dist_anchor_gives_the_figures_of_icm_anchor(cli, tmp_path):
         assert r.returncode == 0, f"{run} run: {r.stderr[-3000:]}"
         assert f"records 6, {cached} from the cache" in r.stdout, r.stdout
         assert _rd(tmp_path / "dist.json") == _rd(tmp_path / "cli.json"), run
+
+
+EVAL_ARGS = ["--dataset", str(KODAK), "--qualities", "1,2", "--limit", "3"]
+
+
+def _eval_dist(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "icm.dist", "eval", *EVAL_ARGS, "--workers", "2",
+           "--cache-dir", str(tmp / "cache"), "-o", str(tmp / "dist.json"),
+           "--csv", str(tmp / "dist.csv"), *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "ICM_MODEL_DIR": str(REPO / "models")})
+    assert r.returncode == 0, f"icm.dist eval: {r.stderr[-3000:]}"
+    return r
+
+
+def _csv_figures(path: Path) -> List[List[str]]:
+    """A CSV results file without its time columns."""
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    keep = [k for k, name in enumerate(rows[0]) if not _timing(name)]
+    return [[row[k] for k in keep] for row in rows]
+
+
+def test_dist_eval_gives_the_figures_of_icm_eval(cli, tmp_path):
+    """``icm.dist eval`` on 3 Kodak pictures x 2 zoo qualities gives ``icm eval``'s results
+    file (every figure, model, path and description; times aside); a second run reads every
+    row from the record cache."""
+    _needs()
+    if not KODAK.is_dir():
+        cannot_run(f"no Kodak pictures at {KODAK} (../shared)")
+    run_cli(cli, "eval", *EVAL_ARGS, "-o", tmp_path / "cli.json", "--csv", tmp_path / "cli.csv",
+            env={**os.environ, "ICM_MODEL_DIR": str(REPO / "models")})
+    for run, cached in (("first", 0), ("second", 6)):
+        r = _eval_dist(tmp_path)
+        assert f"records 6, {cached} from the cache" in r.stdout, r.stdout
+        assert "icm-psnr-q2" in r.stdout and "PSNR-RGB" in r.stdout, r.stdout
+        assert _rd(tmp_path / "dist.json") == _rd(tmp_path / "cli.json"), run
+        assert _csv_figures(tmp_path / "dist.csv") == _csv_figures(tmp_path / "cli.csv"), run
+    assert len(list((tmp_path / "cache" / "records").glob("*/*.json"))) == 6
+
+
+def _write_png(path: Path, img) -> None:
+    """An 8-bit RGB PNG (no filter), without an imaging library."""
+    import struct
+    import zlib
+
+    h, w, _ = img.shape
+    raw = b"".join(b"\0" + img[y].tobytes() for y in range(h))
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data  # noqa: E731
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_rd_evaluation_with_effort(cli, tmp_path):
+    """``--effort 1`` (the encoder's search) on 1 small picture at 1 quality, in process:
+    the figures of ``icm eval --effort 1``, the effort in the rate point's settings."""
+    import icm
+
+    from helpers import picture
+
+    _write_png(tmp_path / "p.png", picture(256, 192, seed=3))
+    env = {**os.environ, "ICM_MODEL_DIR": str(REPO / "models")}
+    run_cli(cli, "eval", "--dataset", tmp_path, "--qualities", "1", "--effort", "1",
+            "-o", tmp_path / "cli.json", env=env)
+    ev = icm.RdEvaluation(str(tmp_path), qualities="1", effort=1, use_cache=False,
+                          model_dir=str(REPO / "models"))
+    row, cached, _ = ev.evaluate(0, 0)
+    assert not cached
+    (tmp_path / "py.json").write_text(ev.finish([row])["json"])
+    doc = _rd(tmp_path / "py.json")
+    assert doc == _rd(tmp_path / "cli.json")
+    assert doc["rate_points"][0]["settings"] == "effort 1"
+    with pytest.raises(icm.UsageError, match="effort"):
+        icm.RdEvaluation(str(tmp_path), qualities="1", effort=7)

@@ -162,6 +162,8 @@ impl From<icm_eval::task::job::JobError> for CliError {
             JobError::Rd(icm_eval::rd::RdError::Metric { path, source }) => {
                 CliError::Metric { path, source }
             }
+            JobError::Codec { what, source } => CliError::Codec { path: what, source },
+            JobError::DecoderOnly { path, model } => CliError::DecoderOnly { path, model },
             e @ JobError::Lookup(_) => CliError::Usage(e.to_string()),
         }
     }

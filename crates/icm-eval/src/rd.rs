@@ -1,7 +1,8 @@
 //! Rate-distortion figures of `icm eval` and `icm anchor`: one picture at one rate point
 //! ([`measure`], an [`ImageRow`]), their means per rate point in a results file
-//! ([`rd_results`]), and the PNGs of a dataset folder ([`list_pngs`]). The command and
-//! `python -m icm.dist anchor` both go through these, so their results are the same.
+//! ([`rd_results`], [`rd_table`]), and the PNGs of a dataset folder ([`list_pngs`]). The
+//! commands and `python -m icm.dist eval|anchor` all go through these
+//! ([`crate::eval_job`], [`crate::anchor::job`]), so their results are the same.
 
 use crate::metrics::{ms_ssim_rgb8, psnr_rgb8, MetricError};
 use crate::results::{AnchorInfo, Columns, ImageRow, RatePointInfo, ResultsFile};
@@ -75,6 +76,34 @@ pub fn rd_results(
         per_image: images.into_iter().flatten().collect(),
         anchor,
     }
+}
+
+/// The means of a results file of [`rd_results`] as a table, one line per rate point
+/// (what `icm eval` and `icm anchor` print, and `python -m icm.dist eval`).
+pub fn rd_table(file: &ResultsFile, images: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "{:<24} {:>7} {:>7} {:>8} {:>9} {:>8} {:>8} {:>8}\n",
+        "model", "quality", "images", "bpp", "PSNR-RGB", "MS-SSIM", "enc s", "dec s"
+    );
+    let value = |name: &str, k: usize| file.results.get(name).and_then(|c| c.get(k).copied()?);
+    for (k, p) in file.rate_points.iter().enumerate() {
+        let num = |name: &str| value(name, k).unwrap_or(f64::NAN);
+        let ms = value("ms-ssim", k).map_or_else(|| "-".to_string(), |v| format!("{v:.5}"));
+        let _ = writeln!(
+            out,
+            "{:<24} {:>7} {:>7} {:>8.4} {:>9.3} {:>8} {:>8.3} {:>8.3}",
+            p.label,
+            p.quality.to_string(),
+            images,
+            num("bpp"),
+            num("psnr-rgb"),
+            ms,
+            num("encoding_time"),
+            num("decoding_time")
+        );
+    }
+    out
 }
 
 /// Measures a decoded picture against its original: the row, and a warning when the

@@ -25,14 +25,16 @@ use super::{resolve_task_model, TaskError, TaskKind};
 use crate::anchor::{default_cache_root, AnchorCache, AnchorCodec, AnchorConfig, AnchorError};
 use crate::results::ResultsFile;
 use icm::model::{self, Model, ModelError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Errors of setting up, running and finishing a task evaluation or an anchor run
-/// ([`crate::anchor::job`]).
+/// Errors of setting up, running and finishing a task evaluation, an anchor run
+/// ([`crate::anchor::job`]) or a rate-distortion evaluation ([`crate::eval_job`]).
 #[derive(Debug, Error)]
 pub enum JobError {
     /// Arguments that do not go together or do not parse.
@@ -55,7 +57,23 @@ pub enum JobError {
         /// Cause.
         source: AnchorError,
     },
-    /// A decoded picture could not be measured (`icm anchor`).
+    /// The icm codec failed on a picture (`icm eval`).
+    #[error("{what}: {source}")]
+    Codec {
+        /// Picture, step and model: `kodim01.png (encode, model icm-psnr-q1)`.
+        what: String,
+        /// Cause.
+        source: icm::codec::CodecError,
+    },
+    /// A model without encoder transforms was given to an evaluation that encodes.
+    #[error("{path}: model {model} has no encoder transforms (decoder-only)")]
+    DecoderOnly {
+        /// Model file (or where it was found).
+        path: String,
+        /// Model name.
+        model: String,
+    },
+    /// A decoded picture could not be measured (`icm anchor`, `icm eval`).
     #[error(transparent)]
     Rd(#[from] crate::rd::RdError),
     /// A model lookup of another front end (the Python package's zoo) failed.
@@ -207,6 +225,16 @@ pub fn parse_levels(codec: AnchorCodec, spec: Option<&str>) -> Result<Vec<f64>, 
 pub trait ModelSource {
     /// The model `spec` (a name or a file) when given, else the zoo model of `quality`.
     fn load(&self, spec: Option<&str>, quality: Option<u8>) -> Result<Arc<Model>, JobError>;
+
+    /// As [`ModelSource::load`], with the file the model was read from (`None`: a model
+    /// built into the program), which results files report.
+    fn locate(
+        &self,
+        spec: Option<&str>,
+        quality: Option<u8>,
+    ) -> Result<(Arc<Model>, Option<PathBuf>), JobError> {
+        Ok((self.load(spec, quality)?, None))
+    }
 }
 
 /// Models looked up in a model directory, as the `icm` command does.
@@ -215,8 +243,16 @@ pub struct ModelDir(pub PathBuf);
 
 impl ModelSource for ModelDir {
     fn load(&self, spec: Option<&str>, quality: Option<u8>) -> Result<Arc<Model>, JobError> {
+        Ok(self.locate(spec, quality)?.0)
+    }
+
+    fn locate(
+        &self,
+        spec: Option<&str>,
+        quality: Option<u8>,
+    ) -> Result<(Arc<Model>, Option<PathBuf>), JobError> {
         let path = model::resolve_model(spec, quality, &self.0)?;
-        Ok(Arc::new(Model::from_path(&path)?))
+        Ok((Arc::new(Model::from_path(&path)?), Some(path)))
     }
 }
 
@@ -434,7 +470,8 @@ impl TaskEvalSpec {
     }
 }
 
-fn sha256_file(path: &Path) -> Result<[u8; 32], TaskError> {
+/// The SHA-256 of a file's bytes.
+pub(crate) fn sha256_file(path: &Path) -> Result<[u8; 32], TaskError> {
     let bytes = std::fs::read(path).map_err(|source| TaskError::Io {
         path: path.display().to_string(),
         source,
@@ -572,7 +609,7 @@ impl TaskJob {
                 None => None,
             };
             match (cache, &key) {
-                (Some(c), Some(key)) => match c.load(key) {
+                (Some(c), Some(key)) => match c.load::<Record>(key) {
                     Some(mut r) if r.paths.len() == self.evaluation.paths.len() => {
                         r.item = item;
                         r.point = k;
@@ -709,7 +746,8 @@ pub fn default_record_dir() -> PathBuf {
     default_cache_root().join("records")
 }
 
-/// Task-evaluation records stored by key (module documentation). The folder may be on a
+/// Records stored by key (module documentation): task-evaluation [`Record`]s and the
+/// rows of `icm eval` ([`crate::eval_job`]), each under keys of their own. The folder may be on a
 /// shared filesystem that every worker of a cluster sees: entries are whole files renamed
 /// into place, so concurrent writers of one key leave one complete entry.
 #[derive(Debug, Clone)]
@@ -734,14 +772,15 @@ impl RecordCache {
             .join(format!("{key}.json"))
     }
 
-    /// The record of `key`, if stored and readable (anything else is treated as absent).
-    pub fn load(&self, key: &str) -> Option<Record> {
+    /// The record of `key`, if stored and readable as a `T` (anything else is treated as
+    /// absent).
+    pub fn load<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let bytes = std::fs::read(self.path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Stores `record` under `key`.
-    pub fn store(&self, key: &str, record: &Record) -> Result<(), JobError> {
+    pub fn store<T: Serialize>(&self, key: &str, record: &T) -> Result<(), JobError> {
         let path = self.path(key);
         let io = |p: &Path| {
             let p = p.display().to_string();
@@ -856,9 +895,9 @@ mod tests {
                 macs: 0.0,
             }],
         };
-        assert!(cache.load("ab12").is_none());
+        assert!(cache.load::<Record>("ab12").is_none());
         cache.store("ab12", &r).expect("store");
-        let back = cache.load("ab12").expect("load");
+        let back: Record = cache.load("ab12").expect("load");
         assert_eq!((back.item, back.point, back.bytes), (3, 1, 1234));
         let (Score::Detection(a), Score::Detection(b)) = (&back.paths[0].score, &r.paths[0].score)
         else {
@@ -866,7 +905,10 @@ mod tests {
         };
         assert_eq!(a, b);
         std::fs::write(dir.join("ab").join("ab12.json"), b"{trunc").expect("corrupt");
-        assert!(cache.load("ab12").is_none(), "a damaged entry is absent");
+        assert!(
+            cache.load::<Record>("ab12").is_none(),
+            "a damaged entry is absent"
+        );
         std::fs::remove_dir_all(&dir).expect("clean");
     }
 }
