@@ -83,3 +83,8 @@ def test_the_readme_example_runs(tmp_path):
     r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip(), "the example prints what it did"
+
+
+def test_spec_version_is_the_specifications():
+    first = (REPO / "spec" / "icm-v1.md").read_text(encoding="utf-8").splitlines()[0]
+    assert first.endswith(f"version {icm.SPEC_VERSION}"), first
