@@ -30,6 +30,9 @@ rows = [
     ("JPEG (mjpeg)", "kodak-jpeg.json", "qscale"),
 ]
 
+if os.path.exists(os.path.join(out, "kodak-effort", "effort1.json")):
+    rows.insert(1, ("icm --effort 1", os.path.join("kodak-effort", "effort1.json"), "quality"))
+
 vvc = load("kodak-vvc.json")
 print("# Kodak: icm against conventional codecs\n")
 print(
@@ -70,6 +73,13 @@ print(
     "learned-codec papers, the one against our VVC is the one anyone can reproduce with this "
     "repository.\n"
 )
+if os.path.exists(os.path.join(out, "kodak-effort", "effort1.json")):
+    print(
+        "`icm --effort 1` is the same zoo with the encoder's rate-distortion search (spec 12.6; "
+        "same decoder, same streams format), measured by `scripts/effort_report.sh`: the other "
+        "efforts, encode times and the per-quality figures are in "
+        "[kodak-effort.md](kodak-effort.md).\n"
+    )
 print("## Rate points\n")
 print("| codec | rate parameter | bpp | PSNR-RGB (dB) | MS-SSIM | encode s | decode s |")
 print("|---|---|---|---|---|---|---|")

@@ -29,6 +29,13 @@ CURVES=("$OUT/kodak-icm.json" "$OUT/kodak-vvc.json" "$OUT/vtm-compressai-kodak.j
         "$OUT/kodak-hevc.json" "$OUT/kodak-av1.json" "$OUT/kodak-jxl.json"
         "$OUT/kodak-webp.json" "$OUT/kodak-jpeg.json")
 LABELS="icm-psnr (zoo),VVC (libvvenc 4:2:0 10-bit),VTM 4:4:4 (CompressAI published),HEVC (x265 4:2:0 10-bit),AV1 (libaom 4:2:0 10-bit),JPEG XL (libjxl),WebP (libwebp),JPEG (ffmpeg mjpeg)"
+# The zoo with the encoder's search (icm encode --effort 1), measured by
+# scripts/effort_report.sh (40 minutes, so not rerun here).
+EFFORT1="$OUT/kodak-effort/effort1.json"
+if [ -f "$EFFORT1" ]; then
+    CURVES=("${CURVES[0]}" "$EFFORT1" "${CURVES[@]:1}")
+    LABELS="${LABELS%%,*},icm-psnr (zoo) --effort 1,${LABELS#*,}"
+fi
 for ext in png svg; do
     "$ICM" plot "${CURVES[@]}" --labels "$LABELS" --title "Kodak: PSNR-RGB vs rate" -o "$OUT/kodak-rd.$ext"
 done
@@ -49,8 +56,12 @@ bd() {
 {
     echo "| codec | BD-rate vs our VVC, PSNR-RGB | BD-rate vs our VVC, MS-SSIM | BD-rate vs published VTM 4:4:4, PSNR-RGB |"
     echo "|---|---|---|---|"
-    for name in icm vvc hevc av1 jxl webp jpeg; do
+    for name in icm icm-effort1 vvc hevc av1 jxl webp jpeg; do
         f="$OUT/kodak-$name.json"
+        if [ "$name" = icm-effort1 ]; then
+            [ -f "$EFFORT1" ] || continue
+            f=$EFFORT1 name="icm --effort 1"
+        fi
         echo "| $name | $(bd "$OUT/kodak-vvc.json" "$f" psnr-rgb) | $(bd "$OUT/kodak-vvc.json" "$f" ms-ssim) | $(bd "$OUT/vtm-compressai-kodak.json" "$f" psnr-rgb) |"
     done
 } > "$OUT/kodak-bdrate.md"
