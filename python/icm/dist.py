@@ -110,16 +110,7 @@ def _task_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
         metavar="PREFIX",
         help="also write each rate point's detections to PREFIX-<label>.json",
     )
-    p.add_argument("--model-dir", help="model directory (default: $ICM_MODEL_DIR, the zoo)")
-    p.add_argument(
-        "--cache-dir",
-        help="cache root seen by every worker (default $ICM_CACHE_DIR or ~/.cache/icm)",
-    )
-    p.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="evaluate every record, neither reading nor writing the record cache",
-    )
+    _model_and_cache_options(p, "record")
     _ray_options(p, threads=True)
 
 
@@ -202,6 +193,12 @@ def _eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         type=float,
         help="rate-distortion weight of the encoder's search (default: the model's)",
     )
+    _model_and_cache_options(p, "row")
+    _ray_options(p, threads=True)
+
+
+def _model_and_cache_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--model-dir, --cache-dir and --no-cache of the commands that code with icm models."""
     p.add_argument("--model-dir", help="model directory (default: $ICM_MODEL_DIR, the zoo)")
     p.add_argument(
         "--cache-dir",
@@ -210,9 +207,8 @@ def _eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="evaluate every row, neither reading nor writing the record cache",
+        help=f"evaluate every {unit}, neither reading nor writing the record cache",
     )
-    _ray_options(p, threads=True)
 
 
 def _ray_options(p: argparse.ArgumentParser, threads: bool) -> None:

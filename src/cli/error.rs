@@ -90,24 +90,9 @@ pub enum CliError {
         /// Model name.
         model: String,
     },
-    /// A codec decoded a picture of another size than it was given.
-    #[error("{path}: decoded {got}, expected {expected}")]
-    SizeMismatch {
-        /// Picture.
-        path: String,
-        /// Decoded size, WxH.
-        got: String,
-        /// Original size, WxH.
-        expected: String,
-    },
-    /// A quality metric cannot be computed.
-    #[error("{path}: {source}")]
-    Metric {
-        /// Picture.
-        path: String,
-        /// Cause.
-        source: icm_eval::metrics::MetricError,
-    },
+    /// A picture of an evaluation cannot be measured (decoded size, metric).
+    #[error(transparent)]
+    Rd(#[from] icm_eval::rd::RdError),
     /// The conformance index cannot be read.
     #[error("{0}")]
     Vectors(#[from] icm_eval::conformance::VectorError),
@@ -150,18 +135,7 @@ impl From<icm_eval::task::job::JobError> for CliError {
             JobError::Anchor(e) => CliError::Anchor(e),
             JobError::Cache { path, source } => CliError::Io { path, source },
             JobError::AnchorCoding { what, source } => CliError::AnchorCoding { what, source },
-            JobError::Rd(icm_eval::rd::RdError::SizeMismatch {
-                path,
-                got,
-                expected,
-            }) => CliError::SizeMismatch {
-                path,
-                got,
-                expected,
-            },
-            JobError::Rd(icm_eval::rd::RdError::Metric { path, source }) => {
-                CliError::Metric { path, source }
-            }
+            JobError::Rd(e) => CliError::Rd(e),
             JobError::Codec { what, source } => CliError::Codec { path: what, source },
             JobError::DecoderOnly { path, model } => CliError::DecoderOnly { path, model },
             e @ JobError::Lookup(_) => CliError::Usage(e.to_string()),
