@@ -477,6 +477,20 @@ def _check_common(a: argparse.Namespace) -> None:
     _check_outputs([a.output, a.csv])
 
 
+def _written(
+    a: argparse.Namespace, out: Dict[str, Any], cached: int, records: int
+) -> Dict[str, Any]:
+    """Writes ``out``'s results files where ``-o`` and ``--csv`` say; returns ``out`` with
+    ``cached`` and ``records`` added."""
+    if a.output:
+        _write(a.output, out["json"])
+    if a.csv:
+        _write(a.csv, out["csv"])
+    out["cached"] = cached
+    out["records"] = records
+    return out
+
+
 def run_task_eval(a: argparse.Namespace) -> Dict[str, Any]:
     """Runs ``task-eval`` as parsed by :func:`parse_args`; returns :meth:`TaskEvaluation.finish`'s
     dict with ``cached`` (records served from the cache) and ``records`` added."""
@@ -493,13 +507,7 @@ def run_task_eval(a: argparse.Namespace) -> Dict[str, Any]:
     if a.save_detections:
         for label, text in out["detections"].items():
             _write(f"{a.save_detections}-{label}.json", text)
-    if a.output:
-        _write(a.output, out["json"])
-    if a.csv:
-        _write(a.csv, out["csv"])
-    out["cached"] = cached
-    out["records"] = len(records)
-    return out
+    return _written(a, out, cached, len(records))
 
 
 def run_anchor(a: argparse.Namespace) -> Dict[str, Any]:
@@ -511,13 +519,7 @@ def run_anchor(a: argparse.Namespace) -> Dict[str, Any]:
     spec = _anchor_spec(a)
     driver = icm.AnchorEvaluation(**spec)
     records, cached, _ = _run_records(a, "anchor", spec, driver.pictures, len(driver.labels))
-    out = driver.finish(records)
-    if a.output:
-        _write(a.output, out["json"])
-    if a.csv:
-        _write(a.csv, out["csv"])
-    out["cached"] = cached
-    out["records"] = len(records)
+    out = _written(a, driver.finish(records), cached, len(records))
     out["table"] = out["csv"]
     return out
 
@@ -534,14 +536,7 @@ def run_eval(a: argparse.Namespace) -> Dict[str, Any]:
     # Ray starts, and makes the results file at the end.
     driver = icm.RdEvaluation(**spec)
     records, cached, _ = _run_records(a, "eval", spec, driver.pictures, len(driver.labels))
-    out = driver.finish(records)
-    if a.output:
-        _write(a.output, out["json"])
-    if a.csv:
-        _write(a.csv, out["csv"])
-    out["cached"] = cached
-    out["records"] = len(records)
-    return out
+    return _written(a, driver.finish(records), cached, len(records))
 
 
 _RUNS = {"task-eval": run_task_eval, "anchor": run_anchor, "eval": run_eval}
