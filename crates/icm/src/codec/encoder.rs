@@ -1,4 +1,4 @@
-use super::rdo::{self, RdoParams, TileTarget};
+use super::rdo::{self, RdoParams, Search, TileTarget};
 use super::{CodecError, RgbImage};
 use crate::container::{
     self, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN,
@@ -48,8 +48,8 @@ impl Default for EncodeOptions {
     }
 }
 
-/// The search of `opts`: `None` at effort 0, else its parameters and lambda.
-fn search_of(model: &Model, opts: &EncodeOptions) -> Result<Option<(RdoParams, f32)>, CodecError> {
+/// The search of `opts`, prepared once for every tile: `None` at effort 0.
+fn search_of<'m>(model: &'m Model, opts: &EncodeOptions) -> Result<Option<Search<'m>>, CodecError> {
     if opts.effort == 0 {
         return Ok(None);
     }
@@ -80,12 +80,7 @@ fn search_of(model: &Model, opts: &EncodeOptions) -> Result<Option<(RdoParams, f
                 ))
             })?,
     };
-    if !(lambda.is_finite() && lambda > 0.0) {
-        return Err(CodecError::Input(format!(
-            "lambda must be a positive number, got {lambda}"
-        )));
-    }
-    Ok(Some((params, lambda)))
+    Search::new(model, params, lambda).map(Some)
 }
 
 /// Tile pixels padded by edge replication to the padded size, as a [0,1] CHW tensor
@@ -114,7 +109,7 @@ fn encode_tile(
     model: &Model,
     img: &RgbImage,
     r: TileRect,
-    search: Option<(RdoParams, f32)>,
+    search: Option<&Search<'_>>,
     index: usize,
     on_step: &(dyn Fn() + Sync),
 ) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
@@ -181,32 +176,32 @@ fn encode_tile(
     }
     let hs = model.h_s.run(&z_hat, hz, wz)?;
     let scale = f32::from(1u16 << MEAN_FRAC_BITS);
-    let q: Vec<i32> = match search {
-        None => y
-            .data
-            .iter()
-            .zip(&hs.mean)
-            .map(|(&v, &mean)| (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32)
-            .collect(),
-        Some((params, lambda)) => {
+    let rounded: Vec<i32> = y
+        .data
+        .iter()
+        .zip(&hs.mean)
+        .map(|(&v, &mean)| (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32)
+        .collect();
+    let q = match search {
+        None => rounded,
+        Some(search) => {
             let target = TileTarget {
                 pixels: &x,
                 width: r.width as usize,
                 height: r.height as usize,
             };
             let seed = index as u64;
-            rdo::refine_tile(
-                model,
-                target,
-                &y,
-                &hs.mean,
-                &hs.scale_index,
-                lambda,
-                &params,
-                seed,
-                on_step,
-            )?
-            .0
+            search
+                .refine_tile(
+                    target,
+                    &y,
+                    rounded,
+                    &hs.mean,
+                    &hs.scale_index,
+                    seed,
+                    on_step,
+                )?
+                .0
         }
     };
     let mut yw = SymbolWriter::new();
@@ -270,14 +265,14 @@ pub fn encode_with_progress(
     };
     let search = search_of(model, opts)?;
     let tiling = header.tiling();
-    let total = search.map_or(0, |(p, _)| {
-        u64::from(p.steps.max(1)) * tiling.count() as u64
-    });
+    let total = search
+        .as_ref()
+        .map_or(0, |s| u64::from(s.steps()) * tiling.count() as u64);
     let done = AtomicU64::new(0);
     let on_step = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
     let tiles = (0..tiling.count())
         .into_par_iter()
-        .map(|i| encode_tile(model, img, tiling.tile(i), search, i, &on_step))
+        .map(|i| encode_tile(model, img, tiling.tile(i), search.as_ref(), i, &on_step))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(container::write(&header, &tiles, opts.checksums))
 }

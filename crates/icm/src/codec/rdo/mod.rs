@@ -24,7 +24,7 @@
 mod code_length;
 mod sga;
 
-pub use sga::{refine_tile, RefineStats, TileTarget};
+pub use sga::{RefineStats, Search, TileTarget};
 
 /// Largest effort.
 pub const MAX_EFFORT: u8 = 3;

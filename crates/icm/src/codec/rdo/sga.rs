@@ -61,147 +61,174 @@ impl Evaluation {
     }
 }
 
-/// Refines the integers `q = y^ - mean` of one tile (`y`: g_a's output; `mean` and
-/// `scale_index`: the integer h_s's output, spec 9) by stochastic Gumbel annealing.
-/// `lambda` is the model's rate-distortion weight (`bpp + lambda * 255^2 * MSE`); `seed`
-/// keys the noise; `on_step` is called after every gradient step. Returns `q` in CHW
-/// order, never with a higher loss than `round(y - mean)`.
-#[allow(clippy::too_many_arguments)]
-pub fn refine_tile(
-    model: &Model,
-    target: TileTarget<'_>,
-    y: &Tensor,
-    mean: &[i32],
-    scale_index: &[u8],
-    lambda: f32,
-    params: &RdoParams,
-    seed: u64,
-    on_step: &(dyn Fn() + Sync),
-) -> Result<(Vec<i32>, RefineStats), CodecError> {
-    let transform = |source| CodecError::Transform {
-        stage: "g_s",
-        source,
-    };
-    let n = y.data.len();
-    if mean.len() != n || scale_index.len() != n {
-        return Err(CodecError::Input(format!(
-            "rdo: {n} latents but {} means and {} scale indices",
-            mean.len(),
-            scale_index.len()
-        )));
-    }
-    if !(lambda.is_finite() && lambda > 0.0) {
-        return Err(CodecError::Input(format!(
-            "rdo: lambda must be positive, got {lambda}"
-        )));
-    }
-    let unit = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
-    let mean_f: Vec<f32> = mean.iter().map(|&m| m as f32 * unit).collect();
-    let lengths = CodeLengths::new(&model.y_tables, &model.uniform);
-    let net = Differentiable::new(&model.g_s).map_err(transform)?;
-    // bits + weight * SSE is the per-tile form of bpp + lambda * 255^2 * MSE.
-    let weight = f64::from(lambda) * 255.0 * 255.0 / 3.0;
-    let latents = |values: Vec<f32>| Tensor::new(y.c, y.h, y.w, values).map_err(transform);
-    let evaluate = |q: &[i32]| -> Result<Evaluation, CodecError> {
-        let values = q.iter().zip(&mean_f).map(|(&q, m)| q as f32 + m).collect();
-        let x = model.g_s.forward(&latents(values)?).map_err(transform)?;
-        // Sums in a fixed order (sequential), so that the comparison of losses does not
-        // depend on the thread count.
-        let bits = q
-            .iter()
-            .zip(scale_index)
-            .map(|(&q, &i)| f64::from(lengths.bits(usize::from(i), q)))
-            .sum();
-        Ok(Evaluation {
-            bits,
-            sse: distortion(&x, target, None).map_err(transform)?,
+/// The search of one encode: the parameters, and what every tile shares (the code lengths
+/// of the y tables, g_s's adjoints), prepared once.
+pub struct Search<'m> {
+    model: &'m Model,
+    params: RdoParams,
+    /// `lambda * 255^2 / 3`: bits + weight * SSE is the per-tile form of
+    /// bpp + lambda * 255^2 * MSE.
+    weight: f64,
+    lengths: CodeLengths,
+    net: Differentiable<'m>,
+}
+
+impl<'m> Search<'m> {
+    /// Prepares the search of `params` with the rate-distortion weight `lambda` (`bpp +
+    /// lambda * 255^2 * MSE`), which must be positive and finite.
+    pub fn new(model: &'m Model, params: RdoParams, lambda: f32) -> Result<Self, CodecError> {
+        if !(lambda.is_finite() && lambda > 0.0) {
+            return Err(CodecError::Input(format!(
+                "lambda must be a positive number, got {lambda}"
+            )));
+        }
+        let net = Differentiable::new(&model.g_s).map_err(|source| CodecError::Transform {
+            stage: "g_s",
+            source,
+        })?;
+        Ok(Self {
+            model,
+            params,
+            weight: f64::from(lambda) * 255.0 * 255.0 / 3.0,
+            lengths: CodeLengths::new(&model.y_tables, &model.uniform),
+            net,
         })
-    };
-
-    let start: Vec<i32> = y
-        .data
-        .iter()
-        .zip(&mean_f)
-        .map(|(v, m)| (v - m).round().clamp(-LIMIT, LIMIT) as i32)
-        .collect();
-    let at_start = evaluate(&start)?;
-
-    let mut v: Vec<f32> = y
-        .data
-        .iter()
-        .zip(&mean_f)
-        .map(|(v, m)| (v - m).clamp(-LIMIT, LIMIT))
-        .collect();
-    let mut adam_m = vec![0.0f32; n];
-    let mut adam_v = vec![0.0f32; n];
-    let mut soft = vec![0.0f32; n];
-    let mut slope = vec![0.0f32; n];
-    let mut rate_step = vec![0.0f32; n];
-    let steps = params.steps.max(1);
-    let decay = (params.temperature_end / params.temperature_start).ln();
-    for step in 0..steps {
-        let frac = if steps > 1 {
-            step as f32 / (steps - 1) as f32
-        } else {
-            1.0
-        };
-        let tau = params.temperature_start * (decay * frac).exp();
-        // Relaxed rounding: soft = floor + w, w the relaxed probability of rounding up.
-        (
-            soft.par_iter_mut(),
-            slope.par_iter_mut(),
-            rate_step.par_iter_mut(),
-        )
-            .into_par_iter()
-            .zip(v.par_iter().zip(&mean_f).zip(scale_index))
-            .enumerate()
-            .for_each(|(j, ((s, d, r), ((&v, &m), &idx)))| {
-                let floor = v.floor();
-                let relaxed = relax(v - floor, tau, logistic_noise(seed, step, j));
-                *s = floor + relaxed.weight + m;
-                *d = relaxed.slope;
-                let f = floor as i32;
-                let idx = usize::from(idx);
-                *r = lengths.bits(idx, f + 1) - lengths.bits(idx, f);
-            });
-        let (x, tape) = net.forward(&latents(soft.clone())?).map_err(transform)?;
-        let mut grad_x = x.clone();
-        distortion(&x, target, Some(&mut grad_x.data)).map_err(transform)?;
-        grad_x
-            .data
-            .par_iter_mut()
-            .for_each(|g| *g = (f64::from(*g) * weight) as f32);
-        let grad_y = net.backward(&tape, grad_x).map_err(transform)?;
-        // Adam on v; bias corrections of step t = step + 1.
-        let t = (step + 1) as i32;
-        let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
-        let lr = params.learning_rate;
-        (
-            v.par_iter_mut(),
-            adam_m.par_iter_mut(),
-            adam_v.par_iter_mut(),
-        )
-            .into_par_iter()
-            .zip(grad_y.data.par_iter().zip(&slope).zip(&rate_step))
-            .for_each(|((v, m, s), ((&gd, &sl), &dr))| {
-                let g = (gd + dr) * sl;
-                *m = BETA1 * *m + (1.0 - BETA1) * g;
-                *s = BETA2 * *s + (1.0 - BETA2) * g * g;
-                *v = (*v - lr * (*m / c1) / ((*s / c2).sqrt() + ADAM_EPS)).clamp(-LIMIT, LIMIT);
-            });
-        on_step();
     }
-    let end: Vec<i32> = v.iter().map(|v| v.round() as i32).collect();
-    let at_end = evaluate(&end)?;
-    let improved = at_end.loss(weight) < at_start.loss(weight);
-    let stats = RefineStats {
-        bits_start: at_start.bits,
-        sse_start: at_start.sse,
-        bits_end: if improved { at_end.bits } else { at_start.bits },
-        sse_end: if improved { at_end.sse } else { at_start.sse },
-        improved,
-    };
-    Ok((if improved { end } else { start }, stats))
+
+    /// Gradient steps per tile.
+    pub fn steps(&self) -> u32 {
+        self.params.steps.max(1)
+    }
+
+    /// Refines the integers `q = y^ - mean` of one tile (`y`: g_a's output; `mean` and
+    /// `scale_index`: the integer h_s's output, spec 9; `start`: effort 0's `q`, the
+    /// rounding of `y - mean`) by stochastic Gumbel annealing. `seed` keys the noise;
+    /// `on_step` is called after every gradient step. Returns `q` in CHW order, never with
+    /// a higher loss than `start`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refine_tile(
+        &self,
+        target: TileTarget<'_>,
+        y: &Tensor,
+        start: Vec<i32>,
+        mean: &[i32],
+        scale_index: &[u8],
+        seed: u64,
+        on_step: &(dyn Fn() + Sync),
+    ) -> Result<(Vec<i32>, RefineStats), CodecError> {
+        let (model, params, weight) = (self.model, &self.params, self.weight);
+        let (lengths, net) = (&self.lengths, &self.net);
+        let transform = |source| CodecError::Transform {
+            stage: "g_s",
+            source,
+        };
+        let n = y.data.len();
+        if mean.len() != n || scale_index.len() != n || start.len() != n {
+            return Err(CodecError::Input(format!(
+                "rdo: {n} latents but {} means, {} scale indices and {} start values",
+                mean.len(),
+                scale_index.len(),
+                start.len()
+            )));
+        }
+        let unit = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
+        let mean_f: Vec<f32> = mean.iter().map(|&m| m as f32 * unit).collect();
+        let latents = |values: Vec<f32>| Tensor::new(y.c, y.h, y.w, values).map_err(transform);
+        let evaluate = |q: &[i32]| -> Result<Evaluation, CodecError> {
+            let values = q.iter().zip(&mean_f).map(|(&q, m)| q as f32 + m).collect();
+            let x = model.g_s.forward(&latents(values)?).map_err(transform)?;
+            // Sums in a fixed order (sequential), so that the comparison of losses does not
+            // depend on the thread count.
+            let bits = q
+                .iter()
+                .zip(scale_index)
+                .map(|(&q, &i)| f64::from(lengths.bits(usize::from(i), q)))
+                .sum();
+            Ok(Evaluation {
+                bits,
+                sse: distortion(&x, target, None).map_err(transform)?,
+            })
+        };
+
+        let at_start = evaluate(&start)?;
+
+        let mut v: Vec<f32> = y
+            .data
+            .iter()
+            .zip(&mean_f)
+            .map(|(v, m)| (v - m).clamp(-LIMIT, LIMIT))
+            .collect();
+        let mut adam_m = vec![0.0f32; n];
+        let mut adam_v = vec![0.0f32; n];
+        let mut soft = vec![0.0f32; n];
+        let mut slope = vec![0.0f32; n];
+        let mut rate_step = vec![0.0f32; n];
+        let steps = self.steps();
+        let decay = (params.temperature_end / params.temperature_start).ln();
+        for step in 0..steps {
+            let frac = if steps > 1 {
+                step as f32 / (steps - 1) as f32
+            } else {
+                1.0
+            };
+            let tau = params.temperature_start * (decay * frac).exp();
+            // Relaxed rounding: soft = floor + w, w the relaxed probability of rounding up.
+            (
+                soft.par_iter_mut(),
+                slope.par_iter_mut(),
+                rate_step.par_iter_mut(),
+            )
+                .into_par_iter()
+                .zip(v.par_iter().zip(&mean_f).zip(scale_index))
+                .enumerate()
+                .for_each(|(j, ((s, d, r), ((&v, &m), &idx)))| {
+                    let floor = v.floor();
+                    let relaxed = relax(v - floor, tau, logistic_noise(seed, step, j));
+                    *s = floor + relaxed.weight + m;
+                    *d = relaxed.slope;
+                    let f = floor as i32;
+                    let idx = usize::from(idx);
+                    *r = lengths.bits(idx, f + 1) - lengths.bits(idx, f);
+                });
+            let (x, tape) = net.forward(&latents(soft.clone())?).map_err(transform)?;
+            let mut grad_x = x.clone();
+            distortion(&x, target, Some(&mut grad_x.data)).map_err(transform)?;
+            grad_x
+                .data
+                .par_iter_mut()
+                .for_each(|g| *g = (f64::from(*g) * weight) as f32);
+            let grad_y = net.backward(&tape, grad_x).map_err(transform)?;
+            // Adam on v; bias corrections of step t = step + 1.
+            let t = (step + 1) as i32;
+            let (c1, c2) = (1.0 - BETA1.powi(t), 1.0 - BETA2.powi(t));
+            let lr = params.learning_rate;
+            (
+                v.par_iter_mut(),
+                adam_m.par_iter_mut(),
+                adam_v.par_iter_mut(),
+            )
+                .into_par_iter()
+                .zip(grad_y.data.par_iter().zip(&slope).zip(&rate_step))
+                .for_each(|((v, m, s), ((&gd, &sl), &dr))| {
+                    let g = (gd + dr) * sl;
+                    *m = BETA1 * *m + (1.0 - BETA1) * g;
+                    *s = BETA2 * *s + (1.0 - BETA2) * g * g;
+                    *v = (*v - lr * (*m / c1) / ((*s / c2).sqrt() + ADAM_EPS)).clamp(-LIMIT, LIMIT);
+                });
+            on_step();
+        }
+        let end: Vec<i32> = v.iter().map(|v| v.round() as i32).collect();
+        let at_end = evaluate(&end)?;
+        let improved = at_end.loss(weight) < at_start.loss(weight);
+        let stats = RefineStats {
+            bits_start: at_start.bits,
+            sse_start: at_start.sse,
+            bits_end: if improved { at_end.bits } else { at_start.bits },
+            sse_end: if improved { at_end.sse } else { at_start.sse },
+            improved,
+        };
+        Ok((if improved { end } else { start }, stats))
+    }
 }
 
 /// The relaxed rounding of a latent at distance `frac` in [0, 1) above its floor.
