@@ -10,7 +10,7 @@
 //!
 //! Changing anything normative changes these files: bump the version as spec 14 says.
 
-use icm::codec::{decode, encode, EncodeOptions, RgbImage};
+use icm::codec::{decode, encode, EncodeOptions, RgbImage, StepField, StepMap, Steps};
 use icm::container;
 use icm::model::{build_model_file, random_float_export, BuildOptions, Model};
 use icm::testimage::synthetic;
@@ -47,8 +47,9 @@ fn write_png(path: &str, img: &RgbImage) -> Res<()> {
 /// Counts values coded with the escape (spec 8.5) in a decoded stream.
 fn escapes(model: &Model, stream: &[u8]) -> Res<(usize, usize)> {
     let d = decode(stream, model)?;
+    let info = container::parse(stream)?;
     let (mut ez, mut ey) = (0, 0);
-    for t in &d.latents.tiles {
+    for (i, t) in d.latents.tiles.iter().enumerate() {
         let (n, hz, wz) = t.z_shape;
         for c in 0..n {
             let (off, table) = &model.z_tables[c];
@@ -59,9 +60,14 @@ fn escapes(model: &Model, stream: &[u8]) -> Res<(usize, usize)> {
                 }
             }
         }
-        let hs = model.h_s.run(&t.z, hz, wz)?;
-        for ((&y, &idx), &mean) in t.y.iter().zip(&hs.scale_index).zip(&hs.mean) {
-            let q = (y - mean) >> 8;
+        let (_, hy, wy) = t.y_shape;
+        let steps = match &info.tiles[i].steps {
+            Some(chunk) => StepMap::decode(chunk, hy, wy)?.steps(hy, wy),
+            None => vec![256; hy * wy],
+        };
+        let hs = model.h_s.run_with_steps(&t.z, hz, wz, Some(&steps))?;
+        for (k, ((&y, &idx), &mean)) in t.y.iter().zip(&hs.scale_index).zip(&hs.mean).enumerate() {
+            let q = (y - mean) / i32::from(steps[k % (hy * wy)]);
             let r = -model.y_tables[usize::from(idx)].0;
             if q < -r || q > r {
                 ey += 1;
@@ -193,6 +199,33 @@ fn with_chunk_before_first_tile(stream: &[u8], kind: &[u8; 4], payload: &[u8]) -
     s.extend_from_slice(payload);
     s.extend_from_slice(&stream[at..]);
     s
+}
+
+/// `stream` with the payload of the chunk at `at` (from [`chunk_list`]) replaced.
+fn with_chunk_payload(stream: &[u8], at: usize, payload: &[u8]) -> Vec<u8> {
+    let len = u32::from_le_bytes([
+        stream[at + 4],
+        stream[at + 5],
+        stream[at + 6],
+        stream[at + 7],
+    ]) as usize;
+    let mut s = stream[..at + 4].to_vec();
+    s.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    s.extend_from_slice(payload);
+    s.extend_from_slice(&stream[at + 8 + len..]);
+    s
+}
+
+/// `width x height` cells of steps, `step(row, col)` each (spec 12.7's field).
+fn field(width: u32, height: u32, block_log2: u8, step: impl Fn(usize, usize) -> u16) -> Steps {
+    let cols = width.div_ceil(64) as usize * 4;
+    let rows = height.div_ceil(64) as usize * 4;
+    Steps::Field(StepField {
+        cols,
+        rows,
+        steps: (0..rows * cols).map(|p| step(p / cols, p % cols)).collect(),
+        block_log2,
+    })
 }
 
 /// A safetensors file taken apart: its JSON header and data section.
@@ -332,7 +365,7 @@ fn latent_stream(model: &Model, width: u32, height: u32) -> Res<Vec<u8>> {
     }
     Ok(container::write(
         &header,
-        &[(zw.finish()?, yw.finish()?)],
+        &[(zw.finish()?, yw.finish()?).into()],
         false,
     ))
 }
@@ -1153,9 +1186,224 @@ fn main() -> Res<()> {
         },
     )?;
 
+    // Version 1.3: step maps (spec 4.6, 5.4, 8.8, 9.4, 10).
+    let stepped = |img: &RgbImage, model: &Model, tile: (u32, u32), steps: Steps, sums: bool| {
+        encode(
+            img,
+            model,
+            &EncodeOptions {
+                tile,
+                checksums: sums,
+                steps,
+                ..EncodeOptions::default()
+            },
+        )
+    };
+    let uniform = stepped(
+        &synthetic(200, 140, 5),
+        &small,
+        (64, 64),
+        Steps::Uniform(384),
+        true,
+    )?;
+    suite.decodable(
+        "v1-3-uniform-step",
+        SMALL,
+        &uniform,
+        "version 1.3: a step of 1.5 everywhere (one-step palettes), 12 tiles with tsum over STEP and TILE",
+        &["4.5", "4.6", "5.4", "9.4", "10"],
+    )?;
+    let blocks = stepped(
+        &synthetic(200, 140, 6),
+        &small,
+        (1024, 1024),
+        field(200, 140, 3, |r, c| {
+            [256, 200, 640, 1024][(r / 8) * 2 + c / 8]
+        }),
+        false,
+    )?;
+    suite.decodable(
+        "v1-3-step-blocks",
+        SMALL,
+        &blocks,
+        "version 1.3: four steps in 2 x 2 blocks of 8 positions, the last row of blocks cut by the grid",
+        &["4.6", "5.4", "8.8", "9.4", "10"],
+    )?;
+    let extreme = stepped(
+        &synthetic(128, 128, 7),
+        &zoo1,
+        (1024, 1024),
+        field(128, 128, 0, |r, c| [1, 4096, 256, 2][(r + 2 * c) % 4]),
+        false,
+    )?;
+    suite.decodable(
+        "v1-3-zoo-q1-extreme-steps",
+        zoo1_path,
+        &extreme,
+        "version 1.3: steps 1/256, 16, 1 and 1/128 on single positions of zoo q1 (escapes)",
+        &["4.6", "8.5", "9.4", "9.5", "10"],
+    )?;
+    let zoo3_path = "models/icm-psnr-q3.safetensors";
+    let zoo3 = Model::from_path(std::path::Path::new(zoo3_path))?;
+    let roi = stepped(
+        &synthetic(192, 128, 8),
+        &zoo3,
+        (1024, 1024),
+        field(192, 128, 0, |r, c| {
+            if (2..5).contains(&r) && (3..8).contains(&c) {
+                256
+            } else {
+                768
+            }
+        }),
+        true,
+    )?;
+    suite.decodable(
+        "v1-3-zoo-q3-roi",
+        zoo3_path,
+        &roi,
+        "version 1.3: a region-of-interest map (step 1 in a rectangle, 3 elsewhere) on zoo q3",
+        &["4.6", "8.8", "12.7"],
+    )?;
+    for (tag, step) in [("bmshj2018", 192u16), ("mbt2018-mean", 448)] {
+        let path = format!("conformance/models/compressai-{tag}-seed1.safetensors");
+        let model = Model::from_path(std::path::Path::new(&path))?;
+        let stream = stepped(
+            &synthetic(128, 128, 9),
+            &model,
+            (64, 64),
+            Steps::Uniform(step),
+            false,
+        )?;
+        suite.decodable(
+            &format!("v1-3-{tag}-step-{step}"),
+            &path,
+            &stream,
+            &format!("version 1.3: architecture {tag} at a step of {step}/256, four tiles"),
+            &["4.6", "9.4", "10"],
+        )?;
+    }
+    // Must-fail streams of 1.3, from the uniform and block streams.
+    let mut f = |name: &str, s: Vec<u8>, what: &str, sections: &[&str]| {
+        suite.failing(name, &s, what, sections, &small)
+    };
+    let list = chunk_list(&blocks);
+    let (step_at, _, step_len) = *list.iter().find(|c| &c.1 == b"STEP").ok_or("no STEP")?;
+    let step_payload = blocks[step_at + 8..step_at + 8 + step_len].to_vec();
+    let edit = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut p = step_payload.clone();
+        change(&mut p);
+        with_chunk_payload(&blocks, step_at, &p)
+    };
+    f(
+        "x-step-block-log2-8",
+        edit(&|p| p[0] = 8),
+        "STEP block_log2 8",
+        &["4.6", "13"],
+    )?;
+    f(
+        "x-step-palette-0",
+        edit(&|p| {
+            p[1] = 0;
+            p.truncate(2);
+        }),
+        "STEP palette_size 0",
+        &["4.6", "13"],
+    )?;
+    f(
+        "x-step-0",
+        edit(&|p| p[2..4].copy_from_slice(&0u16.to_le_bytes())),
+        "a step of 0 in the palette",
+        &["4.6", "13"],
+    )?;
+    f(
+        "x-step-4097",
+        edit(&|p| p[4..6].copy_from_slice(&4097u16.to_le_bytes())),
+        "a step of 4097 in the palette",
+        &["4.6", "13"],
+    )?;
+    f(
+        "x-step-frequency-sum",
+        edit(&|p| {
+            let at = 2 + 2 * usize::from(p[1]);
+            let v = u16::from_le_bytes([p[at], p[at + 1]]) + 1;
+            p[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        }),
+        "STEP frequencies summing to 65537",
+        &["4.6", "7.4", "13"],
+    )?;
+    f(
+        "x-step-truncated-in-palette",
+        edit(&|p| p.truncate(5)),
+        "a STEP payload that ends inside the palette",
+        &["4.6", "13"],
+    )?;
+    f(
+        "x-step-corrupt-index",
+        edit(&|p| {
+            let n = p.len();
+            p[n - 2] ^= 0x10;
+        }),
+        "a bit flipped in the index payload (8.4 fails)",
+        &["8.8", "8.4", "13"],
+    )?;
+    f(
+        "x-step-index-partial-word",
+        edit(&|p| p.push(1)),
+        "an index payload that is not whole words",
+        &["8.8", "8.2", "13"],
+    )?;
+    let list_u = chunk_list(&uniform);
+    let (ustep_at, _, _) = *list_u.iter().find(|c| &c.1 == b"STEP").ok_or("no STEP")?;
+    let mut s = uniform.clone();
+    s[ustep_at + 8 + 2] ^= 0x01; // 384 -> 385: in range
+    f(
+        "x-checksum-step-bit",
+        s,
+        "one bit of tile 0's step changed in a stream with tsum: the CRC covers the STEP payload",
+        &["4.5", "4.6", "13"],
+    )?;
+    let mut s = uniform[..ustep_at + 12].to_vec();
+    s.extend_from_slice(&uniform[ustep_at..]);
+    f(
+        "x-step-twice",
+        s,
+        "two STEP chunks before tile 0",
+        &["4.6", "13.1"],
+    )?;
+    let mut s = uniform[..ustep_at].to_vec();
+    s.extend_from_slice(b"STEP\x04\x00\x00\x00\x00\x01\x00\x02");
+    s.extend_from_slice(b"zzzz\x00\x00\x00\x00");
+    s.extend_from_slice(&uniform[ustep_at..]);
+    f(
+        "x-step-then-optional-chunk",
+        s,
+        "a STEP chunk followed by an optional chunk",
+        &["4.2", "4.6", "13.1"],
+    )?;
+    let end = uniform.len() - 8;
+    let mut s = uniform[..end].to_vec();
+    s.extend_from_slice(b"STEP\x04\x00\x00\x00\x00\x01\x00\x02");
+    s.extend_from_slice(&uniform[end..]);
+    f(
+        "x-step-after-last-tile",
+        s,
+        "a STEP chunk after the last TILE chunk",
+        &["4.6", "13"],
+    )?;
+    let mut s = blocks[..step_at].to_vec();
+    s.extend_from_slice(b"STEP\x05\x00\x00\x00\x00\x01\x00\x02\x00");
+    s.extend_from_slice(&blocks[step_at + 8 + step_len..]);
+    f(
+        "x-step-one-step-long",
+        s,
+        "a one-step STEP payload of 5 bytes",
+        &["4.6", "13"],
+    )?;
+
     // Records and the README table.
     let json = serde_json::to_string_pretty(&json!({
-        "suite": "icm conformance, spec version 1.2",
+        "suite": "icm conformance, spec version 1.3",
         "generated_by": "cargo run --release --example make_vectors",
         "vectors": suite.records,
     }))?;

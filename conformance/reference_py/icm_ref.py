@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference decoder for the normative part of icm v1.
 
-Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A), version 1.2.  Decodes a stream
+Written from spec/icm-v1.md only (sections 2-10, 13 and Annex A), version 1.3.  Decodes a stream
 to its latents (z^ and y^ of every tile) and prints the Annex A conformance hash:
 
     python3 icm_ref.py STREAM MODEL [--npy OUT.npz]
@@ -10,7 +10,8 @@ A stream or model it refuses gets the class of spec 13, found in the order of 13
 first line of standard error: `error: CLASS`.
 
 Model architectures (7.2.1, table 7-1): `hyperprior-v1` (1.0), `bmshj2018-hyperprior` and
-`mbt2018-mean` (1.2).
+`mbt2018-mean` (1.2). Step maps (1.3): the STEP chunk (4.6), its block indices (5.4, 8.8), the
+stepped scale index (9.4) and `y^ = q * D + mu` (10).
 
 Dependencies: Python 3 standard library and numpy.
 """
@@ -415,8 +416,24 @@ def activation(acc, m, s, negmul=None):
     return np.clip(round_shift(acc * mul, s[:, None, None]), -255, 255)
 
 
-def hyper_synthesis(model, zhat):
-    """9.1 / 9.4: returns (idx, mu), each M x 4h x 4w."""
+def scale_index(T, sc, dmap=None):
+    """9.4: idx = the number of k with TD[k] < s, TD[k] = (T[k] * D) >> 8 in i64 (floor) at a
+    position of step D (TD = T for D = 256). T is strictly increasing and D >= 1, so TD is
+    non-decreasing and a left search counts the TD[k] < s. dmap: the step map D(i, j) of
+    5.4 (4h x 4w, the same for every channel) or None (D = 256 everywhere)."""
+    if dmap is None:
+        return np.searchsorted(T, sc, side="left")
+    idx = np.empty(sc.shape, dtype=np.int64)
+    for D in np.unique(dmap).tolist():
+        at = dmap == D
+        TD = T if D == 256 else (T * np.int64(D)) >> 8
+        idx[:, at] = np.searchsorted(TD, sc[:, at], side="left")
+    return idx
+
+
+def hyper_synthesis(model, zhat, dmap=None):
+    """9.1 / 9.4: returns (idx, mu), each M x 4h x 4w; dmap: the tile's step map (5.4) or
+    None."""
     a0 = np.clip(zhat.astype(np.int64), -128, 127)
     neg = model.negmul or {}
     w, b, m, s = model.layers[0]
@@ -430,7 +447,7 @@ def hyper_synthesis(model, zhat):
     out = requant(conv(a2, w, b), m, s)
     M = model.M
     sc = out[:M]
-    idx = np.searchsorted(model.T, sc, side="left")  # number of T[k] < s
+    idx = scale_index(model.T, sc, dmap)
     if out.shape[0] == M:  # scale-only h_s.4 (bmshj2018-hyperprior): means are 0 (9.4)
         mu = np.zeros_like(sc)
     else:
@@ -479,6 +496,9 @@ class _Reader:
     def u8(self, what):
         return self.bytes(1, what)[0]
 
+    def u16(self, what):
+        return struct.unpack("<H", self.bytes(2, what))[0]
+
     def u32(self, what):
         return struct.unpack("<I", self.bytes(4, what))[0]
 
@@ -486,6 +506,48 @@ class _Reader:
 def _field(ok, what):
     if not ok:
         raise DecodeError("invalid-field", what)
+
+
+class StepChunk:
+    """4.6: the payload of a STEP chunk, its fields checked in the order of the table (13.1
+    step 2). The index payload (P >= 2) is decoded with the tile (8.8, 13.1 step 4)."""
+    __slots__ = ("b", "steps", "table", "index_payload")
+
+    def __init__(self, payload):
+        r = _Reader(payload)
+        self.b = r.u8("STEP block_log2")
+        _field(self.b <= 7, "STEP block_log2")
+        P = r.u8("STEP palette_size")
+        _field(1 <= P <= 255, "STEP palette_size")
+        self.steps = []
+        for p in range(P):  # each step is checked as soon as it is read
+            D = r.u16("STEP step[%d]" % p)
+            _field(1 <= D <= 4096, "STEP step[%d]" % p)
+            self.steps.append(D)
+        self.table, self.index_payload = None, None
+        if P == 1:
+            _field(len(payload) == 4, "STEP payload of P = 1 longer than 4 bytes")
+            return
+        freqs = [r.u16("STEP frequency[%d]" % p) for p in range(P)]
+        _field(min(freqs) >= 1 and sum(freqs) == 1 << 16, "STEP frequencies (7.4)")
+        self.table = Table(freqs)
+        self.index_payload = payload[r.pos:]
+
+    def step_map(self, H, W):
+        """5.4 / 8.8: D(i, j) on the H x W y grid (H = PH/16, W = PW/16), int64. Decodes the
+        block indices (P >= 2): corrupt-payload on the failures of 8.2 and 8.4."""
+        b = self.b
+        BH, BW = ceil_div(H, 1 << b), ceil_div(W, 1 << b)
+        if self.table is None:
+            blk = np.zeros((BH, BW), dtype=np.int64)
+        else:
+            dec = RansDecoder(self.index_payload)
+            blk = np.array([dec.symbol(self.table) for _ in range(BH * BW)],
+                           dtype=np.int64).reshape(BH, BW)
+            dec.finish()
+        D = np.array(self.steps, dtype=np.int64)[blk]
+        # block (bi, bj) holds the positions with i >> b = bi, j >> b = bj
+        return np.repeat(np.repeat(D, 1 << b, axis=0), 1 << b, axis=1)[:H, :W]
 
 
 def parse_stream(data, model):
@@ -525,18 +587,22 @@ def parse_stream(data, model):
     cols, rows = ceil_div(width, tile_w), ceil_div(height, tile_h)
     count = cols * rows
     tiles = []
-    last_tile = None  # payload of the chunk just read, when it was a TILE chunk (4.5)
+    last_tile = None  # what the CRC of a tsum just after this chunk covers (4.5), for a TILE
+    step = None  # (StepChunk, payload) of a STEP chunk just read (4.6)
     while True:
         if r.pos == len(data):
             raise DecodeError("truncated", "no IEND")
         ctype = r.bytes(4, "chunk_type")
+        # 13.1: unknown-required-chunk, tile-count, then invalid-field (tsum not after a TILE
+        # chunk, anything but TILE after a STEP chunk)
         if ctype == b"IEND" and len(tiles) != count:
             raise DecodeError("tile-count", "IEND after %d of %d tiles" % (len(tiles), count))
-        if ctype == b"TILE" and len(tiles) == count:
-            raise DecodeError("tile-count", "more than %d TILE chunks" % count)
-        if ctype not in (b"IEND", b"TILE") and not 0x61 <= ctype[0] <= 0x7A:
+        if ctype in (b"TILE", b"STEP") and len(tiles) == count:
+            raise DecodeError("tile-count", "%r after %d TILE chunks" % (ctype, count))
+        if ctype not in (b"IEND", b"TILE", b"STEP") and not 0x61 <= ctype[0] <= 0x7A:
             raise DecodeError("unknown-required-chunk", repr(ctype))
         _field(ctype != b"tsum" or last_tile is not None, "tsum not after a TILE chunk")
+        _field(step is None or ctype == b"TILE", "%r after a STEP chunk" % ctype)
         clen = r.u32("chunk_length")
         _field(ctype != b"IEND" or clen == 0, "IEND chunk_length")
         _field(ctype != b"tsum" or clen == 4, "tsum chunk_length")
@@ -548,13 +614,19 @@ def parse_stream(data, model):
             if struct.unpack("<I", payload)[0] != crc32c(previous):
                 raise DecodeError("checksum-mismatch", "tile %d" % (len(tiles) - 1))
             continue
+        if ctype == b"STEP":
+            step = (StepChunk(payload), payload)
+            continue
         if ctype == b"TILE":
             t = _Reader(payload)
             _field(t.u32("tile_index") == len(tiles), "tile_index")
             zlen = t.u32("z_length")
             t.bytes(zlen, "z payload")
-            tiles.append((payload[8:8 + zlen], payload[8 + zlen:]))
-            last_tile = payload
+            chunk, step_payload = step if step is not None else (None, b"")
+            tiles.append((payload[8:8 + zlen], payload[8 + zlen:], chunk))
+            # 4.5: with a STEP chunk, the CRC covers its payload followed by the TILE's
+            last_tile = step_payload + payload
+            step = None
         # an optional chunk: skipped
     if r.pos != len(data):
         raise DecodeError("trailing-data", "%d bytes after IEND" % (len(data) - r.pos))
@@ -571,8 +643,12 @@ def parse_stream(data, model):
 
 # ---------------------------------------------------------------- 8.6 / 8.7 / 10
 
-def decode_tile(model, zpay, ypay, PH, PW):
+def decode_tile(model, zpay, ypay, PH, PW, step=None):
+    """One tile (3, step 3): the block indices of its step map (8.8), z^ (8.6), then y^ (8.7,
+    10), in the order of 13.1 step 4. step: the tile's StepChunk or None."""
     h, w = PH // 64, PW // 64
+    # 5.4: D(i, j) on the PH/16 x PW/16 grid; None is D = 256 everywhere
+    dmap = None if step is None else step.step_map(PH // 16, PW // 16)
     dec = RansDecoder(zpay)
     zhat = np.empty((model.N, h, w), dtype=np.int64)
     zflat = zhat.reshape(-1)
@@ -583,7 +659,7 @@ def decode_tile(model, zpay, ypay, PH, PW):
             zflat[c * n + i] = dec.value(tab, off)
     dec.finish()
 
-    idx, mu = hyper_synthesis(model, zhat)
+    idx, mu = hyper_synthesis(model, zhat, dmap)
     dec = RansDecoder(ypay)
     idxl = idx.reshape(-1).tolist()
     tabs = model.ytables
@@ -612,7 +688,8 @@ def decode_tile(model, zpay, ypay, PH, PW):
     dec.x, dec.k = x, k
     dec.finish()
     qa = np.array(q, dtype=np.int64).reshape(mu.shape)
-    yhat = (qa << 8) + mu
+    # 10: y^ = q * D(i, j) + mu; without a step map D = 256, i.e. (q << 8) + mu
+    yhat = (qa << 8) + mu if dmap is None else qa * dmap + mu
     return zhat, yhat
 
 
@@ -633,8 +710,8 @@ def decode(stream_path, model_path):
         data = fh.read()
     hdr, tiles, geo = parse_stream(data, model)
     out = []
-    for (zpay, ypay), (PH, PW) in zip(tiles, geo):
-        out.append(decode_tile(model, zpay, ypay, PH, PW))
+    for (zpay, ypay, step), (PH, PW) in zip(tiles, geo):
+        out.append(decode_tile(model, zpay, ypay, PH, PW, step))
     return hdr, out
 
 

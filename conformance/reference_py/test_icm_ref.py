@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Self-tests of icm_ref.py, written from spec/icm-v1.md (version 1.2) like the decoder.
+"""Self-tests of icm_ref.py, written from spec/icm-v1.md (version 1.3) like the decoder.
 
     ~/.cache/icm-venv/bin/python -m pytest conformance/reference_py/test_icm_ref.py
     python3 conformance/reference_py/test_icm_ref.py        # the same without pytest
@@ -21,7 +21,12 @@ Needs numpy only (pytest optional). What they check:
 - whole streams for random small models of every architecture, encoded here with the
   encoder of 12.4 (escapes in z and y included), decoded by the command line;
 - the validation rules of 7.5 for 1.2 (`invalid-model`), and the tensors that table 7-1 does
-  not list for an architecture, which are not examined.
+  not list for an architecture, which are not examined;
+- 1.3 step maps: the stepped scale index of 9.4 (`TD[k] = (T[k] * D) >> 8`, floored, repeated
+  values) by hand and against a direct count; STEP chunks of `D = 256` decode as no STEP
+  chunk (and the CRC of 4.5 covers the STEP payload); whole streams with step maps (P = 1 and
+  P >= 2, blocks cut by the grid, tsum chunks) for random small models of every architecture,
+  encoded here; the container checks of the STEP chunk and their order (4.6, 13, 13.1).
 """
 import hashlib
 import json
@@ -157,17 +162,60 @@ class RansEncoder:
         return struct.pack("<%dI" % len(words), *words)
 
 
-def build_stream(name, sha, width, height, tile_w, tile_h, tiles):
-    """4: header, one TILE chunk per (z payload, y payload), IEND."""
+def chunk(ctype, payload):
+    """4.2: type, length, payload."""
+    return ctype + struct.pack("<I", len(payload)) + payload
+
+
+def build_stream(name, sha, width, height, tile_w, tile_h, tiles, steps=None, tsum=False):
+    """4: header, one TILE chunk per (z payload, y payload), IEND; steps: a STEP payload (or
+    None) per tile, written before its TILE chunk (4.6); tsum: a tsum chunk after every TILE
+    chunk, over the STEP and TILE payloads (4.5)."""
     name = name.encode("utf-8")
-    out = bytearray(b"\x89ICM" + bytes([1, 0, 0, 1]))
+    minor = 3 if steps and any(steps) else 1 if tsum else 0
+    out = bytearray(b"\x89ICM" + bytes([1, minor, 0, 1]))
     out += struct.pack("<4I", width, height, tile_w, tile_h)
     out += bytes([0, 1, len(name)]) + name + sha
     for t, (zp, yp) in enumerate(tiles):
+        sp = steps[t] if steps else None
+        if sp is not None:
+            out += chunk(b"STEP", sp)
         payload = struct.pack("<2I", t, len(zp)) + zp + yp
-        out += b"TILE" + struct.pack("<I", len(payload)) + payload
-    out += b"IEND" + struct.pack("<I", 0)
+        out += chunk(b"TILE", payload)
+        if tsum:
+            out += chunk(b"tsum", struct.pack("<I", crc32c((sp or b"") + payload)))
+    out += chunk(b"IEND", b"")
     return bytes(out)
+
+
+def crc32c(data):
+    """4.5, bit by bit: reflected 0x82F63B78, initial value and final XOR 0xFFFFFFFF."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+
+
+def step_payload(b, steps, blk=None, freqs=None):
+    """4.6: a STEP payload; for P >= 2 the block indices blk (BH x BW, 5.4) coded with the
+    table freqs as 12.4 (8.8 decodes them in raster order)."""
+    out = bytes([b, len(steps)]) + struct.pack("<%dH" % len(steps), *steps)
+    if len(steps) == 1:
+        return out
+    tab = icm_ref.Table(freqs)
+    enc = RansEncoder()
+    for s in np.asarray(blk).reshape(-1).tolist():
+        enc.symbol(tab, s)
+    return out + struct.pack("<%dH" % len(freqs), *freqs) + enc.payload()
+
+
+def step_map(b, steps, blk, H, W):
+    """5.4 written again: D(i, j) = D[Blk[i >> b][j >> b]] on an H x W grid."""
+    blk = np.zeros((1, 1), dtype=np.int64) if blk is None else np.asarray(blk)
+    return np.array([[steps[int(blk[i >> b][j >> b])] for j in range(W)] for i in range(H)],
+                    dtype=np.int64)
 
 
 def tile_grids(width, height, tile_w, tile_h):
@@ -197,9 +245,10 @@ def rs(v, s):
     return (v + (1 << (s - 1))) >> s
 
 
-def naive_hs(arch, t, zhat):
+def naive_hs(arch, t, zhat, dmap=None):
     """9.1-9.4 as written, one output element at a time, in Python integers.
-    t: the model's tensors; zhat: N x h x w array. Returns (idx, mu) as M x 4h x 4w arrays."""
+    t: the model's tensors; zhat: N x h x w array; dmap: the step map D(i, j) (4h x 4w) or
+    None. Returns (idx, mu) as M x 4h x 4w arrays."""
     leaky = arch == "mbt2018-mean"
     med = [int(v) for v in t["z.median"]] if arch != "hyperprior-v1" else None
     a = [[[max(-128, min(127, int(v))) for v in row] for row in ch] for ch in zhat]
@@ -277,8 +326,13 @@ def naive_hs(arch, t, zhat):
         out.append(plane)
     M = C4 // 2 if arch != "bmshj2018-hyperprior" else C4
     T = t["y.scale_threshold"].tolist()
-    idx = np.array([[[sum(1 for k in T if k < s) for s in row] for row in plane]
-                    for plane in out[:M]], dtype=np.int64)
+
+    def td(k, i, j):  # 9.4: TD[k] = (T[k] * D) >> 8, floored; T[k] for D = 256
+        D = 256 if dmap is None else int(dmap[i][j])
+        return k if D == 256 else (k * D) >> 8
+
+    idx = np.array([[[sum(1 for k in T if td(k, i, j) < s) for j, s in enumerate(row)]
+                     for i, row in enumerate(plane)] for plane in out[:M]], dtype=np.int64)
     if C4 == M:
         mu = np.zeros_like(idx)
     else:
@@ -340,9 +394,12 @@ def small_model(arch, N=2, C1=3, C2=4, M=3, K=3, seed=0):
     return icm, t
 
 
-def encode_stream(icm, t, sha, width, height, tile_w, tile_h, rng):
+def encode_stream(icm, t, sha, width, height, tile_w, tile_h, rng, step_maps=None,
+                  tsum=False):
     """A stream of random latents for the model (z^ with escapes and values past the clip of
-    9.1, q with escapes); returns (stream, expected latents). idx and mu come from naive_hs."""
+    9.1, q with escapes); returns (stream, expected latents). idx and mu come from naive_hs.
+    step_maps(PH, PW): (b, steps, blk or None, freqs or None) of a tile's STEP chunk, or None
+    for a tile without one (4.6, 5.4); then y^ = q * D + mu (10)."""
     arch = icm["architecture"]
     N = t["h_s.0.weight"].shape[0]
     zoff, zsize = t["z.offset"].tolist(), t["z.size"].tolist()
@@ -355,8 +412,11 @@ def encode_stream(icm, t, sha, width, height, tile_w, tile_h, rng):
     for r in R:
         ytabs.append(icm_ref.Table(t["y.frequency"][pos:pos + 2 * r + 2]))
         pos += 2 * r + 2
-    tiles, latents = [], []
+    tiles, latents, steps = [], [], []
     for PH, PW in tile_grids(width, height, tile_w, tile_h):
+        sm = step_maps(PH, PW) if step_maps else None
+        dmap = None if sm is None else step_map(sm[0], sm[1], sm[2], PH // 16, PW // 16)
+        steps.append(None if sm is None else step_payload(*sm))
         z = rng.integers(-4, 5, (N, PH // 64, PW // 64))
         special = [200, -129, 128, 127, -128, 65535, -65535, 4, -4]
         flat = z.reshape(-1)
@@ -367,7 +427,7 @@ def encode_stream(icm, t, sha, width, height, tile_w, tile_h, rng):
             for v in z[c].reshape(-1):
                 enc.value(ztabs[c], zoff[c], int(v))
         zp = enc.payload()
-        idx, mu = naive_hs(arch, t, z)
+        idx, mu = naive_hs(arch, t, z, dmap)
         q = rng.integers(-3, 4, idx.shape)
         qf = q.reshape(-1)
         for k, v in enumerate([9, -9, 65535, -65535, 0, 40]):
@@ -377,8 +437,9 @@ def encode_stream(icm, t, sha, width, height, tile_w, tile_h, rng):
             enc.value(ytabs[k], -R[k], int(v))
         yp = enc.payload()
         tiles.append((zp, yp))
-        latents.append((z, (q << 8) + mu))
-    return build_stream(icm["name"], sha, width, height, tile_w, tile_h, tiles), latents
+        latents.append((z, (q << 8) + mu if dmap is None else q * dmap[None] + mu))
+    return build_stream(icm["name"], sha, width, height, tile_w, tile_h, tiles, steps,
+                        tsum), latents
 
 
 # ---------------------------------------------------------------- the conformance suite
@@ -865,6 +926,290 @@ def test_extra_tensors_do_not_change_1_2_decoding(tmp_path):
     ra = icm_ref.hyper_synthesis(icm_ref.Model(str(tmp_path / "a")), z)
     rb = icm_ref.hyper_synthesis(icm_ref.Model(str(tmp_path / "b")), z)
     assert all((a == b).all() for a, b in zip(ra, rb))
+
+
+# ---------------------------------------------------------------- 1.3 step maps
+
+def test_stepped_scale_index_hand_computed():
+    """9.4: TD[k] = (T[k] * D) >> 8 in i64, `>>` rounding towards minus infinity; the index
+    is the number of TD[k] < s (TD may repeat values for D < 256)."""
+    T = np.array([-300, -1, 0, 5, 700], dtype=np.int64)
+    sc = np.array([[[-5, -2, -1, 0, 1, 2, 3, 1000]]], dtype=np.int64)
+    # D = 256: T itself
+    assert icm_ref.scale_index(T, sc).tolist() == [[[1, 1, 1, 2, 3, 3, 3, 5]]]
+    # D = 3 (3/256): TD = [-900 >> 8, -3 >> 8, 0, 15 >> 8, 2100 >> 8] = [-4, -1, 0, 0, 8]
+    d3 = np.full((1, 8), 3, dtype=np.int64)
+    assert icm_ref.scale_index(T, sc, d3).tolist() == [[[0, 1, 1, 2, 4, 4, 4, 5]]]
+    # D = 1: TD = [-2, -1, 0, 0, 2]: -300 / 256 = -1.17 floors to -2, -1 / 256 to -1
+    d1 = np.full((1, 8), 1, dtype=np.int64)
+    assert icm_ref.scale_index(T, sc, d1).tolist() == [[[0, 0, 1, 2, 4, 4, 5, 5]]]
+    # D = 4096 (16): TD = 16 T = [-4800, -16, 0, 80, 11200]
+    d16 = np.full((1, 8), 4096, dtype=np.int64)
+    assert icm_ref.scale_index(T, sc, d16).tolist() == [[[2, 2, 2, 2, 3, 3, 3, 4]]]
+    # a map mixing them, position by position
+    mixed = np.array([[256, 3, 1, 4096, 256, 3, 1, 4096]], dtype=np.int64)
+    assert icm_ref.scale_index(T, sc, mixed).tolist() == [[[1, 1, 1, 2, 3, 4, 5, 4]]]
+
+
+def test_stepped_scale_index_against_direct_count():
+    """9.4 on random thresholds, scales and steps (1..4096), against the count as written."""
+    rng = np.random.default_rng(13)
+    for _ in range(20):
+        T = np.unique(rng.integers(-(1 << 31), 1 << 31, 12)).astype(np.int64)
+        T = np.concatenate([T, np.sort(rng.choice(np.arange(-40, 40), 6, replace=False))])
+        T = np.unique(T)
+        sc = rng.integers(-(1 << 40), 1 << 40, (2, 5, 6))
+        sc[0] = rng.integers(-50, 50, (5, 6))
+        dmap = rng.choice([1, 2, 3, 100, 255, 256, 257, 384, 4095, 4096], (5, 6))
+        got = icm_ref.scale_index(T, sc, dmap)
+        Tl = T.tolist()
+        want = [[[sum(1 for k in Tl if (k * int(dmap[i, j])) >> 8 < int(sc[c, i, j]))
+                  for j in range(6)] for i in range(5)] for c in range(2)]
+        assert got.tolist() == want
+
+
+def _with_chunks(stream, before_tile):
+    """The stream with chunks inserted before each TILE chunk: before_tile(t, tile payload)
+    returns the bytes to insert (tsum chunks are copied as they are: see _recompute_tsum)."""
+    L = stream[26]
+    pos = 59 + L
+    out = bytearray(stream[:pos])
+    t = 0
+    while pos < len(stream):
+        ctype = stream[pos:pos + 4]
+        (n,) = struct.unpack_from("<I", stream, pos + 4)
+        if ctype == b"TILE":
+            out += before_tile(t, stream[pos + 8:pos + 8 + n])
+            t += 1
+        out += stream[pos:pos + 8 + n]
+        pos += 8 + n
+    return bytes(out)
+
+
+def _recompute_tsum(stream):
+    """Every tsum chunk recomputed over the STEP (when any) and TILE payloads before it."""
+    L = stream[26]
+    pos = 59 + L
+    out = bytearray(stream[:pos])
+    covered = b""
+    while pos < len(stream):
+        ctype = stream[pos:pos + 4]
+        (n,) = struct.unpack_from("<I", stream, pos + 4)
+        payload = stream[pos + 8:pos + 8 + n]
+        if ctype == b"tsum":
+            payload = struct.pack("<I", crc32c(covered))
+        out += chunk(ctype, payload)
+        covered = payload if ctype == b"STEP" else covered + payload if ctype == b"TILE" \
+            else b""
+        pos += 8 + n
+    return bytes(out)
+
+
+def _decode_bytes(tmp, stream, model):
+    path = Path(tmp) / "s.icm"
+    path.write_bytes(stream)
+    try:
+        return decode_hash(path, model), None
+    except icm_ref.DecodeError as e:
+        return None, e.cls
+
+
+def test_step_256_decodes_as_no_step_chunk(tmp_path):
+    """4.6 / 5.4: a STEP chunk whose steps are all 256 (P = 1, or P = 2 with two steps of 256,
+    any block size) gives the latents of 1.2; 4.5: the CRC then covers the STEP payload."""
+    one = step_payload(7, [256])
+    two = lambda t, p: chunk(b"STEP", step_payload(0, [256, 256], np.zeros((64, 64), int)
+                                                   [:4 * (t % 2 + 1), :4], [1, 65535]))
+    for name in ("v1-17x33", "v1-200x140-tiles64"):
+        v = _vector(name)
+        data = (ROOT / v["stream"]).read_bytes()
+        got = _decode_bytes(tmp_path, _with_chunks(data, lambda t, p: chunk(b"STEP", one)),
+                            ROOT / v["model"])
+        assert got == (v["latents_sha256"], None), name
+    # two-step palettes: the index payload must code exactly the blocks of the tile (8.4)
+    v = _vector("v1-17x33")  # one tile of 64 x 64: a 4 x 4 y grid
+    data = (ROOT / v["stream"]).read_bytes()
+    for b, BH in ((0, 4), (1, 2), (2, 1), (7, 1)):
+        sp = step_payload(b, [256, 256], np.arange(BH * BH).reshape(BH, BH) % 2, [3, 65533])
+        got = _decode_bytes(tmp_path, _with_chunks(data, lambda t, p: chunk(b"STEP", sp)),
+                            ROOT / v["model"])
+        assert got == (v["latents_sha256"], None), b
+        # one block more coded than the tile has: the index payload is not exhausted (8.4).
+        # (One fewer is not detected: from x = 0 and k = 0, 8.3 decodes symbol 0 and
+        # leaves x = 0.)
+        for n in (BH * BH + 1,):
+            bad = step_payload(b, [256, 256], np.ones(n, dtype=np.int64), [3, 65533])
+            got = _decode_bytes(tmp_path, _with_chunks(data, lambda t, p: chunk(b"STEP", bad)),
+                                ROOT / v["model"])
+            assert got[1] == "corrupt-payload", (b, n)
+    # tsum: with the STEP chunk inserted the stored CRCs no longer match; recomputed over
+    # STEP payload + TILE payload they do
+    v = _vector("v1-1-checksums-tiles64")
+    data = (ROOT / v["stream"]).read_bytes()
+    stepped = _with_chunks(data, lambda t, p: chunk(b"STEP", one))
+    assert _decode_bytes(tmp_path, stepped, ROOT / v["model"]) == (None, "checksum-mismatch")
+    assert _decode_bytes(tmp_path, _recompute_tsum(stepped), ROOT / v["model"]) == \
+        (v["latents_sha256"], None)
+    # and a step other than 256 is read: the stream no longer decodes to these latents (its y
+    # payloads were coded with the tables of D = 256, so they may not decode at all)
+    other = _with_chunks(data, lambda t, p: chunk(b"STEP", step_payload(7, [300])))
+    got = _decode_bytes(tmp_path, _recompute_tsum(other), ROOT / v["model"])
+    assert got != (v["latents_sha256"], None) and got[1] in (None, "corrupt-payload")
+
+
+def test_encoded_stepped_streams_every_architecture(tmp_path):
+    """Streams with step maps encoded here for random small models: P = 1 and P >= 2 (up to
+    255 steps), block sizes 1 to 128 positions, blocks cut by the grid's edge, steps 1..4096,
+    tiles with and without a STEP chunk, tsum chunks; decoded by the command line."""
+    rng = np.random.default_rng(1303)
+
+    def maps(kind):
+        def f(PH, PW):
+            H, W = PH // 16, PW // 16
+            if kind == "none-and-one":  # every other tile without a STEP chunk
+                f.n = getattr(f, "n", 0) + 1
+                return None if f.n % 2 else (7, [int(rng.integers(1, 4097))], None, None)
+            b = {"single": 0, "cut": 3, "big": 2, "huge": 7, "many": 0}[kind]
+            BH, BW = -(-H // (1 << b)), -(-W // (1 << b))
+            P = {"single": 4, "cut": 3, "big": 2, "huge": 2, "many": 255}[kind]
+            steps = [1, 4096, 256, 2][:P] if P <= 4 else \
+                rng.integers(1, 4097, P).tolist()
+            blk = rng.integers(0, P, (BH, BW))
+            freqs = _freqs(rng, P).tolist()
+            return (b, steps, blk, freqs)
+        return f
+
+    for seed, arch in enumerate(ARCHS):
+        icm, t = small_model(arch, seed=200 + seed)
+        mpath = tmp_path / ("step-%s.safetensors" % arch)
+        sha = write_model(mpath, icm, t)
+        for kind, geom, tsum in (("single", (130, 70, 128, 64), False),
+                                 # a 12 x 16 grid: 2 x 2 blocks of 8 (the last row cut to
+                                 # 4), 3 x 4 blocks of 4, one block of 128 (cut to 12 x 16)
+                                 ("cut", (200, 140, 256, 192), True),
+                                 ("big", (200, 140, 256, 192), False),
+                                 ("huge", (200, 140, 256, 192), False),
+                                 ("many", (130, 70, 128, 64), True),
+                                 ("none-and-one", (130, 70, 128, 64), True)):
+            stream, latents = encode_stream(icm, t, sha, *geom, rng, maps(kind), tsum)
+            spath = tmp_path / ("step-%s-%s.icm" % (arch, kind))
+            spath.write_bytes(stream)
+            assert run_cli(spath, mpath) == (0, annex_a(latents), None), (arch, kind)
+
+
+def test_step_chunk_container_checks(tmp_path):
+    """4.6, 13 and 13.1: the STEP fields are container checks, read in the order of the
+    table and each checked as it is read; a STEP chunk must be followed by a TILE chunk;
+    the index payload is a payload (13.1 step 4), decoded before the tile's z."""
+    v = _vector("v1-17x33")  # one tile: 4 x 4 y grid
+    model = ROOT / v["model"]
+    data = (ROOT / v["stream"]).read_bytes()
+    L = data[26]
+    head, body = data[:59 + L], data[59 + L:]
+    tile_end = body.index(b"IEND")
+    tile, iend = body[:tile_end], body[tile_end:]
+
+    def with_step(payload, after=b""):
+        return head + chunk(b"STEP", payload) + after + tile + iend
+
+    idx16 = step_payload(0, [256, 512], np.zeros((4, 4), dtype=np.int64), [1, 65535])
+    cases = [
+        ("STEP, P = 1, D = 256", with_step(step_payload(0, [256])), v["latents_sha256"]),
+        ("STEP, P = 2", with_step(idx16), None),  # decodes (all blocks index 0, D = 256)
+        ("empty STEP payload", with_step(b""), "truncated"),
+        ("block_log2 only", with_step(b"\x00"), "truncated"),
+        ("block_log2 8 in a 1-byte payload", with_step(b"\x08"), "invalid-field"),
+        ("palette_size 0", with_step(b"\x00\x00"), "invalid-field"),
+        ("P = 1, step truncated", with_step(b"\x00\x01\x00"), "truncated"),
+        ("P = 1, payload of 5 bytes", with_step(step_payload(0, [256]) + b"\x00"),
+         "invalid-field"),
+        ("P = 1, step 0", with_step(b"\x00\x01\x00\x00"), "invalid-field"),
+        # steps in range pass the container; the y payload, coded with the tables of D = 256,
+        # then need not decode with those of another step
+        ("P = 1, step 4096", with_step(step_payload(0, [4096])), "payload"),
+        ("P = 1, step 1", with_step(step_payload(0, [1])), "payload"),
+        ("P = 1, step 4097", with_step(b"\x00\x01" + struct.pack("<H", 4097)), "invalid-field"),
+        # each step checked as it is read: a bad step[0] before a truncated step[1]
+        ("step[0] = 0, step[1] truncated", with_step(b"\x00\x02\x00\x00\x01"), "invalid-field"),
+        ("P = 2, frequencies truncated", with_step(idx16[:8]), "truncated"),
+        ("P = 2, no frequencies", with_step(idx16[:6]), "truncated"),
+        ("P = 2, a frequency 0", with_step(idx16[:6] + struct.pack("<2H", 0, 65535) +
+                                            idx16[10:]), "invalid-field"),
+        ("P = 2, frequencies sum to 2^16 - 1",
+         with_step(idx16[:6] + struct.pack("<2H", 1, 65534) + idx16[10:]), "invalid-field"),
+        ("P = 2, index payload not whole words", with_step(idx16 + b"\x00"),
+         "corrupt-payload"),
+        ("P = 2, empty index payload (x = 0: every block index 0)", with_step(idx16[:10]),
+         None),
+        ("P = 2, index payload with a last word 0", with_step(idx16 + b"\0\0\0\0"),
+         "corrupt-payload"),
+        ("STEP then STEP", with_step(step_payload(0, [256]),
+                                     chunk(b"STEP", step_payload(0, [256]))), "invalid-field"),
+        ("STEP then tsum", with_step(step_payload(0, [256]), chunk(b"tsum", b"\0" * 4)),
+         "invalid-field"),
+        ("STEP then an optional chunk", with_step(step_payload(0, [256]), chunk(b"abcd", b"")),
+         "invalid-field"),
+        # 13.1 lists unknown-required-chunk and tile-count before the invalid-field checks
+        ("STEP then an unknown required chunk",
+         with_step(step_payload(0, [256]), chunk(b"ABCD", b"")), "unknown-required-chunk"),
+        ("STEP then IEND", head + chunk(b"STEP", step_payload(0, [256])) + iend, "tile-count"),
+        ("STEP at the end of the stream", head + chunk(b"STEP", step_payload(0, [256])),
+         "truncated"),
+        ("STEP chunk_length past the end", head + b"STEP" + struct.pack("<I", 100) + b"\0\0",
+         "truncated"),
+        ("STEP after the last TILE", head + tile + chunk(b"STEP", step_payload(0, [256])) +
+         iend, "tile-count"),
+        ("STEP after the last TILE, bad fields", head + tile + chunk(b"STEP", b"\xff") + iend,
+         "tile-count"),
+        # container before model match (13.1 steps 2 and 3)
+        ("bad STEP and wrong model_sha256",
+         with_sha(with_step(b"\x09"), b"\0" * 32), "invalid-field"),
+    ]
+    # container before payloads: a corrupt index payload in the tile, an invalid field after
+    corrupt_idx = with_step(idx16 + b"\x01\0\0\0")
+    cases.append(("corrupt index payload", corrupt_idx, "corrupt-payload"))
+    cases.append(("corrupt index payload, then IEND of length 1",
+                  corrupt_idx[:-4] + b"\x01\0\0\0", "invalid-field"))
+    for what, stream, want in cases:
+        got, cls = _decode_bytes(tmp_path, stream, model)
+        if want is None:
+            assert cls is None, (what, cls)
+        elif want == "payload":
+            assert cls in (None, "corrupt-payload"), (what, cls)
+        elif len(want) == 64:
+            assert got == want, what
+        else:
+            assert cls == want, (what, cls)
+
+
+def test_index_payload_decoded_before_z(tmp_path):
+    """8.8 / 13.1 step 4: a tile's block indices come before its z^; the first failing tile
+    decides. The decoder's messages say which payload failed only through the order, so this
+    checks it by tracing the payloads it initialises."""
+    v = _vector("v1-200x140-tiles64")
+    data = (ROOT / v["stream"]).read_bytes()
+    # every block index 0 (D = 256): the tiles' y payloads decode as without a STEP chunk
+    sp = step_payload(0, [256, 300], np.zeros((4, 4), dtype=np.int64), [65535, 1])
+    bad = sp + b"\x01\0\0\0"  # the index payload is not exhausted
+    order = []
+    real = icm_ref.RansDecoder.__init__
+
+    def traced(self, payload):
+        order.append(payload)
+        real(self, payload)
+
+    def insert(t, p):  # tile 1: a bad index payload; every tile a z payload of its own
+        return chunk(b"STEP", bad if t == 1 else sp)
+    stream = _with_chunks(data, insert)
+    icm_ref.RansDecoder.__init__ = traced
+    try:
+        got = _decode_bytes(tmp_path, stream, ROOT / v["model"])
+    finally:
+        icm_ref.RansDecoder.__init__ = real
+    assert got == (None, "corrupt-payload")
+    idx_payload = sp[2 + 8:]
+    # tile 0: index, z, y; tile 1: the index payload fails before its z is read
+    assert order[0] == idx_payload and order[3] == bad[10:] and len(order) == 4
 
 
 # ---------------------------------------------------------------- without pytest

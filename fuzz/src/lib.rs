@@ -32,11 +32,7 @@ pub fn fuzz_container(data: &[u8]) {
         // the tile checksums when every tile had one).
         let all_or_none = stream.verified_tiles == 0 || stream.verified_tiles == stream.tiles.len();
         if stream.skipped.is_empty() && all_or_none {
-            let tiles: Vec<(Vec<u8>, Vec<u8>)> = stream
-                .tiles
-                .iter()
-                .map(|t| (t.z.to_vec(), t.y.to_vec()))
-                .collect();
+            let tiles: Vec<_> = stream.tiles.iter().map(|t| t.to_coded()).collect();
             let checksums = stream.verified_tiles > 0;
             assert_eq!(container::write(&stream.header, &tiles, checksums), data);
         }

@@ -35,6 +35,6 @@ fn _icm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rd_eval::PyRdEvaluation>()?;
     m.add("ZOO", models::zoo_names())?;
     m.add("DEFAULT_QUALITY", icm::model::ZOO_DEFAULT_QUALITY)?;
-    m.add("SPEC_VERSION", "1.2.1")?;
+    m.add("SPEC_VERSION", "1.3")?;
     Ok(())
 }

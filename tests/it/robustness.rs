@@ -297,8 +297,11 @@ proptest! {
         let header = stream.header.clone();
         let n = stream.tiles.len();
         let words = |v: &Vec<u32>| v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
-        let tiles: Vec<(Vec<u8>, Vec<u8>)> =
-            payloads.iter().take(n).map(|(z, y)| (words(z), words(y))).collect();
+        let tiles: Vec<container::CodedTile> = payloads
+            .iter()
+            .take(n)
+            .map(|(z, y)| (words(z), words(y)).into())
+            .collect();
         let bytes = container::write(&header, &tiles, false);
         check(&bytes);
     }
@@ -534,11 +537,11 @@ fn a_stream_cannot_choose_the_file_the_decoder_opens() {
     let model = Model::from_path(&small).expect("model");
     let bytes = encode(&synthetic(40, 30), &model, &EncodeOptions::default()).expect("encode");
     let stream = container::parse(&bytes).expect("parse");
-    let tiles: Vec<(Vec<u8>, Vec<u8>)> = stream
+    let tiles = stream
         .tiles
         .iter()
-        .map(|t| (t.z.to_vec(), t.y.to_vec()))
-        .collect();
+        .map(|t| t.to_coded())
+        .collect::<Vec<_>>();
     let named = |name: &str| {
         let mut header = stream.header.clone();
         header.model_name = name.to_string();
@@ -597,7 +600,11 @@ fn empty_stream(model: &Model, w: u32, h: u32) -> Vec<u8> {
     header.tile_width = 1024.min(w.div_ceil(64) * 64);
     header.tile_height = 1024.min(h.div_ceil(64) * 64);
     let tiles = header.tiling().count();
-    container::write(&header, &vec![(Vec::new(), Vec::new()); tiles], false)
+    container::write(
+        &header,
+        &vec![container::CodedTile::default(); tiles],
+        false,
+    )
 }
 
 /// Issue 20 item 3: a decode bomb (1 KB declaring 16384x16384 at level 2) is refused by

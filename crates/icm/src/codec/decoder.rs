@@ -1,5 +1,5 @@
 use super::limits::Picture;
-use super::{CodecError, DecodeLimits, Latents, RgbImage, TileLatents};
+use super::{CodecError, DecodeLimits, Latents, RgbImage, StepMap, TileLatents};
 use crate::container::{self, Stream, TilePayload, TileRect};
 use crate::entropy::{decode_value, AnsDecoder};
 use crate::hyper::MEAN_FRAC_BITS;
@@ -84,6 +84,21 @@ fn decode_tile(
             source,
         }
     };
+    // spec 8.8: the block indices of the step map come first (13.1).
+    let (hy, wy) = rect.latent_size();
+    let steps = match &payload.steps {
+        None => None,
+        Some(chunk) => Some(
+            StepMap::decode(chunk, hy, wy)
+                .map_err(|source| CodecError::Entropy {
+                    tile: index,
+                    payload: "step map index",
+                    offset: chunk.offset,
+                    source,
+                })?
+                .steps(hy, wy),
+        ),
+    };
     // spec 8.6: z^, channel by channel, raster order within a channel.
     let (hz, wz) = rect.hyper_size();
     let n = model.hyper_channels();
@@ -106,9 +121,13 @@ fn decode_tile(
     )?;
 
     // spec 9: integer hyper-synthesis.
-    let hs = timed(clock, |t| &mut t.hyper, || model.h_s.run(&z, hz, wz))?;
+    let hs = timed(
+        clock,
+        |t| &mut t.hyper,
+        || model.h_s.run_with_steps(&z, hz, wz, steps.as_deref()),
+    )?;
 
-    // spec 8.7 and 10: y^ = q * 2^8 + mean.
+    // spec 8.7 and 10: y^ = q * D + mean (D = 2^8 without a step map).
     let m = hs.channels;
     let plane = hs.height * hs.width;
     let y = timed(
@@ -117,10 +136,13 @@ fn decode_tile(
         || {
             let mut y = Vec::with_capacity(m * plane);
             let mut dec = AnsDecoder::new(payload.y).map_err(err("y"))?;
-            for (&idx, &mean) in hs.scale_index.iter().zip(&hs.mean) {
+            for (k, (&idx, &mean)) in hs.scale_index.iter().zip(&hs.mean).enumerate() {
                 let (offset, table) = &model.y_tables[usize::from(idx)];
                 let q = decode_value(&mut dec, table, *offset, &model.uniform).map_err(err("y"))?;
-                y.push((q << MEAN_FRAC_BITS) + mean);
+                y.push(match &steps {
+                    None => (q << MEAN_FRAC_BITS) + mean,
+                    Some(d) => q * i32::from(d[k % plane]) + mean,
+                });
             }
             dec.finish().map_err(err("y"))?;
             Ok::<_, CodecError>(y)

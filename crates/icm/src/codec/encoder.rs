@@ -1,8 +1,9 @@
 use super::rdo::{self, RdoParams, Search, TileTarget};
-use super::{CodecError, RgbImage};
+use super::steps::Steps;
+use super::{CodecError, RgbImage, StepMap};
 use crate::container::{
-    self, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION, PROFILE_MAIN,
-    TILE_ALIGN,
+    self, CodedTile, Header, Level, TileRect, COLOUR_RGB8, MAJOR_VERSION, MINOR_VERSION,
+    MINOR_VERSION_STEPS, PROFILE_MAIN, TILE_ALIGN,
 };
 use crate::entropy::{SymbolWriter, MAX_ESCAPE_BITS};
 use crate::hyper::MEAN_FRAC_BITS;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DEFAULT_TILE: u32 = 1024;
 
 /// Encoder options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EncodeOptions {
     /// Requested tile width and height in pixels (rounded up to a multiple of 64 and
     /// capped at the image size and the level limit).
@@ -34,6 +35,9 @@ pub struct EncodeOptions {
     /// Annealing parameters to use instead of those of `effort` (experiments); applies
     /// when `effort` is above 0.
     pub rdo_params: Option<RdoParams>,
+    /// Quantisation steps (spec 5.4, 12.7): [`Steps::UNIT`] (the default) writes no step
+    /// map, so the stream is one that a decoder before 1.3 decodes.
+    pub steps: Steps,
 }
 
 impl Default for EncodeOptions {
@@ -44,6 +48,7 @@ impl Default for EncodeOptions {
             effort: 0,
             lambda: None,
             rdo_params: None,
+            steps: Steps::UNIT,
         }
     }
 }
@@ -104,15 +109,20 @@ fn tile_tensor(img: &RgbImage, r: TileRect) -> Tensor {
 
 const LIMIT: f32 = ((1u32 << MAX_ESCAPE_BITS) - 1) as f32;
 
-/// Encodes one tile: analysis, quantisation, integer h_s, entropy coding (spec 12).
-fn encode_tile(
-    model: &Model,
-    img: &RgbImage,
-    r: TileRect,
-    search: Option<&Search<'_>>,
-    index: usize,
-    on_step: &(dyn Fn() + Sync),
-) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+/// One tile after analysis: what every coding of it at any steps shares.
+struct AnalysedTile {
+    rect: TileRect,
+    /// The padded tile in [0, 1] (the search's target).
+    x: Tensor,
+    /// g_a's output.
+    y: Tensor,
+    /// z^ and its payload (spec 8.6).
+    z_hat: Vec<i32>,
+    z_bytes: Vec<u8>,
+}
+
+/// Analysis of one tile: g_a, h_a and the coding of z^ (spec 12.1).
+fn analyse_tile(model: &Model, img: &RgbImage, r: TileRect) -> Result<AnalysedTile, CodecError> {
     let tr = |stage: &'static str| {
         move |source: crate::transform::TransformError| CodecError::Transform { stage, source }
     };
@@ -174,31 +184,66 @@ fn encode_tile(
                 .map_err(|e| CodecError::Input(e.to_string()))?;
         }
     }
-    let hs = model.h_s.run(&z_hat, hz, wz)?;
+    let z_bytes = zw.finish().map_err(|e| CodecError::Input(e.to_string()))?;
+    Ok(AnalysedTile {
+        rect: r,
+        x,
+        y,
+        z_hat,
+        z_bytes,
+    })
+}
+
+/// Codes one analysed tile's y at its steps: integer h_s, quantisation (and the search of
+/// `search`), entropy coding (spec 12.1, 12.4, 12.6, 12.7).
+fn code_tile(
+    model: &Model,
+    tile: &AnalysedTile,
+    steps: Option<&StepMap>,
+    search: Option<&Search<'_>>,
+    index: usize,
+    on_step: &(dyn Fn() + Sync),
+) -> Result<CodedTile, CodecError> {
+    let r = tile.rect;
+    let (hz, wz) = r.hyper_size();
+    let (hy, wy) = r.latent_size();
+    let d = steps.map(|m| m.steps(hy, wy));
+    let hs = model
+        .h_s
+        .run_with_steps(&tile.z_hat, hz, wz, d.as_deref())?;
     let scale = f32::from(1u16 << MEAN_FRAC_BITS);
-    let rounded: Vec<i32> = y
+    let plane = hy * wy;
+    let rounded: Vec<i32> = tile
+        .y
         .data
         .iter()
         .zip(&hs.mean)
-        .map(|(&v, &mean)| (v - mean as f32 / scale).round().clamp(-LIMIT, LIMIT) as i32)
+        .enumerate()
+        .map(|(k, (&v, &mean))| {
+            let q = match &d {
+                None => v - mean as f32 / scale,
+                Some(d) => (v * scale - mean as f32) / f32::from(d[k % plane]),
+            };
+            q.round().clamp(-LIMIT, LIMIT) as i32
+        })
         .collect();
     let q = match search {
         None => rounded,
         Some(search) => {
             let target = TileTarget {
-                pixels: &x,
+                pixels: &tile.x,
                 width: r.width as usize,
                 height: r.height as usize,
             };
-            let seed = index as u64;
             search
                 .refine_tile(
                     target,
-                    &y,
+                    &tile.y,
                     rounded,
                     &hs.mean,
                     &hs.scale_index,
-                    seed,
+                    d.as_deref(),
+                    index as u64,
                     on_step,
                 )?
                 .0
@@ -210,9 +255,113 @@ fn encode_tile(
         yw.push_value(table, *offset, q, &model.uniform)
             .map_err(|e| CodecError::Input(e.to_string()))?;
     }
-    let z_bytes = zw.finish().map_err(|e| CodecError::Input(e.to_string()))?;
-    let y_bytes = yw.finish().map_err(|e| CodecError::Input(e.to_string()))?;
-    Ok((z_bytes, y_bytes))
+    let input = |e: crate::entropy::EntropyError| CodecError::Input(e.to_string());
+    Ok(CodedTile {
+        steps: steps.map(StepMap::to_payload).transpose().map_err(input)?,
+        z: tile.z_bytes.clone(),
+        y: yw.finish().map_err(input)?,
+    })
+}
+
+/// An image analysed with one model (g_a, h_a and z^ of every tile, spec 12.1), ready to be
+/// coded at any steps and effort: rate control ([`super::rate_control`]) codes it many
+/// times and analyses it once.
+pub struct Analysis<'m> {
+    model: &'m Model,
+    header: Header,
+    tiles: Vec<AnalysedTile>,
+}
+
+impl<'m> Analysis<'m> {
+    /// Analyses `img` with `model` in tiles of `tile` pixels (rounded up to a multiple of
+    /// 64 and capped at the image size and the level limit). Tiles run in parallel.
+    pub fn new(img: &RgbImage, model: &'m Model, tile: (u32, u32)) -> Result<Self, CodecError> {
+        if img.width == 0
+            || img.height == 0
+            || img.data.len() != img.width as usize * img.height as usize * 3
+        {
+            return Err(CodecError::Input(format!(
+                "bad image {}x{}",
+                img.width, img.height
+            )));
+        }
+        let level = Level::lowest_for(img.width, img.height).ok_or_else(|| {
+            CodecError::Input(format!(
+                "{}x{} exceeds the largest level",
+                img.width, img.height
+            ))
+        })?;
+        let side = |req: u32, dim: u32| -> u32 {
+            let req = req.max(1).div_ceil(TILE_ALIGN) * TILE_ALIGN;
+            req.min(dim.div_ceil(TILE_ALIGN) * TILE_ALIGN)
+                .min(level.max_tile_dimension)
+        };
+        let header = Header {
+            major: MAJOR_VERSION,
+            minor: 0,
+            profile: PROFILE_MAIN,
+            level: level.idc,
+            width: img.width,
+            height: img.height,
+            tile_width: side(tile.0, img.width),
+            tile_height: side(tile.1, img.height),
+            colour_format: COLOUR_RGB8,
+            quality: model.quality,
+            model_name: model.name.clone(),
+            model_sha256: model.sha256,
+        };
+        let tiling = header.tiling();
+        let tiles = (0..tiling.count())
+            .into_par_iter()
+            .map(|i| analyse_tile(model, img, tiling.tile(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            model,
+            header,
+            tiles,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Codes the analysed image with `opts`'s steps, effort and checksums (its tile size
+    /// is the analysis's), calling `progress(done, total)` after every search step as
+    /// [`encode_with_progress`] does.
+    pub fn code(
+        &self,
+        opts: &EncodeOptions,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Vec<u8>, CodecError> {
+        let tiling = self.header.tiling();
+        let maps = (0..tiling.count())
+            .map(|i| opts.steps.tile_map(&tiling, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let search = search_of(self.model, opts)?;
+        let total = search
+            .as_ref()
+            .map_or(0, |s| u64::from(s.steps()) * tiling.count() as u64);
+        let done = AtomicU64::new(0);
+        let on_step = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        let tiles = self
+            .tiles
+            .par_iter()
+            .zip(&maps)
+            .enumerate()
+            .map(|(i, (t, m))| code_tile(self.model, t, m.as_ref(), search.as_ref(), i, &on_step))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut header = self.header.clone();
+        header.minor = if maps.iter().any(Option::is_some) {
+            MINOR_VERSION_STEPS
+        } else if opts.checksums {
+            MINOR_VERSION
+        } else {
+            0
+        };
+        Ok(container::write(&header, &tiles, opts.checksums))
+    }
 }
 
 /// Encodes an image with `model` (spec 12, informative). Tiles are encoded in parallel.
@@ -229,50 +378,5 @@ pub fn encode_with_progress(
     opts: &EncodeOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<u8>, CodecError> {
-    if img.width == 0
-        || img.height == 0
-        || img.data.len() != img.width as usize * img.height as usize * 3
-    {
-        return Err(CodecError::Input(format!(
-            "bad image {}x{}",
-            img.width, img.height
-        )));
-    }
-    let level = Level::lowest_for(img.width, img.height).ok_or_else(|| {
-        CodecError::Input(format!(
-            "{}x{} exceeds the largest level",
-            img.width, img.height
-        ))
-    })?;
-    let side = |req: u32, dim: u32| -> u32 {
-        let req = req.max(1).div_ceil(TILE_ALIGN) * TILE_ALIGN;
-        req.min(dim.div_ceil(TILE_ALIGN) * TILE_ALIGN)
-            .min(level.max_tile_dimension)
-    };
-    let header = Header {
-        major: MAJOR_VERSION,
-        minor: if opts.checksums { MINOR_VERSION } else { 0 },
-        profile: PROFILE_MAIN,
-        level: level.idc,
-        width: img.width,
-        height: img.height,
-        tile_width: side(opts.tile.0, img.width),
-        tile_height: side(opts.tile.1, img.height),
-        colour_format: COLOUR_RGB8,
-        quality: model.quality,
-        model_name: model.name.clone(),
-        model_sha256: model.sha256,
-    };
-    let search = search_of(model, opts)?;
-    let tiling = header.tiling();
-    let total = search
-        .as_ref()
-        .map_or(0, |s| u64::from(s.steps()) * tiling.count() as u64);
-    let done = AtomicU64::new(0);
-    let on_step = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-    let tiles = (0..tiling.count())
-        .into_par_iter()
-        .map(|i| encode_tile(model, img, tiling.tile(i), search.as_ref(), i, &on_step))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(container::write(&header, &tiles, opts.checksums))
+    Analysis::new(img, model, opts.tile)?.code(opts, progress)
 }

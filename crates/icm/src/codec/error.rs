@@ -22,13 +22,13 @@ pub enum CodecError {
         model_sha: String,
     },
     /// An ANS payload is malformed (spec 8).
-    #[error("tile {tile} ({payload} payload, TILE chunk at offset {offset}): {source}")]
+    #[error("tile {tile} ({payload} payload, chunk at offset {offset}): {source}")]
     Entropy {
         /// Tile index.
         tile: usize,
-        /// "z" or "y".
+        /// "z", "y" or "step map index" (spec 8.6-8.8).
         payload: &'static str,
-        /// Offset of the TILE chunk.
+        /// Offset of the TILE chunk (of the STEP chunk for its index payload).
         offset: usize,
         /// Cause.
         source: EntropyError,

@@ -25,8 +25,13 @@ const TABLE: [u32; 256] = {
 
 /// CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc32c_of_parts(&[bytes])
+}
+
+/// CRC-32C of the concatenation of `parts` (a STEP payload and its TILE payload, spec 4.5).
+pub fn crc32c_of_parts(parts: &[&[u8]]) -> u32 {
     let mut c = u32::MAX;
-    for &b in bytes {
+    for &b in parts.iter().flat_map(|p| p.iter()) {
         c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
     }
     !c

@@ -7,6 +7,8 @@ pub const MAJOR_VERSION: u8 = 1;
 /// The minor version this implementation writes when it adds tile checksums (spec 4.5,
 /// 14); streams without them are written as 1.0.
 pub const MINOR_VERSION: u8 = 1;
+/// The minor version of a stream with a STEP chunk (spec 4.1, 4.6).
+pub const MINOR_VERSION_STEPS: u8 = 3;
 /// `profile_idc` of the Main profile (spec 6.1).
 pub const PROFILE_MAIN: u8 = 0;
 /// `colour_format` of 8-bit RGB (spec 4.1).
@@ -73,9 +75,33 @@ impl<'a> Reader<'a> {
         Ok(self.bytes(1, what)?[0])
     }
 
+    pub(super) fn u16(&mut self, what: &'static str) -> Result<u16, ContainerError> {
+        let b = self.bytes(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
     pub(super) fn u32(&mut self, what: &'static str) -> Result<u32, ContainerError> {
         let b = self.bytes(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Moves the offset of a [`ContainerError::Truncated`] found by a [`Reader`] over a chunk
+/// payload by `base`, the payload's offset in the stream.
+pub(super) fn offset_by(base: usize) -> impl Fn(ContainerError) -> ContainerError {
+    move |e| match e {
+        ContainerError::Truncated {
+            what,
+            offset,
+            needed,
+            available,
+        } => ContainerError::Truncated {
+            what,
+            offset: base + offset,
+            needed,
+            available,
+        },
+        other => other,
     }
 }
 

@@ -7,6 +7,7 @@ mod kernel;
 mod median;
 mod network;
 mod output;
+mod steps;
 
 pub use error::HyperError;
 pub use int_layer::{IntLayer, IntLayerKind, ACTIVATION_MAX, MAX_BIAS, MAX_TAPS};
@@ -14,3 +15,4 @@ pub use median::MAX_MEDIAN;
 pub use network::{
     HyperOutput, HyperOutputs, HyperSynthesis, MEAN_FRAC_BITS, MEAN_LIMIT, Z_CLIP_MAX, Z_CLIP_MIN,
 };
+pub use steps::stepped_thresholds;

@@ -130,6 +130,19 @@ impl HyperSynthesis {
 
     /// Runs h_s on z^ given as CHW integers of `n x h x w` (spec 9.1-9.4).
     pub fn run(&self, z: &[i32], h: usize, w: usize) -> Result<HyperOutput, HyperError> {
+        self.run_with_steps(z, h, w, None)
+    }
+
+    /// [`run`](Self::run) for a tile with a step map (spec 5.4, 9.4): `steps` gives the
+    /// step of every position of the output grid (`4h x 4w`, row-major, units of `2^-8`);
+    /// the scale index of a position is that of its scale divided by its step.
+    pub fn run_with_steps(
+        &self,
+        z: &[i32],
+        h: usize,
+        w: usize,
+        steps: Option<&[u16]>,
+    ) -> Result<HyperOutput, HyperError> {
         let n = self.hyper_channels();
         if z.len() != n * h * w {
             return Err(HyperError::InputChannels {
@@ -164,6 +177,10 @@ impl HyperSynthesis {
         }
         let last = &self.layers[2];
         let acc = last.accumulate_padded(&x);
-        Ok(self.output.run(&acc, ch, cw))
+        let mut out = self.output.run(&acc, ch, cw);
+        if let Some(steps) = steps {
+            super::steps::apply_steps(&mut out, &acc, last, &self.scale_thresholds, steps)?;
+        }
+        Ok(out)
     }
 }

@@ -102,9 +102,11 @@ impl<'m> Search<'m> {
 
     /// Refines the integers `q = y^ - mean` of one tile (`y`: g_a's output; `mean` and
     /// `scale_index`: the integer h_s's output, spec 9; `start`: effort 0's `q`, the
-    /// rounding of `y - mean`) by stochastic Gumbel annealing. `seed` keys the noise;
-    /// `on_step` is called after every gradient step. Returns `q` in CHW order, never with
-    /// a higher loss than `start`.
+    /// rounding of `y - mean`) by stochastic Gumbel annealing. With a step map (`steps`:
+    /// `D` of every position of the grid, units of `2^-8`, spec 5.4) `y^ = mean + q * D`,
+    /// `start` is the rounding of `(y - mean) / D` and `scale_index` holds the indices for
+    /// the steps (spec 9.4). `seed` keys the noise; `on_step` is called after every
+    /// gradient step. Returns `q` in CHW order, never with a higher loss than `start`.
     #[allow(clippy::too_many_arguments)]
     pub fn refine_tile(
         &self,
@@ -113,6 +115,7 @@ impl<'m> Search<'m> {
         start: Vec<i32>,
         mean: &[i32],
         scale_index: &[u8],
+        steps: Option<&[u16]>,
         seed: u64,
         on_step: &(dyn Fn() + Sync),
     ) -> Result<(Vec<i32>, RefineStats), CodecError> {
@@ -133,9 +136,26 @@ impl<'m> Search<'m> {
         }
         let unit = 1.0 / f32::from(1u16 << MEAN_FRAC_BITS);
         let mean_f: Vec<f32> = mean.iter().map(|&m| m as f32 * unit).collect();
+        // The step of every latent in latent units (1 without a step map).
+        let plane = y.h * y.w;
+        let q_steps: Vec<f32> = match steps {
+            Some(d) if d.len() == plane => (0..n).map(|j| f32::from(d[j % plane]) * unit).collect(),
+            Some(d) => {
+                return Err(CodecError::Input(format!(
+                    "rdo: a step map of {} positions for a grid of {plane}",
+                    d.len()
+                )))
+            }
+            None => vec![1.0; n],
+        };
         let latents = |values: Vec<f32>| Tensor::new(y.c, y.h, y.w, values).map_err(transform);
         let evaluate = |q: &[i32]| -> Result<Evaluation, CodecError> {
-            let values = q.iter().zip(&mean_f).map(|(&q, m)| q as f32 + m).collect();
+            let values = q
+                .iter()
+                .zip(&mean_f)
+                .zip(&q_steps)
+                .map(|((&q, m), d)| q as f32 * d + m)
+                .collect();
             let x = model.g_s.forward(&latents(values)?).map_err(transform)?;
             // Sums in a fixed order (sequential), so that the comparison of losses does not
             // depend on the thread count.
@@ -156,7 +176,8 @@ impl<'m> Search<'m> {
             .data
             .iter()
             .zip(&mean_f)
-            .map(|(v, m)| (v - m).clamp(-LIMIT, LIMIT))
+            .zip(&q_steps)
+            .map(|((v, m), d)| ((v - m) / d).clamp(-LIMIT, LIMIT))
             .collect();
         let mut adam_m = vec![0.0f32; n];
         let mut adam_v = vec![0.0f32; n];
@@ -179,12 +200,12 @@ impl<'m> Search<'m> {
                 rate_step.par_iter_mut(),
             )
                 .into_par_iter()
-                .zip(v.par_iter().zip(&mean_f).zip(scale_index))
+                .zip(v.par_iter().zip(&mean_f).zip(scale_index).zip(&q_steps))
                 .enumerate()
-                .for_each(|(j, ((s, d, r), ((&v, &m), &idx)))| {
+                .for_each(|(j, ((s, d, r), (((&v, &m), &idx), &q_step)))| {
                     let floor = v.floor();
                     let relaxed = relax(v - floor, tau, logistic_noise(seed, step, j));
-                    *s = floor + relaxed.weight + m;
+                    *s = (floor + relaxed.weight) * q_step + m;
                     *d = relaxed.slope;
                     let f = floor as i32;
                     let idx = usize::from(idx);
@@ -208,9 +229,18 @@ impl<'m> Search<'m> {
                 adam_v.par_iter_mut(),
             )
                 .into_par_iter()
-                .zip(grad_y.data.par_iter().zip(&slope).zip(&rate_step))
-                .for_each(|((v, m, s), ((&gd, &sl), &dr))| {
-                    let g = (gd + dr) * sl;
+                .zip(
+                    grad_y
+                        .data
+                        .par_iter()
+                        .zip(&slope)
+                        .zip(&rate_step)
+                        .zip(&q_steps),
+                )
+                .for_each(|((v, m, s), (((&gd, &sl), &dr), &q_step))| {
+                    // y^ = (floor + w) * q_step + mean: the distortion's gradient in w is
+                    // q_step times its gradient in y^; the rate is interpolated in w.
+                    let g = (gd * q_step + dr) * sl;
                     *m = BETA1 * *m + (1.0 - BETA1) * g;
                     *s = BETA2 * *s + (1.0 - BETA2) * g * g;
                     *v = (*v - lr * (*m / c1) / ((*s / c2).sqrt() + ADAM_EPS)).clamp(-LIMIT, LIMIT);
