@@ -280,10 +280,12 @@ pub struct EncodeArgs {
     /// --quality.
     #[arg(long, conflicts_with = "quality")]
     pub model: Option<String>,
-    /// Zoo quality index 1 (lowest rate, ~0.17 bpp on Kodak) ..= 6 (highest, ~1.13 bpp);
-    /// default 3 (~0.44 bpp).
-    #[arg(short, long, value_parser = clap::value_parser!(u8).range(1..=6))]
-    pub quality: Option<u8>,
+    /// Quality 1.0 (lowest rate, ~0.17 bpp on Kodak) ..= 6.0 (highest, ~1.13 bpp); default
+    /// 3 (~0.44 bpp). A whole number selects the zoo model of that quality; a fraction such
+    /// as 3.5 codes at the geometric mean of the sizes of models 3 and 4 on this picture,
+    /// with model 4 and a global quantisation step (spec 12.7).
+    #[arg(short, long, value_parser = parse_quality)]
+    pub quality: Option<f64>,
     /// Tile size WxH in pixels, or N for NxN: multiples of 64 from 64 to 2048 (spec 5.2).
     /// A tile larger than the picture is the whole picture. Default 1024x1024: pictures up
     /// to 1024 pixels a side are one tile.
@@ -295,6 +297,82 @@ pub struct EncodeArgs {
     pub no_checksums: bool,
     #[command(flatten)]
     pub search: SearchArgs,
+    #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
+    pub roi: RoiArgs,
+}
+
+/// Rate control and quantisation steps (`icm encode`; spec 5.4, 12.7). Streams with a step
+/// other than 1 are version 1.3 streams: decoders before 1.3 refuse them.
+#[derive(Debug, Args)]
+pub struct RateArgs {
+    /// Target size in bits per pixel: the stream is at most floor(BPP * W * H / 8) bytes,
+    /// coded with the lowest-quality zoo model (or --model) whose stream at step 1 is at
+    /// least that large, and the smallest global step that fits (bisection, 13 trial
+    /// codings after one analysis per model tried).
+    #[arg(long, value_parser = parse_positive, conflicts_with_all = ["bytes", "quality", "step"],
+          help_heading = "Rate control")]
+    pub bpp: Option<f64>,
+    /// Target size in bytes (as --bpp).
+    #[arg(long, conflicts_with_all = ["quality", "step"], help_heading = "Rate control")]
+    pub bytes: Option<usize>,
+    /// Global quantisation step (1/256 to 16; 1 = the model's own rate; 2 roughly halves
+    /// the rate of the latents). The model is --model or --quality.
+    #[arg(long, value_parser = parse_positive, help_heading = "Rate control")]
+    pub step: Option<f64>,
+}
+
+/// Region-of-interest coding (`icm encode`; spec 12.7).
+#[derive(Debug, Args)]
+pub struct RoiArgs {
+    /// Spend the bits where a task network looks: run it on the input (forward only) and
+    /// quantise each 16x16 cell with step G^(1-w) for its importance w in [0, 1] (G:
+    /// --roi-background). detection: YOLOX-Nano; w = 1 on the cells of every box with
+    /// score >= 0.3, dilated by one cell, else 0. classification: MobileNetV2 sees only its
+    /// centre crop (shorter side to 256, 224 crop): w = 0 on cells outside it; inside, w =
+    /// 0.5 plus half the fall of the top-1 probability when the 32x32 patch of the crop over
+    /// the cell is greyed out (7x7 patches, the largest fall scaled to 1). segmentation:
+    /// DeepLabV3; w = 1 on cells with at least 10 % predicted foreground, dilated by one
+    /// cell. A picture where the task finds nothing is coded at step G everywhere.
+    #[arg(
+        long,
+        value_name = "TASK",
+        conflicts_with = "roi_map",
+        help_heading = "Regions of interest"
+    )]
+    pub roi: Option<String>,
+    /// A user's importance map: a grey-scale picture (any size, stretched over the input;
+    /// white = important, w = grey / 255 averaged over each 16x16 cell).
+    #[arg(long, value_name = "PNG", help_heading = "Regions of interest")]
+    pub roi_map: Option<PathBuf>,
+    /// Step factor G of the least important cells (1 to 16; cells of importance 1 keep
+    /// step 1). With --bpp or --bytes the whole map is scaled to meet the target.
+    #[arg(long, value_name = "G", default_value_t = 3.0, value_parser = parse_positive,
+          help_heading = "Regions of interest")]
+    pub roi_background: f64,
+    /// Task network for --roi (default: the built-in one of the task in ../shared/models
+    /// or $ICM_TASK_MODELS).
+    #[arg(long, value_name = "ONNX", help_heading = "Regions of interest")]
+    pub roi_model: Option<PathBuf>,
+}
+
+/// A quality of the continuous scale, 1.0 to 6.0.
+fn parse_quality(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (1.0..=6.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected a quality from 1 to 6, e.g. 3 or 3.5"
+        )),
+    }
+}
+
+/// A positive, finite number.
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a positive number")),
+    }
 }
 
 /// The encoder's rate-distortion search (`icm encode`, `icm eval`).

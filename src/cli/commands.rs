@@ -1,11 +1,10 @@
 use super::args::{
-    Cli, Command, DecodeArgs, EncodeArgs, InfoArgs, ModelBuildArgs, ModelCommand, ModelInfoArgs,
+    Cli, Command, DecodeArgs, InfoArgs, ModelBuildArgs, ModelCommand, ModelInfoArgs,
 };
 use super::error::CliError;
 use super::eval;
-use super::io::{check_outputs, image_bytes, read, read_image, write_atomic, Commit};
-use super::progress::Progress;
-use icm::codec::{self, EncodeOptions, DEFAULT_TILE};
+use super::io::{check_outputs, image_bytes, read, write_atomic, Commit};
+use icm::codec::{self, DEFAULT_TILE};
 use icm::container::{self, Stream};
 use icm::model::{self, BuildOptions, Model};
 use icm_eval::picture::{stream_picture, OutputFormat};
@@ -34,7 +33,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         OutputFormat::from_path(path)?;
     }
     match cli.command {
-        Command::Encode(a) => encode(a, &dir),
+        Command::Encode(a) => super::encode::run(a, &dir),
         Command::Decode(a) => decode(a, &dir),
         Command::Info(a) => info(a),
         Command::Model(ModelCommand::Build(a)) => model_build(a),
@@ -160,68 +159,20 @@ fn output_paths(command: &Command) -> Vec<Option<PathBuf>> {
 
 /// `--tile WxH` or `N` ([`codec::parse_tile_size`]): multiples of 64 up to the largest
 /// tile of any level (spec 5.2, 6.2), refused otherwise rather than rounded.
-fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
+pub(super) fn parse_tile(s: Option<&str>) -> Result<(u32, u32), CliError> {
     match s {
         None => Ok((DEFAULT_TILE, DEFAULT_TILE)),
         Some(s) => codec::parse_tile_size(s).map_err(|e| CliError::Usage(format!("--tile {e}"))),
     }
 }
 
-fn load_model(spec: Option<&str>, quality: Option<u8>, dir: &Path) -> Result<Model, CliError> {
+pub(super) fn load_model(
+    spec: Option<&str>,
+    quality: Option<u8>,
+    dir: &Path,
+) -> Result<Model, CliError> {
     let path = model::resolve_model(spec, quality, dir)?;
     Ok(Model::from_path(&path)?)
-}
-
-fn encode(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
-    let tile = parse_tile(a.tile.as_deref())?;
-    let model = load_model(a.model.as_deref(), a.quality, dir)?;
-    let img = read_image(&a.input)?;
-    let start = Instant::now();
-    // The search of --effort takes seconds to minutes: show its steps.
-    let bar = (a.search.effort > 0).then(|| {
-        let bar = Progress::new(0);
-        bar.set_message(format!("effort {} search", a.search.effort));
-        bar
-    });
-    let progress = |_done: u64, total: u64| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.inc(1);
-        }
-    };
-    let bytes = codec::encode_with_progress(
-        &img,
-        &model,
-        &EncodeOptions {
-            tile,
-            checksums: !a.no_checksums,
-            effort: a.search.effort,
-            lambda: a.search.lambda,
-            ..EncodeOptions::default()
-        },
-        &progress,
-    )
-    .map_err(|source| CliError::Codec {
-        path: a.input.display().to_string(),
-        source,
-    })?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    write_atomic(&a.output, &bytes)?;
-    let pixels = f64::from(img.width) * f64::from(img.height);
-    println!(
-        "{}: {}x{}, {} bytes, {:.4} bpp, model {}, {:.3} s",
-        a.output.display(),
-        img.width,
-        img.height,
-        bytes.len(),
-        bytes.len() as f64 * 8.0 / pixels,
-        model.name,
-        secs
-    );
-    Ok(())
 }
 
 fn parse_stream<'a>(path: &Path, bytes: &'a [u8]) -> Result<Stream<'a>, CliError> {

@@ -7,6 +7,7 @@ mod bench;
 mod commands;
 mod conformance;
 mod dct;
+mod encode;
 mod error;
 mod eval;
 mod import;
@@ -14,6 +15,7 @@ mod io;
 mod plot;
 mod progress;
 mod results;
+mod roi;
 mod task_eval;
 mod task_run;
 

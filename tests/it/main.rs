@@ -24,6 +24,7 @@ mod rdo;
 mod reference_py;
 mod robustness;
 mod roundtrip;
+mod steps;
 mod task_cli;
 mod task_models;
 mod task_py;

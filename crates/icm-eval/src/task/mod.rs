@@ -33,6 +33,7 @@ pub mod latent;
 pub mod latent_detection;
 pub mod network;
 pub mod rate;
+pub mod roi;
 pub mod runtime;
 pub mod score;
 pub mod scoring;
