@@ -99,6 +99,9 @@ where
 ///     cache_dir: the cache root: records in ``records/``, anchors in ``anchors/`` (default
 ///         ``$ICM_CACHE_DIR``, else ``~/.cache/icm``).
 ///     use_cache: read and write the record cache.
+///     roi: with codec ``icm``, region-of-interest steps from this task's network
+///         (``detection``, ``classification``, ``segmentation``; ``icm task-eval --roi``).
+///     roi_background: the step factor of the least important cells (default 3).
 ///
 /// Raises:
 ///     UsageError: arguments that do not parse or go together; ``TaskError``: a dataset,
@@ -126,7 +129,8 @@ impl PyTaskEvaluation {
     #[new]
     #[pyo3(signature = (task, dataset, *, codec = "icm", input_domain = "rgb", qualities = None,
         models = None, qps = None, ffmpeg = None, limit = None, task_model = None,
-        annotations = None, model_dir = None, cache_dir = None, use_cache = true))]
+        annotations = None, model_dir = None, cache_dir = None, use_cache = true, roi = None,
+        roi_background = icm_eval::task::job::DEFAULT_ROI_BACKGROUND))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -144,6 +148,8 @@ impl PyTaskEvaluation {
         model_dir: Option<PathBuf>,
         cache_dir: Option<PathBuf>,
         use_cache: bool,
+        roi: Option<&str>,
+        roi_background: f64,
     ) -> PyResult<Self> {
         py.detach(|| -> Result<Self> {
             let root = cache_dir.unwrap_or_else(default_cache_root);
@@ -160,6 +166,8 @@ impl PyTaskEvaluation {
                 task_model,
                 annotations,
                 anchor_cache: Some(root.join("anchors")),
+                roi: roi.map(|r| parse("roi", r)).transpose()?,
+                roi_background,
             };
             let job = TaskJob::new(spec, &PackageModels(Lookup::new(model_dir)))?;
             let names = job

@@ -153,9 +153,20 @@ pub struct TaskEvalArgs {
     /// with --codec icm: rgb, or latents (y^ without g_s, against decode-then-infer).
     #[arg(long, default_value = "rgb")]
     pub input_domain: InputDomain,
-    /// Zoo qualities for --codec icm: a range `1..6` or a list `1,3,5` (default 1..6).
+    /// Rate points for --codec icm: zoo qualities as a range `1..6` or a list `1,3,5`, and
+    /// `Q@S` for quality Q at a global quantisation step S (1/256 to 16, spec 12.7), which
+    /// extends a curve below quality 1 or between qualities: `1@3,1@2,1..6` (default 1..6).
     #[arg(long)]
     pub qualities: Option<String>,
+    /// With --codec icm: code each picture with region-of-interest steps from this task's
+    /// network on the original picture (detection, classification, segmentation; the
+    /// mappings of `icm encode --roi`), computed once per picture for every rate point.
+    #[arg(long, value_name = "TASK")]
+    pub roi: Option<icm_eval::task::roi::RoiTask>,
+    /// With --roi: the step factor of the least important cells (as `icm encode`).
+    #[arg(long, value_name = "G", default_value_t = icm_eval::task::job::DEFAULT_ROI_BACKGROUND,
+          value_parser = parse_positive)]
+    pub roi_background: f64,
     /// Models for --codec icm instead of --qualities: names in the model directory (e.g.
     /// icm-machine-q2) or model files, one rate point each.
     #[arg(long = "model", num_args = 1.., conflicts_with = "qualities")]
@@ -348,8 +359,8 @@ pub struct RoiArgs {
     pub roi_map: Option<PathBuf>,
     /// Step factor G of the least important cells (1 to 16; cells of importance 1 keep
     /// step 1). With --bpp or --bytes the whole map is scaled to meet the target.
-    #[arg(long, value_name = "G", default_value_t = 3.0, value_parser = parse_positive,
-          help_heading = "Regions of interest")]
+    #[arg(long, value_name = "G", default_value_t = icm_eval::task::job::DEFAULT_ROI_BACKGROUND,
+          value_parser = parse_positive, help_heading = "Regions of interest")]
     pub roi_background: f64,
     /// Task network for --roi (default: the built-in one of the task in ../shared/models
     /// or $ICM_TASK_MODELS).
@@ -750,7 +761,8 @@ pub struct EvalArgs {
     /// Directory of PNG images, evaluated in sorted file-name order.
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Zoo qualities: an inclusive range `1..6` or a list `1,3,5` (models icm-psnr-qN).
+    /// Zoo qualities: an inclusive range `1..6` or a list `1,3,5` (models icm-psnr-qN), and
+    /// `Q@S` for quality Q at a global quantisation step S (spec 12.7), e.g. `3@0.5,3@2`.
     /// Default 1..6 when no --model is given.
     #[arg(long)]
     pub qualities: Option<String>,

@@ -45,6 +45,8 @@ fn spec(a: TaskEvalArgs) -> TaskEvalSpec {
         task_model: a.task_model,
         annotations: a.annotations,
         anchor_cache: None,
+        roi: a.roi,
+        roi_background: a.roi_background,
     }
 }
 

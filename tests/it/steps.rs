@@ -274,3 +274,60 @@ fn cli_roi_map_and_task() {
     let bad = icm(&["encode", pic, "-o", o, "--roi", "captioning"], &[]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn task_eval_rate_points_with_steps_and_roi() {
+    let Some(coco) = crate::common::shared("data/coco") else {
+        return;
+    };
+    let coco = coco.to_str().expect("path");
+    let bad = icm(
+        &[
+            "task-eval",
+            "--task",
+            "detection",
+            "--dataset",
+            coco,
+            "--codec",
+            "none",
+            "--roi",
+            "detection",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--roi needs --codec icm"));
+    if !crate::common::with_tasks() || !crate::common::onnx_runtime() {
+        return;
+    }
+    let dir = crate::common::fresh_dir("steps-task-eval");
+    let csv = dir.join("det.csv");
+    ok(
+        &icm(
+            &[
+                "task-eval",
+                "--task",
+                "detection",
+                "--dataset",
+                coco,
+                "--limit",
+                "3",
+                "--qualities",
+                "1@2,1",
+                "--roi",
+                "detection",
+                "--csv",
+                csv.to_str().expect("path"),
+            ],
+            &[],
+        ),
+        "task-eval --roi",
+    );
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].contains("icm-psnr-q1+roi-detection-g3@2"), "{text}");
+    assert!(rows[1].contains("icm-psnr-q1+roi-detection-g3,"), "{text}");
+    let bpp = |row: &str| -> f64 { row.split(',').nth(4).expect("bpp").parse().expect("f64") };
+    assert!(bpp(rows[0]) < bpp(rows[1]), "{text}");
+}

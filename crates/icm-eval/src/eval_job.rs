@@ -13,9 +13,11 @@
 use crate::picture::read_rgb;
 use crate::rd::{group_rows, list_pngs, measure, rd_results, RowRecord};
 use crate::results::{ImageRow, Quality, RatePointInfo, ResultsFile};
-use crate::task::job::{parse_qualities, sha256_file, JobError, ModelSource, RecordCache};
+use crate::task::job::{
+    parse_rate_points, sha256_file, JobError, ModelSource, RecordCache, ZooPoint,
+};
 use crate::task::TaskError;
-use icm::codec::{self, EncodeOptions};
+use icm::codec::{self, EncodeOptions, Steps};
 use icm::model::Model;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -68,6 +70,8 @@ pub struct EvalJob {
     pub spec: EvalSpec,
     /// The model of each rate point.
     pub models: Vec<Arc<Model>>,
+    /// The global quantisation step of each rate point (units of `2^-8`, spec 12.7).
+    pub steps: Vec<u16>,
     /// What each rate point is.
     pub infos: Vec<RatePointInfo>,
     /// The pictures (after `--limit`).
@@ -80,21 +84,28 @@ pub struct EvalJob {
 fn point_info(
     model: &Model,
     path: Option<&Path>,
-    quality: u8,
+    point: ZooPoint,
     opts: &EncodeOptions,
 ) -> RatePointInfo {
+    let mut settings = Vec::new();
+    if point.step != 256 {
+        settings.push(format!("step {}", point.step_value()));
+    }
+    if opts.effort > 0 {
+        settings.push(format!("effort {}", opts.effort));
+        if let Some(l) = opts.lambda {
+            settings.push(format!("lambda {l}"));
+        }
+    }
     RatePointInfo {
         codec: "icm".into(),
-        label: model.name.clone(),
-        quality: Quality::Int(i64::from(quality)),
-        rate_parameter: None,
+        label: point.label(&model.name),
+        quality: Quality::Int(i64::from(point.quality)),
+        rate_parameter: (point.step != 256).then(|| format!("step {}", point.step_value())),
         bytes: None,
         sha256: Some(model.sha256_hex()),
         path: path.map(|p| p.display().to_string()),
-        settings: (opts.effort > 0).then(|| match opts.lambda {
-            Some(l) => format!("effort {}, lambda {l}", opts.effort),
-            None => format!("effort {}", opts.effort),
-        }),
+        settings: (!settings.is_empty()).then(|| settings.join(", ")),
     }
 }
 
@@ -121,18 +132,19 @@ impl EvalJob {
                 "lambda {l}: expected a positive number, e.g. 0.013"
             )));
         }
-        let qualities = match (&spec.qualities, spec.models.is_empty()) {
-            (Some(s), _) => parse_qualities(s)?,
-            (None, true) => (1..=6).collect(),
+        let points = match (&spec.qualities, spec.models.is_empty()) {
+            (Some(s), _) => parse_rate_points(s)?,
+            (None, true) => parse_rate_points("1..6")?,
             (None, false) => Vec::new(),
         };
-        let wanted = qualities
+        let wanted = points
             .iter()
-            .map(|&q| (None, Some(q)))
-            .chain(spec.models.iter().map(|m| (Some(m.as_str()), None)));
+            .map(|p| (None, Some(p.quality), p.step))
+            .chain(spec.models.iter().map(|m| (Some(m.as_str()), None, 256)));
         let mut models = Vec::new();
+        let mut steps = Vec::new();
         let mut infos = Vec::new();
-        for (name, quality) in wanted {
+        for (name, quality, step) in wanted {
             let (model, path) = source.locate(name, quality)?;
             if model.g_a.is_none() || model.h_a.is_none() {
                 return Err(JobError::DecoderOnly {
@@ -141,8 +153,10 @@ impl EvalJob {
                 });
             }
             let quality = quality.unwrap_or(model.quality);
-            infos.push(point_info(&model, path.as_deref(), quality, opts));
+            let point = ZooPoint { quality, step };
+            infos.push(point_info(&model, path.as_deref(), point, opts));
             models.push(model);
+            steps.push(step);
         }
         let mut images = list_pngs(&spec.dataset).map_err(|source| TaskError::Io {
             path: spec.dataset.display().to_string(),
@@ -161,6 +175,7 @@ impl EvalJob {
         Ok(Self {
             spec,
             models,
+            steps,
             infos,
             images,
             cache,
@@ -214,6 +229,7 @@ impl EvalJob {
         // Every field of the options, effort and lambda included.
         h.update(format!("{:?}", self.spec.options).as_bytes());
         h.update([0]);
+        h.update(self.steps.get(point).copied().unwrap_or(256).to_le_bytes());
         h.update(sha256_file(path)?);
         Ok(icm::hex::hex(&h.finalize()))
     }
@@ -250,7 +266,11 @@ impl EvalJob {
             move |source| JobError::Codec { what, source }
         };
         let start = Instant::now();
-        let bytes = codec::encode(&img, model, &self.spec.options).map_err(codec_err("encode"))?;
+        let opts = EncodeOptions {
+            steps: Steps::Uniform(self.steps.get(point).copied().unwrap_or(256)),
+            ..self.spec.options.clone()
+        };
+        let bytes = codec::encode(&img, model, &opts).map_err(codec_err("encode"))?;
         let enc_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let decoded = codec::decode(&bytes, model).map_err(codec_err("decode"))?;
@@ -352,6 +372,33 @@ mod tests {
             EvalJob::new(spec, &source, None),
             Err(JobError::Usage(_))
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stepped_rate_points_are_their_own_points() {
+        let dir = fresh("steps");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data");
+        let img = icm::testimage::synthetic(128, 96, 4);
+        let png = crate::picture::OutputFormat::Png.encode(&img).expect("png");
+        std::fs::write(data.join("a.png"), png).expect("write");
+        let mut spec = EvalSpec::new(data);
+        spec.qualities = Some("1@2,1".into());
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let job = EvalJob::new(spec, &ModelDir(models), None).expect("job");
+        assert_eq!(job.labels(), vec!["icm-psnr-q1@2", "icm-psnr-q1"]);
+        assert_eq!(job.infos[0].settings.as_deref(), Some("step 2"));
+        assert_eq!(job.infos[1].settings, None);
+        assert_ne!(
+            job.record_key(0, 0).expect("key"),
+            job.record_key(0, 1).expect("key")
+        );
+        let (coarse, fine) = (
+            job.evaluate(0, 0).expect("q1@2").row,
+            job.evaluate(0, 1).expect("q1").row,
+        );
+        assert!(coarse.bpp < fine.bpp && coarse.psnr < fine.psnr);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -19,7 +19,8 @@ use super::dataset::Dataset;
 use super::domain::InputDomain;
 use super::evaluate::{Evaluation, Observer, Outcome, Picture, Record, TaskPath};
 use super::network::load_network;
-use super::rate::{AnchorRateCodec, IcmCodec, JpegIjg, RateCodec, Uncompressed};
+use super::rate::{AnchorRateCodec, IcmCodec, JpegIjg, RateCodec, RoiCoding, Uncompressed};
+use super::roi::{RoiNetworks, RoiTask};
 use super::score::Score;
 use super::{resolve_task_model, TaskError, TaskKind};
 use crate::anchor::{default_cache_root, AnchorCache, AnchorCodec, AnchorConfig, AnchorError};
@@ -173,6 +174,74 @@ pub fn parse_qualities(s: &str) -> Result<Vec<u8>, JobError> {
     }
 }
 
+/// The default `--roi-background` (`icm encode` and `icm task-eval`).
+pub const DEFAULT_ROI_BACKGROUND: f64 = 3.0;
+
+/// One icm rate point of `--qualities`: a zoo quality and a global quantisation step
+/// (spec 12.7; 256 = a step of 1, no step map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZooPoint {
+    /// Zoo quality, 1 to 6.
+    pub quality: u8,
+    /// Global step in units of `2^-8`.
+    pub step: u16,
+}
+
+impl ZooPoint {
+    /// The step as a number (1 = the model's own rate).
+    pub fn step_value(&self) -> f64 {
+        f64::from(self.step) / 256.0
+    }
+
+    /// The rate point's label: the model name, with `@STEP` when the step is not 1.
+    pub fn label(&self, model: &str) -> String {
+        if self.step == 256 {
+            model.to_string()
+        } else {
+            format!("{model}@{}", self.step_value())
+        }
+    }
+}
+
+/// Parses icm rate points: a comma-separated list of zoo qualities (`4`), ranges (`1..6`,
+/// `1..=6`) and qualities at a global quantisation step (`1@2`: model 1 with step 2, spec
+/// 12.7; steps from 1/256 to 16), e.g. `1@3,1@2,1..6`.
+pub fn parse_rate_points(s: &str) -> Result<Vec<ZooPoint>, JobError> {
+    let bad = || {
+        JobError::Usage(format!(
+            "--qualities {s:?}: expected qualities in 1..=6 as a range 1..6, a list 1,3,5, or              Q@STEP for quality Q at a global step (1/256 to 16), e.g. 1@2,1..6"
+        ))
+    };
+    let mut points = Vec::new();
+    for item in s.split(',') {
+        match item.split_once('@') {
+            Some((q, step)) => {
+                let [quality] = parse_qualities(q)?[..] else {
+                    return Err(bad());
+                };
+                let step = step
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .map(|v| (v * 256.0).round())
+                    .filter(|v| (1.0..=4096.0).contains(v))
+                    .ok_or_else(bad)?;
+                points.push(ZooPoint {
+                    quality,
+                    step: step as u16,
+                });
+            }
+            None => points.extend(
+                parse_qualities(item)
+                    .map_err(|_| bad())?
+                    .into_iter()
+                    .map(|quality| ZooPoint { quality, step: 256 }),
+            ),
+        }
+    }
+    Ok(points)
+}
+
 /// Parses a conventional codec's rate parameters (`--qps`): the list replaces the default
 /// ladder, or extends it when it starts with '+'. Sorted from the highest quality down,
 /// duplicates removed.
@@ -283,6 +352,10 @@ pub struct TaskEvalSpec {
     pub annotations: Option<PathBuf>,
     /// The anchor cache (conventional codecs); `None`: [`crate::anchor::default_cache_dir`].
     pub anchor_cache: Option<PathBuf>,
+    /// `--roi`: icm codes each picture with the steps of this task's importance map.
+    pub roi: Option<RoiTask>,
+    /// `--roi-background`: the step factor of the least important cells.
+    pub roi_background: f64,
 }
 
 impl TaskEvalSpec {
@@ -302,6 +375,8 @@ impl TaskEvalSpec {
             task_model: None,
             annotations: None,
             anchor_cache: None,
+            roi: None,
+            roi_background: DEFAULT_ROI_BACKGROUND,
         }
     }
 
@@ -326,6 +401,12 @@ impl TaskEvalSpec {
             ),
             _ => Ok(()),
         }?;
+        if self.roi.is_some() && self.codec != TaskCodec::Icm {
+            return Err(JobError::Usage(format!(
+                "--roi needs --codec icm, not {}",
+                self.codec.name()
+            )));
+        }
         let domain_ok = match self.input_domain {
             InputDomain::Rgb => true,
             InputDomain::Dct192 | InputDomain::Dct24 => self.codec == TaskCodec::JpegIjg,
@@ -380,20 +461,44 @@ impl TaskEvalSpec {
                 }
             }
             TaskCodec::Icm => {
+                let roi = self.roi_coding()?;
+                let mut push = |model, quality, step| {
+                    codecs.push(Box::new(IcmCodec {
+                        model,
+                        quality,
+                        step,
+                        roi: roi.clone(),
+                    }))
+                };
                 if self.models.is_empty() {
-                    for q in parse_qualities(self.qualities.as_deref().unwrap_or("1..6"))? {
-                        let model = models.load(None, Some(q))?;
-                        codecs.push(Box::new(IcmCodec { model, quality: q }));
+                    for p in parse_rate_points(self.qualities.as_deref().unwrap_or("1..6"))? {
+                        push(models.load(None, Some(p.quality))?, p.quality, p.step);
                     }
                 }
                 for spec in &self.models {
                     let model = models.load(Some(spec), None)?;
                     let quality = model.quality;
-                    codecs.push(Box::new(IcmCodec { model, quality }));
+                    push(model, quality, 256);
                 }
             }
         }
         Ok(codecs)
+    }
+
+    /// The region-of-interest coding of `--roi`, with its network loaded.
+    fn roi_coding(&self) -> Result<Option<Arc<RoiCoding>>, JobError> {
+        let Some(task) = self.roi else {
+            return Ok(None);
+        };
+        let nets = RoiNetworks::load(None, task)?;
+        let path = nets.model_path(task);
+        let network = icm::hex::hex(&sha256_file(&path)?);
+        Ok(Some(Arc::new(RoiCoding::new(
+            task,
+            self.roi_background,
+            nets,
+            network,
+        ))))
     }
 
     /// The networks of the evaluation and the file of the first.
@@ -827,6 +932,16 @@ mod tests {
         assert_eq!(parse_qualities("2..=3").ok(), Some(vec![2, 3]));
         assert_eq!(parse_qualities("1,3,5").ok(), Some(vec![1, 3, 5]));
         assert_eq!(parse_qualities("4").ok(), Some(vec![4]));
+        let p = |quality, step| ZooPoint { quality, step };
+        assert_eq!(
+            parse_rate_points("1@2, 1@1.5,2..3").ok(),
+            Some(vec![p(1, 512), p(1, 384), p(2, 256), p(3, 256)])
+        );
+        assert_eq!(p(1, 384).label("m"), "m@1.5");
+        assert_eq!(p(1, 256).label("m"), "m");
+        for bad in ["1@0", "1@17", "1@x", "7@2", "1..2@2", "1@"] {
+            assert!(parse_rate_points(bad).is_err(), "{bad}");
+        }
         for bad in ["0..6", "1..7", "5..2", "1,,3", "x", ""] {
             assert!(parse_qualities(bad).is_err(), "{bad}");
         }

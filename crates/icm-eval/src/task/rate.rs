@@ -9,10 +9,13 @@
 //! the trait.
 
 use super::dct::encode_jpeg;
+use super::roi::{importance, ImportanceMap, RoiNetworks, RoiParams, RoiTask};
 use super::TaskError;
-use icm::codec::{self, EncodeOptions, RgbImage};
+use icm::codec::{self, EncodeOptions, RgbImage, Steps};
 use icm::model::Model;
-use std::sync::Arc;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// What a rate codec's decoder side starts from.
 #[derive(Debug, Clone)]
@@ -88,6 +91,88 @@ pub struct IcmCodec {
     pub model: Arc<Model>,
     /// Zoo quality it is reported under.
     pub quality: u8,
+    /// Global quantisation step, units of `2^-8` (256: none; spec 12.7).
+    pub step: u16,
+    /// Region-of-interest steps from a task network's view of the original picture.
+    pub roi: Option<Arc<RoiCoding>>,
+}
+
+impl IcmCodec {
+    /// Model `model` at step 1, without regions of interest.
+    pub fn new(model: Arc<Model>, quality: u8) -> Self {
+        Self {
+            model,
+            quality,
+            step: 256,
+            roi: None,
+        }
+    }
+}
+
+/// Region-of-interest coding for the rate points of an evaluation (spec 12.7, `icm encode
+/// --roi`): the importance map of each original picture, computed once and shared by every
+/// rate point, becomes steps `G^(1 - w)` times the rate point's step.
+pub struct RoiCoding {
+    /// The task whose network gives the map.
+    pub task: RoiTask,
+    /// `G`, the step factor of the least important cells.
+    pub background: f64,
+    /// The mapping's parameters.
+    pub params: RoiParams,
+    /// What identifies the network (its file's SHA-256), for the record cache.
+    pub network: String,
+    nets: Mutex<RoiNetworks>,
+    maps: Mutex<HashMap<[u8; 32], ImportanceMap>>,
+}
+
+impl RoiCoding {
+    /// ROI coding with the network of `task` from `nets`, identified as `network`.
+    pub fn new(task: RoiTask, background: f64, nets: RoiNetworks, network: String) -> Self {
+        Self {
+            task,
+            background,
+            params: RoiParams::default(),
+            network,
+            nets: Mutex::new(nets),
+            maps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The steps of `img` (shape; the rate point scales them).
+    fn steps(&self, img: &RgbImage) -> Result<Steps, TaskError> {
+        let key: [u8; 32] = Sha256::digest(&img.data).into();
+        let cached = self.maps.lock().ok().and_then(|m| m.get(&key).cloned());
+        let map = match cached {
+            Some(map) => map,
+            None => {
+                let map = {
+                    let mut nets = self.nets.lock().map_err(|_| TaskError::Codec {
+                        what: "roi".into(),
+                        why: "a thread panicked holding the task network".into(),
+                    })?;
+                    importance(self.task, img, &mut nets, &self.params)?
+                };
+                if let Ok(mut m) = self.maps.lock() {
+                    // one map per picture of the evaluation: small
+                    m.insert(key, map.clone());
+                }
+                map
+            }
+        };
+        Steps::from_importance(map.cols, map.rows, &map.values, self.background).map_err(|e| {
+            TaskError::Codec {
+                what: "roi steps".into(),
+                why: e.to_string(),
+            }
+        })
+    }
+
+    /// Forgets the maps of the pictures seen (a long run's memory).
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.maps.lock() {
+            m.clear();
+        }
+    }
 }
 
 impl RateCodec for IcmCodec {
@@ -95,25 +180,51 @@ impl RateCodec for IcmCodec {
         "icm"
     }
     fn label(&self) -> String {
-        self.model.name.clone()
+        let mut label = self.model.name.clone();
+        if let Some(roi) = &self.roi {
+            label += &format!("+roi-{}-g{}", roi.task.name(), roi.background);
+        }
+        if self.step != 256 {
+            label += &format!("@{}", f64::from(self.step) / 256.0);
+        }
+        label
     }
     fn quality(&self) -> f64 {
         f64::from(self.quality)
     }
     fn identity(&self) -> String {
-        format!(
+        let mut id = format!(
             "icm-eval {} model {} sha256 {}",
             env!("CARGO_PKG_VERSION"),
             self.model.name,
             self.model.sha256_hex()
-        )
+        );
+        if self.step != 256 {
+            id += &format!(" step {}", self.step);
+        }
+        if let Some(roi) = &self.roi {
+            id += &format!(
+                " roi {} background {} params {:?} network {}",
+                roi.task.name(),
+                roi.background,
+                roi.params,
+                roi.network
+            );
+        }
+        id
     }
     fn code(&self, img: &RgbImage) -> Result<Coded<'_>, TaskError> {
-        let bytes = codec::encode(img, &self.model, &EncodeOptions::default()).map_err(|e| {
-            TaskError::Codec {
-                what: format!("encode with {}", self.model.name),
-                why: e.to_string(),
-            }
+        let shape = match &self.roi {
+            Some(roi) => roi.steps(img)?,
+            None => Steps::UNIT,
+        };
+        let opts = EncodeOptions {
+            steps: shape.scaled(self.step),
+            ..EncodeOptions::default()
+        };
+        let bytes = codec::encode(img, &self.model, &opts).map_err(|e| TaskError::Codec {
+            what: format!("encode with {}", self.model.name),
+            why: e.to_string(),
         })?;
         Ok(Coded {
             bytes: bytes.len(),
@@ -215,10 +326,7 @@ mod tests {
             .join("../../conformance/models/test-seed1-small.safetensors");
         let model = Model::from_path(&path).expect("test model");
         let img = icm::testimage::synthetic(200, 130, 3);
-        let icm = IcmCodec {
-            model: Arc::new(model),
-            quality: 1,
-        };
+        let icm = IcmCodec::new(Arc::new(model), 1);
         let coded = icm.code(&img).expect("code");
         let Stream::Icm { bytes, .. } = &coded.stream else {
             panic!("icm gave no icm stream");
