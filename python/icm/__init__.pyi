@@ -108,11 +108,13 @@ class TaskEvaluation:
         cache_dir: the cache root: records in ``records/``, anchors in ``anchors/`` (default
             ``$ICM_CACHE_DIR``, else ``~/.cache/icm``).
         use_cache: read and write the record cache.
+        roi: with codec ``icm``, region-of-interest steps from this task's network
+            (``detection``, ``classification``, ``segmentation``; ``icm task-eval --roi``).
+        roi_background: the step factor of the least important cells (default 3).
 
     Raises:
         UsageError: arguments that do not parse or go together; ``TaskError``: a dataset,
-            network, ONNX Runtime or codec that fails; ``ModelError``: a model not found.
-    """
+            network, ONNX Runtime or codec that fails; ``ModelError``: a model not found."""
 
     def __init__(
         self,
@@ -131,6 +133,8 @@ class TaskEvaluation:
         model_dir: Optional[_PathLike] = None,
         cache_dir: Optional[_PathLike] = None,
         use_cache: bool = True,
+        roi: Optional[str] = None,
+        roi_background: float = 3.0,
     ) -> None:
         """Sets up the evaluation: loads the dataset, the models and the task networks."""
     @property
@@ -311,7 +315,7 @@ class RdEvaluation:
 def encode(
     image: npt.NDArray[np.uint8],
     *,
-    quality: Optional[int] = None,
+    quality: Optional[float] = None,
     model: Optional[_ModelLike] = None,
     tile: Union[None, int, Tuple[int, int], str] = None,
     threads: Optional[int] = None,
@@ -319,6 +323,9 @@ def encode(
     model_dir: Optional[_PathLike] = None,
     effort: int = 0,
     lambda_: Optional[float] = None,
+    step: Optional[float] = None,
+    bpp: Optional[float] = None,
+    size: Optional[int] = None,
 ) -> bytes:
     """Encodes a picture to an icm stream: the bytes `icm encode` writes for the same picture,
     model and options.
@@ -327,8 +334,10 @@ def encode(
         image: the picture, a numpy ``uint8`` array of shape ``(H, W, 3)`` (RGB), any
             strides; copied once. From 1x1 to the limits of the levels (8192x8192 and 32
             Mpixel at level 1, 32768 a side at level 2).
-        quality: zoo quality 1 (lowest rate, ~0.17 bpp on Kodak) to 6 (~1.13 bpp); default 3,
-            the model ``icm-psnr-q3`` (~0.44 bpp). Excludes ``model``.
+        quality: zoo quality 1.0 (lowest rate, ~0.17 bpp on Kodak) to 6.0 (~1.13 bpp);
+            default 3, the model ``icm-psnr-q3`` (~0.44 bpp). A fraction (``3.5``) codes at
+            the geometric mean of the sizes of the two neighbouring models on this picture,
+            with the upper one and a global step (spec 12.7). Excludes ``model``.
         model: a :class:`Model`, or a model name or file as :meth:`Model.load` takes it.
         tile: ``None`` (1024x1024), ``N`` (NxN), ``(W, H)`` or ``"WxH"``: multiples of 64
             from 64 to 2048. A tile larger than the picture is the whole picture.
@@ -343,6 +352,12 @@ def encode(
         lambda_: the rate-distortion weight of the search (``bpp + lambda_ * 255^2 * MSE``);
             default the model's ``lambda`` metadata entry (the zoo has it; give it for an
             imported model).
+        step: a global quantisation step (1/256 to 16; 1 is the model's own rate, 2 about
+            halves the rate of the latents): a version 1.3 stream (spec 5.4).
+        bpp: a target size in bits per pixel: the stream is at most ``floor(bpp * W * H /
+            8)`` bytes, with the lowest zoo model (or ``model``) whose stream at step 1
+            reaches it and the smallest global step that fits, as ``icm encode --bpp``.
+        size: a target size in bytes, as ``bpp``.
 
     Returns:
         The stream, as ``bytes``.
@@ -350,10 +365,11 @@ def encode(
     Raises:
         UsageError: an image that is not ``uint8`` ``(H, W, 3)``, a bad tile size,
             ``quality`` and ``model`` together, a quality outside 1-6, an effort above 3,
-            no lambda for an effort above 0.
+            no lambda for an effort above 0, ``bpp`` or ``size`` with ``quality`` or
+            ``step`` (or with each other), a fractional quality with ``step``, a step outside
+            1/256-16, a target smaller than the smallest stream.
         ModelError: no model of that name; ``IoError`` when its file cannot be read,
-            ``InvalidModelError`` when it fails spec 7.5.
-    """
+            ``InvalidModelError`` when it fails spec 7.5."""
 
 def decode(
     data: _Stream,

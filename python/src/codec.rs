@@ -9,7 +9,9 @@
 use crate::errors::{Failure, IntoPyResult, Result};
 use crate::json::to_python;
 use crate::models::{Choice, Lookup};
-use icm::codec::{self, DecodeLimits, EncodeOptions, RgbImage, DEFAULT_TILE};
+use icm::codec::{
+    self, bytes_for_bpp, DecodeLimits, EncodeOptions, RateControl, RgbImage, Steps, DEFAULT_TILE,
+};
 use icm::container::{self, Stream};
 use ndarray::Array3;
 use numpy::{
@@ -166,8 +168,10 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 ///     image: the picture, a numpy ``uint8`` array of shape ``(H, W, 3)`` (RGB), any
 ///         strides; copied once. From 1x1 to the limits of the levels (8192x8192 and 32
 ///         Mpixel at level 1, 32768 a side at level 2).
-///     quality: zoo quality 1 (lowest rate, ~0.17 bpp on Kodak) to 6 (~1.13 bpp); default 3,
-///         the model ``icm-psnr-q3`` (~0.44 bpp). Excludes ``model``.
+///     quality: zoo quality 1.0 (lowest rate, ~0.17 bpp on Kodak) to 6.0 (~1.13 bpp);
+///         default 3, the model ``icm-psnr-q3`` (~0.44 bpp). A fraction (``3.5``) codes at
+///         the geometric mean of the sizes of the two neighbouring models on this picture,
+///         with the upper one and a global step (spec 12.7). Excludes ``model``.
 ///     model: a :class:`Model`, or a model name or file as :meth:`Model.load` takes it.
 ///     tile: ``None`` (1024x1024), ``N`` (NxN), ``(W, H)`` or ``"WxH"``: multiples of 64
 ///         from 64 to 2048. A tile larger than the picture is the whole picture.
@@ -182,6 +186,12 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 ///     lambda_: the rate-distortion weight of the search (``bpp + lambda_ * 255^2 * MSE``);
 ///         default the model's ``lambda`` metadata entry (the zoo has it; give it for an
 ///         imported model).
+///     step: a global quantisation step (1/256 to 16; 1 is the model's own rate, 2 about
+///         halves the rate of the latents): a version 1.3 stream (spec 5.4).
+///     bpp: a target size in bits per pixel: the stream is at most ``floor(bpp * W * H /
+///         8)`` bytes, with the lowest zoo model (or ``model``) whose stream at step 1
+///         reaches it and the smallest global step that fits, as ``icm encode --bpp``.
+///     size: a target size in bytes, as ``bpp``.
 ///
 /// Returns:
 ///     The stream, as ``bytes``.
@@ -189,16 +199,18 @@ fn decode_choice(model: Option<&Bound<'_, PyAny>>) -> PyResult<Choice> {
 /// Raises:
 ///     UsageError: an image that is not ``uint8`` ``(H, W, 3)``, a bad tile size,
 ///         ``quality`` and ``model`` together, a quality outside 1-6, an effort above 3,
-///         no lambda for an effort above 0.
+///         no lambda for an effort above 0, ``bpp`` or ``size`` with ``quality`` or
+///         ``step`` (or with each other), a fractional quality with ``step``, a step outside
+///         1/256-16, a target smaller than the smallest stream.
 ///     ModelError: no model of that name; ``IoError`` when its file cannot be read,
 ///         ``InvalidModelError`` when it fails spec 7.5.
 #[pyfunction]
-#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None, effort = 0, lambda_ = None))]
+#[pyo3(signature = (image, *, quality = None, model = None, tile = None, threads = None, checksums = true, model_dir = None, effort = 0, lambda_ = None, step = None, bpp = None, size = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn encode<'py>(
     py: Python<'py>,
     image: &Bound<'py, PyAny>,
-    quality: Option<u8>,
+    quality: Option<f64>,
     model: Option<&Bound<'py, PyAny>>,
     tile: Option<&Bound<'py, PyAny>>,
     threads: Option<usize>,
@@ -206,30 +218,72 @@ pub fn encode<'py>(
     model_dir: Option<PathBuf>,
     effort: u8,
     lambda_: Option<f32>,
+    step: Option<f64>,
+    bpp: Option<f64>,
+    size: Option<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let usage = |why: &str| Err(Failure::usage(why).into_py_err(py));
     if quality.is_some() && model.is_some() {
-        return Err(
-            Failure::usage("quality and model exclude each other: give one").into_py_err(py),
-        );
+        return usage("quality and model exclude each other: give one");
     }
-    let choice = Choice::from_arg(model)?.unwrap_or(Choice::Quality(
-        quality.unwrap_or(icm::model::ZOO_DEFAULT_QUALITY),
+    let targeted = bpp.is_some() || size.is_some();
+    if bpp.is_some() && size.is_some() {
+        return usage("bpp and size exclude each other: give one");
+    }
+    if targeted && (quality.is_some() || step.is_some()) {
+        return usage("bpp and size choose the model and step: give no quality or step");
+    }
+    let fractional = quality.filter(|q| q.fract() != 0.0);
+    if let Some(q) = quality.filter(|q| !(1.0..=6.0).contains(q)) {
+        return usage(&format!("quality {q}: the zoo has qualities 1 to 6"));
+    }
+    if fractional.is_some() && step.is_some() {
+        return usage("a fractional quality chooses the step: give no step");
+    }
+    let steps = match step {
+        Some(s) => Steps::uniform(s).map_err(|e| Failure::usage(e.to_string()).into_py_err(py))?,
+        None => Steps::UNIT,
+    };
+    let given = Choice::from_arg(model)?;
+    let choice = given.clone().unwrap_or(Choice::Quality(
+        quality.map_or(icm::model::ZOO_DEFAULT_QUALITY, |q| q as u8),
     ));
     let tile = tile_size(tile)?.or_raise(py)?;
     let img = rgb_image(image).or_raise(py)?;
     let lookup = Lookup::new(model_dir);
     let bytes = py
         .detach(|| {
-            let model = choice.resolve(&lookup, None)?;
+            let opts = EncodeOptions {
+                tile,
+                checksums,
+                effort,
+                lambda: lambda_,
+                steps,
+                ..EncodeOptions::default()
+            };
+            if !targeted && fractional.is_none() {
+                let model = choice.resolve(&lookup, None)?;
+                return with_threads(threads, || Ok(codec::encode(&img, &model, &opts)?));
+            }
+            // Rate control over the zoo (or the model given).
+            let models = match &given {
+                Some(c) => vec![c.resolve(&lookup, None)?],
+                None => (1..=6u8)
+                    .map(|q| Choice::Quality(q).resolve(&lookup, None))
+                    .collect::<Result<Vec<_>>>()?,
+            };
             with_threads(threads, || {
-                let opts = EncodeOptions {
-                    tile,
-                    checksums,
-                    effort,
-                    lambda: lambda_,
-                    ..EncodeOptions::default()
-                };
-                Ok(codec::encode(&img, &model, &opts)?)
+                let mut rc = RateControl::new(&img, models.iter().map(|m| &**m).collect(), &opts);
+                let none = |_: u64, _: u64| {};
+                let (bytes, _) = match (bpp, size, fractional) {
+                    (Some(b), _, _) => {
+                        rc.encode_to_size(bytes_for_bpp(b, img.width, img.height)?, &none)
+                    }
+                    (None, Some(n), _) => rc.encode_to_size(n, &none),
+                    (None, None, Some(q)) => rc.encode_at_quality(q, &none),
+                    (None, None, None) => unreachable!("targeted or fractional"),
+                }?;
+                Ok(bytes)
             })
         })
         .or_raise(py)?;

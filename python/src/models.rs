@@ -187,6 +187,7 @@ fn located(path: PathBuf) -> Result<(Arc<Model>, Option<PathBuf>)> {
 }
 
 /// How a call chooses its model.
+#[derive(Clone)]
 pub enum Choice {
     /// An `icm.Model` given.
     Loaded(Arc<Model>),

@@ -21,6 +21,10 @@ CASES = [
     ("no-checksums", 70, 50, {"checksums": False}, ["--no-checksums"]),
     ("zoo-name", 64, 64, {"model": "icm-psnr-q5"}, ["--model", "icm-psnr-q5"]),
     ("effort1", 80, 64, {"quality": 1, "effort": 1}, ["--quality", "1", "--effort", "1"]),
+    ("step", 96, 64, {"quality": 2, "step": 1.5}, ["--quality", "2", "--step", "1.5"]),
+    ("quality-2.5", 96, 64, {"quality": 2.5}, ["--quality", "2.5"]),
+    ("bpp", 128, 96, {"bpp": 0.5}, ["--bpp", "0.5"]),
+    ("size", 128, 96, {"size": 700, "model": "icm-psnr-q4"}, ["--bytes", "700", "--model", "icm-psnr-q4"]),
 ]
 
 
@@ -263,3 +267,20 @@ def test_imported_compressai_models_decode_their_vectors():
         assert m.architecture == arch
         data = (REPO / v["stream"]).read_bytes()
         assert icm.decode_latents(data, model=m)["sha256"] == v["latents_sha256"]
+
+
+def test_rate_control_options():
+    img = picture(128, 96, 3)
+    assert len(icm.encode(img, bpp=0.5)) <= 768
+    assert len(icm.encode(img, size=900)) <= 900
+    for bad in (
+        {"bpp": 0.5, "quality": 2},
+        {"bpp": 0.5, "size": 10},
+        {"size": 900, "step": 2},
+        {"quality": 2.5, "step": 2},
+        {"quality": 6.5},
+        {"step": 17},
+        {"size": 10},
+    ):
+        with pytest.raises(icm.UsageError):
+            icm.encode(img, **bad)
