@@ -89,7 +89,20 @@ def _task_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
         default="rgb",
         help="rgb, latents (icm), dct192 or dct24 (jpeg-ijg); default rgb",
     )
-    p.add_argument("--qualities", help="zoo qualities for --codec icm: 1..6 or 1,3,5")
+    p.add_argument(
+        "--qualities",
+        help="rate points for --codec icm: 1..6, 1,3,5, or Q@STEP (quality Q at a global step)",
+    )
+    p.add_argument(
+        "--roi",
+        help="--codec icm with region-of-interest steps from this task's network (as icm task-eval)",
+    )
+    p.add_argument(
+        "--roi-background",
+        type=float,
+        default=3.0,
+        help="with --roi: the step factor of the least important cells (default 3)",
+    )
     p.add_argument(
         "--model",
         dest="models",
@@ -268,6 +281,8 @@ def _spec(a: argparse.Namespace) -> Dict[str, Any]:
         "model_dir": path(a.model_dir),
         "cache_dir": cache_dir,
         "use_cache": not a.no_cache,
+        "roi": a.roi,
+        "roi_background": a.roi_background,
     }
 
 

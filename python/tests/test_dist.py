@@ -292,3 +292,14 @@ def test_rd_evaluation_with_effort(cli, tmp_path):
     assert doc["rate_points"][0]["settings"] == "effort 1"
     with pytest.raises(icm.UsageError, match="effort"):
         icm.RdEvaluation(str(tmp_path), qualities="1", effort=7)
+
+
+def test_task_eval_passes_roi_and_steps_to_the_evaluation():
+    from icm import dist
+
+    a = dist.parse_args(
+        ["task-eval", "--task", "detection", "--dataset", "d", "--qualities", "1@2,1..3",
+         "--roi", "detection", "--roi-background", "4"]
+    )
+    spec = dist._spec(a)
+    assert (spec["qualities"], spec["roi"], spec["roi_background"]) == ("1@2,1..3", "detection", 4.0)
