@@ -49,7 +49,7 @@
 use super::classification::{self, crop_geometry, MobileNetV2, CROP};
 use super::detection::Yolox;
 use super::segmentation::DeepLabV3;
-use super::{default_task_model_dir, TaskError, TaskKind};
+use super::{default_task_model_dir, TaskError};
 use icm::codec::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -58,46 +58,8 @@ pub const CELL: u32 = 16;
 /// Side of the occluded patches of the classifier's 224x224 crop (a 7x7 grid).
 pub const OCCLUSION_PATCH: u32 = 32;
 
-/// Which map an encoder asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoiTask {
-    /// Cells of detected objects' boxes (YOLOX-Nano).
-    Detection,
-    /// Cells the classifier's centre crop reads (MobileNetV2).
-    Classification,
-    /// Cells of pixels segmented as objects (DeepLabV3).
-    Segmentation,
-}
-
-impl RoiTask {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        self.kind().name()
-    }
-
-    /// The task of the network the map comes from.
-    pub fn kind(self) -> TaskKind {
-        match self {
-            Self::Detection => TaskKind::Detection,
-            Self::Classification => TaskKind::Classification,
-            Self::Segmentation => TaskKind::Segmentation,
-        }
-    }
-}
-
-impl std::str::FromStr for RoiTask {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "detection" => Ok(Self::Detection),
-            "classification" => Ok(Self::Classification),
-            "segmentation" => Ok(Self::Segmentation),
-            _ => Err(format!(
-                "unknown region-of-interest task {s:?} (detection, classification, segmentation)"
-            )),
-        }
-    }
-}
+/// Which map an encoder asks for: the task whose network gives it.
+pub use super::TaskKind as RoiTask;
 
 /// An importance map on the latent grid (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
@@ -364,7 +326,7 @@ impl RoiNetworks {
     pub fn model_path(&self, task: RoiTask) -> PathBuf {
         match self.files.iter().find(|(t, _)| *t == task) {
             Some((_, file)) => file.clone(),
-            None => self.dir.join(task.kind().default_model()),
+            None => self.dir.join(task.default_model()),
         }
     }
 
