@@ -455,8 +455,9 @@ def info(data: _Stream) -> Dict[str, object]:
         ``profile_name``, ``level``, ``width``, ``height``, ``colour_format``,
         ``tile_width``, ``tile_height``, ``tiles``, ``tile_columns``, ``tile_rows``,
         ``tile_bytes`` (per tile), ``model``, ``model_sha256``, ``quality``, ``bytes``,
-        ``bpp``, ``skipped_chunks`` (optional chunks skipped) and ``verified_tiles`` (tiles
-        whose checksum was verified).
+        ``bpp``, ``skipped_chunks`` (optional chunks skipped), ``verified_tiles`` (tiles
+        whose checksum was verified) and ``step_maps`` (per tile with a STEP chunk, spec 4.6:
+        ``tile``, ``block_log2`` and its ``steps``).
 
     Raises:
         Error: the subclass of the container's error class of spec 13 (``BadMagicError``,

@@ -290,6 +290,22 @@ fn info(a: InfoArgs) -> Result<(), CliError> {
             s.verified_tiles,
             tiling.count()
         );
+        let stepped: Vec<_> = s.tiles.iter().filter_map(|t| t.steps.as_ref()).collect();
+        if !stepped.is_empty() {
+            let mut steps: Vec<u16> = stepped.iter().flat_map(|c| c.steps.clone()).collect();
+            steps.sort_unstable();
+            steps.dedup();
+            let steps: Vec<String> = steps
+                .iter()
+                .map(|&d| format!("{}", f64::from(d) / 256.0))
+                .collect();
+            println!(
+                "step maps      {} of {} tiles (spec 4.6); steps {}",
+                stepped.len(),
+                tiling.count(),
+                steps.join(", ")
+            );
+        }
         if !skipped.is_empty() {
             println!("skipped chunks {}", skipped.join(", "));
         }

@@ -17,6 +17,21 @@ pub fn stream_info(stream: &Stream<'_>) -> Value {
         .iter()
         .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
         .collect();
+    // The STEP chunks (spec 4.6): per tile with one, its block size and palette of steps.
+    let step_maps: Vec<Value> = stream
+        .tiles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            t.steps.as_ref().map(|c| {
+                json!({
+                    "tile": i,
+                    "block_log2": c.block_log2,
+                    "steps": c.steps.iter().map(|&d| f64::from(d) / 256.0).collect::<Vec<_>>(),
+                })
+            })
+        })
+        .collect();
     json!({
         "version": format!("{}.{}", h.major, h.minor),
         "major_version": h.major,
@@ -40,6 +55,7 @@ pub fn stream_info(stream: &Stream<'_>) -> Value {
         "bpp": bpp,
         "skipped_chunks": skipped,
         "verified_tiles": stream.verified_tiles,
+        "step_maps": step_maps,
     })
 }
 
@@ -68,5 +84,17 @@ mod tests {
         assert_eq!(v["model"], model.name.as_str());
         assert_eq!(v["model_sha256"], model.sha256_hex());
         assert_eq!(v["bytes"], bytes.len());
+        assert_eq!(v["step_maps"], json!([]));
+        let stepped = EncodeOptions {
+            steps: icm::codec::Steps::Uniform(384),
+            ..opts
+        };
+        let bytes = encode(&img, &model, &stepped).expect("encode");
+        let v = stream_info(&icm::container::parse(&bytes).expect("parse"));
+        assert_eq!(v["minor_version"], 3);
+        assert_eq!(
+            v["step_maps"][3],
+            json!({"tile": 3, "block_log2": 7, "steps": [1.5]})
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! seeded model of [`icm_fuzz::model`], plus a few variants (optional chunk, several
 //! tiles, tile checksums). Run from `fuzz/`: `cargo run --release --bin make_corpus`.
 
-use icm::codec::{encode, EncodeOptions, RgbImage};
+use icm::codec::{encode, EncodeOptions, RgbImage, StepField, Steps};
 use std::path::Path;
 
 fn synthetic(width: u32, height: u32) -> RgbImage {
@@ -48,6 +48,36 @@ fn main() {
     )
     .expect("encode");
     seeds.push(("130x65_t64_tsum.icm".into(), summed));
+    // Two 1.3 streams with STEP chunks (spec 4.6): one step per tile, and two steps in
+    // blocks of 2x2 positions with an index payload.
+    let cells = |w: u32| w.div_ceil(64) as usize * 4;
+    for (name, steps) in [
+        ("130x65_t64_step.icm", Steps::Uniform(384)),
+        (
+            "130x65_t64_stepmap.icm",
+            Steps::Field(StepField {
+                cols: cells(130),
+                rows: cells(65),
+                steps: (0..cells(130) * cells(65))
+                    .map(|p| if p % 3 == 0 { 256 } else { 640 })
+                    .collect(),
+                block_log2: 1,
+            }),
+        ),
+    ] {
+        let bytes = encode(
+            &synthetic(130, 65),
+            model,
+            &EncodeOptions {
+                tile: (64, 64),
+                checksums: false,
+                steps,
+                ..EncodeOptions::default()
+            },
+        )
+        .expect("encode");
+        seeds.push((name.into(), bytes));
+    }
     // The 1x1 stream with an optional chunk before IEND (spec 4.2).
     let mut meta = seeds[0].1.clone();
     let at = meta.len() - 8;
