@@ -182,6 +182,11 @@ fn the_search_runs_with_steps() {
     let map = StepMap::decode(chunk, 4, 4).expect("map");
     assert_eq!(map.palette(), &[512]);
     decode(&bytes, &model).expect("decode");
+    // rate control at effort 1 never exceeds its target either
+    let target = bytes.len() * 4 / 5;
+    let mut rc = RateControl::new(&img, vec![&model], &opts);
+    let (coded, choice) = rc.encode_to_size(target, &|_, _| {}).expect("rate control");
+    assert!(coded.len() <= target && choice.bytes == coded.len());
 }
 
 #[test]

@@ -69,7 +69,10 @@ impl<'m, 'i> RateControl<'m, 'i> {
 
     /// A stream of at most `target` bytes (spec 12.7): the lowest-quality model whose
     /// stream at step 1 has at least `target` bytes (the highest when none has), and the
-    /// smallest base step whose stream fits, by bisection over `1..=4096`.
+    /// smallest base step whose stream fits, by bisection over `1..=4096` at effort 0. At a
+    /// higher effort the stream is searched at that step (up to four slightly coarser steps
+    /// when the search made it larger than `target`, then effort 0's stream): never larger
+    /// than `target`.
     pub fn encode_to_size(
         &mut self,
         target: usize,
@@ -115,12 +118,29 @@ impl<'m, 'i> RateControl<'m, 'i> {
                 lo = mid + 1;
             }
         }
-        let opts = EncodeOptions {
-            steps: self.opts.steps.scaled(hi),
-            ..self.opts.clone()
-        };
-        let bytes = self.analysis(k)?.code(&opts, progress)?;
-        self.trials += 1;
+        // The final stream at the options' effort. The search usually lowers the rate; when
+        // it does not, a slightly coarser step is tried, and failing that effort 0's stream,
+        // which fits.
+        let mut base = hi;
+        for _ in 0..4 {
+            let opts = EncodeOptions {
+                steps: self.opts.steps.scaled(base),
+                ..self.opts.clone()
+            };
+            let bytes = self.analysis(k)?.code(&opts, progress)?;
+            self.trials += 1;
+            if bytes.len() <= target || self.opts.effort == 0 {
+                let choice = RateChoice {
+                    model: k,
+                    base_step: base,
+                    bytes: bytes.len(),
+                    trials: self.trials,
+                };
+                return Ok((bytes, choice));
+            }
+            base = (base + (base / 50).max(1)).min(MAX_STEP);
+        }
+        let bytes = self.trial(k, hi)?;
         let choice = RateChoice {
             model: k,
             base_step: hi,
