@@ -107,3 +107,9 @@ print(
 )
 print("![Kodak MS-SSIM vs bpp](kodak-rd-msssim.png)\n")
 print("Per-image figures: `kodak-<codec>.csv` and the `per_image` arrays of the JSON files.")
+
+# Rate control and steps (spec 1.3): scripts/rate_control_report.sh, scripts/steps_report.sh.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import steps_markdown  # noqa: E402
+
+print("\n" + "\n".join(steps_markdown.summary("kodak")))

@@ -56,6 +56,60 @@ def span(path, metric):
     return min(p[0] for p in pts), max(p[0] for p in pts)
 
 
+def summary(kind):
+    """The short section that kodak.md ("kodak") or tasks.md ("tasks") ends with."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "kodak":
+            out += ["## One model, many rates (spec 1.3)", ""]
+            rc = os.path.join(RESULTS, "kodak-rate-control", "rate_control.csv")
+            if os.path.exists(rc):
+                rs = list(csv.DictReader(open(rc)))
+                dev = [abs(1 - int(r["bytes"]) / int(r["target_bytes"])) for r in rs]
+                out.append(
+                    f"- Rate control (`icm encode --bpp`): over {len(rs)} encodes (24 pictures, "
+                    f"targets 0.1 to 1.5 bpp) the stream is at most the target and "
+                    f"{100 * sum(dev) / len(dev):.2f} % below it on average (largest "
+                    f"{100 * max(dev):.2f} %): [kodak-rate-control.md](kodak-rate-control.md)."
+                )
+            a = os.path.join(RESULTS, "kodak-icm.json")
+            t = os.path.join(RESULTS, "kodak-icm-q3-steps.json")
+            if os.path.exists(t):
+                out.append(
+                    "- One model swept by a global step (zoo q3 at steps 0.45 to 2.5) against the "
+                    f"zoo's six models: BD-rate {bd(a, t, 'psnr', 'pchip')} in PSNR-RGB, "
+                    f"{bd(a, t, 'ms_ssim', 'pchip')} in MS-SSIM (pchip): what a continuous "
+                    "`--quality` or `--bpp` between two models costs against a model trained for "
+                    "that rate. Details: [steps.md](steps.md)."
+                )
+        else:
+            out += [
+                "## Low rates and regions of interest (spec 1.3)",
+                "",
+                "Task BD-rate against VVC with the zoo's curves extended below q1 by global steps "
+                "(`--qualities 1@4,1@3,1@2,1@1.5`), and with region-of-interest coding "
+                "(`--roi TASK`, background step factor 3, q1 at step 3 up to q5), pchip on "
+                "envelopes / cubic. Rate points, ranges and other background factors: "
+                "[steps.md](steps.md).",
+                "",
+                "| task, metric | zoo + q1 steps vs VVC | --roi vs VVC | --roi vs zoo + q1 steps |",
+                "|---|---:|---:|---:|",
+            ]
+            for prefix, metric, title in TASKS:
+                vvc = curve([f"{prefix}_vvc"], metric, tmp)
+                uniform = curve([f"{prefix}_icm-low", f"{prefix}_icm"], metric, tmp)
+                roi = curve([f"{prefix}_icm-roi"], metric, tmp)
+                if roi is None:
+                    continue
+                cell = lambda a, t: f"{bd(a, t, metric, 'pchip')} / {bd(a, t, metric, 'cubic')}"  # noqa: E731
+                out.append(
+                    f"| {title.split(',')[0].lower()}, {metric} | {cell(vvc, uniform)} | "
+                    f"{cell(vvc, roi)} | {cell(uniform, roi)} |"
+                )
+    out.append("")
+    return out
+
+
 def main():
     out = [
         "# Quantisation steps and regions of interest",

@@ -337,3 +337,9 @@ if dlat:
           "the backbone outputs' variance (`models/training/icm_training/latent/README.md`).")
     print(f"- Wall time of the run: {dlat['total_time'] / 60:.1f} min.")
     print()
+
+# Low rates and regions of interest (spec 1.3): scripts/steps_report.sh.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import steps_markdown  # noqa: E402
+
+print("\n".join(steps_markdown.summary("tasks")))
