@@ -51,6 +51,13 @@ def bd(anchor, test, metric, method):
     return "%+.2f %%" % json.loads(p.stdout)["bd_rate_percent"]
 
 
+def points(name):
+    """The rate points of a results file, as their labels' model@step."""
+    labels = [r["label"].replace("icm-psnr-", "").split("+")[0] for r in rows(name)]
+    steps = [r["label"].split("@")[1] if "@" in r["label"] else "" for r in rows(name)]
+    return ", ".join(m + (f"@{s}" if s else "") for m, s in zip(labels, steps))
+
+
 def span(path, metric):
     pts = [(float(r["bpp"]), float(r[metric])) for r in csv.DictReader(open(path))]
     return min(p[0] for p in pts), max(p[0] for p in pts)
@@ -173,7 +180,7 @@ def main():
                 ("icm zoo + q1 at steps 1.5-4", uniform),
                 ("icm --roi (G 3), q1@3 to q5", roi),
             ] + [
-                (f"icm --roi (G {n.rsplit('-g', 1)[1]}), q1@1.5, q1, q2", curve([n], metric, tmp))
+                (f"icm --roi (G {n.rsplit('-g', 1)[1]}), {points(n)}", curve([n], metric, tmp))
                 for n in sweeps
             ]
             for name, t in tests:

@@ -110,7 +110,8 @@ class TaskEvaluation:
         use_cache: read and write the record cache.
         roi: with codec ``icm``, region-of-interest steps from this task's network
             (``detection``, ``classification``, ``segmentation``; ``icm task-eval --roi``).
-        roi_background: the step factor of the least important cells (default 3).
+        roi_background: the step factor of the least important cells (default 16 for
+            classification, 3 for detection and segmentation).
 
     Raises:
         UsageError: arguments that do not parse or go together; ``TaskError``: a dataset,
@@ -134,7 +135,7 @@ class TaskEvaluation:
         cache_dir: Optional[_PathLike] = None,
         use_cache: bool = True,
         roi: Optional[str] = None,
-        roi_background: float = 3.0,
+        roi_background: Optional[float] = None,
     ) -> None:
         """Sets up the evaluation: loads the dataset, the models and the task networks."""
     @property

@@ -100,8 +100,8 @@ def _task_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]"
     p.add_argument(
         "--roi-background",
         type=float,
-        default=3.0,
-        help="with --roi: the step factor of the least important cells (default 3)",
+        help="with --roi: the step factor of the least important cells "
+        "(default 16 for classification, 3 otherwise)",
     )
     p.add_argument(
         "--model",

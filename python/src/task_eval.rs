@@ -101,7 +101,8 @@ where
 ///     use_cache: read and write the record cache.
 ///     roi: with codec ``icm``, region-of-interest steps from this task's network
 ///         (``detection``, ``classification``, ``segmentation``; ``icm task-eval --roi``).
-///     roi_background: the step factor of the least important cells (default 3).
+///     roi_background: the step factor of the least important cells (default 16 for
+///         classification, 3 for detection and segmentation).
 ///
 /// Raises:
 ///     UsageError: arguments that do not parse or go together; ``TaskError``: a dataset,
@@ -130,7 +131,7 @@ impl PyTaskEvaluation {
     #[pyo3(signature = (task, dataset, *, codec = "icm", input_domain = "rgb", qualities = None,
         models = None, qps = None, ffmpeg = None, limit = None, task_model = None,
         annotations = None, model_dir = None, cache_dir = None, use_cache = true, roi = None,
-        roi_background = icm_eval::task::job::DEFAULT_ROI_BACKGROUND))]
+        roi_background = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -149,7 +150,7 @@ impl PyTaskEvaluation {
         cache_dir: Option<PathBuf>,
         use_cache: bool,
         roi: Option<&str>,
-        roi_background: f64,
+        roi_background: Option<f64>,
     ) -> PyResult<Self> {
         py.detach(|| -> Result<Self> {
             let root = cache_dir.unwrap_or_else(default_cache_root);

@@ -163,10 +163,10 @@ pub struct TaskEvalArgs {
     /// mappings of `icm encode --roi`), computed once per picture for every rate point.
     #[arg(long, value_name = "TASK")]
     pub roi: Option<icm_eval::task::roi::RoiTask>,
-    /// With --roi: the step factor of the least important cells (as `icm encode`).
-    #[arg(long, value_name = "G", default_value_t = icm_eval::task::job::DEFAULT_ROI_BACKGROUND,
-          value_parser = parse_positive)]
-    pub roi_background: f64,
+    /// With --roi: the step factor of the least important cells (as `icm encode`; default 16
+    /// for classification, 3 for detection and segmentation).
+    #[arg(long, value_name = "G", value_parser = parse_positive)]
+    pub roi_background: Option<f64>,
     /// Models for --codec icm instead of --qualities: names in the model directory (e.g.
     /// icm-machine-q2) or model files, one rate point each.
     #[arg(long = "model", num_args = 1.., conflicts_with = "qualities")]
@@ -342,9 +342,8 @@ pub struct RoiArgs {
     /// quantise each 16x16 cell with step G^(1-w) for its importance w in [0, 1] (G:
     /// --roi-background). detection: YOLOX-Nano; w = 1 on the cells of every box with
     /// score >= 0.3, dilated by one cell, else 0. classification: MobileNetV2 sees only its
-    /// centre crop (shorter side to 256, 224 crop): w = 0 on cells outside it; inside, w =
-    /// 0.5 plus half the fall of the top-1 probability when the 32x32 patch of the crop over
-    /// the cell is greyed out (7x7 patches, the largest fall scaled to 1). segmentation:
+    /// centre crop (shorter side to 256, 224 crop): w = 1 on the cells it reads, 0
+    /// elsewhere; no network runs. segmentation:
     /// DeepLabV3; w = 1 on cells with at least 10 % predicted foreground, dilated by one
     /// cell. A picture where the task finds nothing is coded at step G everywhere.
     #[arg(
@@ -359,10 +358,11 @@ pub struct RoiArgs {
     #[arg(long, value_name = "PNG", help_heading = "Regions of interest")]
     pub roi_map: Option<PathBuf>,
     /// Step factor G of the least important cells (1 to 16; cells of importance 1 keep
-    /// step 1). With --bpp or --bytes the whole map is scaled to meet the target.
-    #[arg(long, value_name = "G", default_value_t = icm_eval::task::job::DEFAULT_ROI_BACKGROUND,
-          value_parser = parse_positive, help_heading = "Regions of interest")]
-    pub roi_background: f64,
+    /// step 1). Default 16 for --roi classification (the classifier never sees those
+    /// cells), 3 for detection, segmentation and --roi-map. With --bpp or --bytes the whole
+    /// map is scaled to meet the target.
+    #[arg(long, value_name = "G", value_parser = parse_positive, help_heading = "Regions of interest")]
+    pub roi_background: Option<f64>,
     /// Task network for --roi (default: the built-in one of the task in ../shared/models
     /// or $ICM_TASK_MODELS).
     #[arg(long, value_name = "ONNX", help_heading = "Regions of interest")]

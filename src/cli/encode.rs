@@ -10,6 +10,7 @@ use icm::codec::{
     self, bytes_for_bpp, step_of, EncodeOptions, RateChoice, RateControl, RgbImage, Steps,
 };
 use icm::model::{self, Model};
+use icm_eval::task::roi::default_background;
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,12 +33,18 @@ fn roi_steps(a: &RoiArgs, img: &RgbImage) -> Result<(Steps, Option<String>), Cli
             format!("--roi-map {}", path.display()),
         ),
     };
-    let steps = Steps::from_importance(map.cols, map.rows, &map.values, a.roi_background)
+    let background = a
+        .roi_background
+        .unwrap_or_else(|| match a.roi.as_deref().map(str::parse) {
+            Some(Ok(task)) => default_background(task),
+            _ => 3.0,
+        });
+    let steps = Steps::from_importance(map.cols, map.rows, &map.values, background)
         .map_err(|e| CliError::Usage(format!("--roi-background: {e}")))?;
     let line = format!(
         "{source}: importance >= 0.5 on {:.1} % of the picture; background step factor {}",
         100.0 * map.coverage(img.width, img.height),
-        a.roi_background
+        background
     );
     Ok((steps, Some(line)))
 }

@@ -174,9 +174,6 @@ pub fn parse_qualities(s: &str) -> Result<Vec<u8>, JobError> {
     }
 }
 
-/// The default `--roi-background` (`icm encode` and `icm task-eval`).
-pub const DEFAULT_ROI_BACKGROUND: f64 = 3.0;
-
 /// One icm rate point of `--qualities`: a zoo quality and a global quantisation step
 /// (spec 12.7; 256 = a step of 1, no step map).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,8 +351,9 @@ pub struct TaskEvalSpec {
     pub anchor_cache: Option<PathBuf>,
     /// `--roi`: icm codes each picture with the steps of this task's importance map.
     pub roi: Option<RoiTask>,
-    /// `--roi-background`: the step factor of the least important cells.
-    pub roi_background: f64,
+    /// `--roi-background`: the step factor of the least important cells (`None`: the
+    /// task's, [`super::roi::default_background`]).
+    pub roi_background: Option<f64>,
 }
 
 impl TaskEvalSpec {
@@ -376,7 +374,7 @@ impl TaskEvalSpec {
             annotations: None,
             anchor_cache: None,
             roi: None,
-            roi_background: DEFAULT_ROI_BACKGROUND,
+            roi_background: None,
         }
     }
 
@@ -495,7 +493,8 @@ impl TaskEvalSpec {
         let network = icm::hex::hex(&sha256_file(&path)?);
         Ok(Some(Arc::new(RoiCoding::new(
             task,
-            self.roi_background,
+            self.roi_background
+                .unwrap_or_else(|| super::roi::default_background(task)),
             nets,
             network,
         ))))

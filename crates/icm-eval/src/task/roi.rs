@@ -33,8 +33,8 @@
 //!   shorter side resized to 256, the centre 224x224 crop ([`classification::crop_geometry`]).
 //!   Pixels outside it never reach the classifier: cells holding none of the picture pixels
 //!   that the crop's bilinear resize reads with a non-zero weight ([`crop_source_rect`], in
-//!   the original picture's coordinates) are 0. Inside, with
-//!   [`RoiParams::classification_occlusion`] (default on), occlusion sensitivity: the crop
+//!   the original picture's coordinates) are 0, the others 1 (the default). With
+//!   [`RoiParams::classification_occlusion`] (default off), occlusion sensitivity inside: the crop
 //!   is split into 7x7 patches of 32x32 ([`OCCLUSION_PATCH`]), each greyed out in turn
 //!   (pixel 127.5, i.e. 0 after normalisation), and the drop of the unoccluded top-1 class's
 //!   probability, `max(0, p - p_occluded)`, is divided by the largest drop (all drops 0:
@@ -44,7 +44,12 @@
 //!   overlaps. 50 forward passes a picture: 0.22-0.24 s on an idle 2-core machine (about
 //!   0.75 s while a build shares the cores), against 12-14 ms for detection and 21-23 ms
 //!   for segmentation (tests' profile, one COCO or ImageNet picture). Without occlusion,
-//!   every overlapping cell is 1 and no network runs; no dilation either way.
+//!   every overlapping cell is 1 and no network runs; no dilation either way. Measured on the
+//!   ImageNet sample (docs/results/steps.md), the crop mask with a background factor of 16
+//!   beats occlusion at 3 by about 10 % BD-rate: occlusion's cells of value 0.5 get the step
+//!   `G^0.5`, so a large G also coarsens the crop.
+//!
+//! [`default_background`] gives the background step factor `G` of each task (spec 12.7).
 
 use super::classification::{self, crop_geometry, MobileNetV2, CROP};
 use super::detection::Yolox;
@@ -240,8 +245,8 @@ pub struct RoiParams {
     /// Segmentation: a cell is 1 when at least this fraction of its picture pixels is
     /// predicted as an object (class != 0), else 0 (default 0.1).
     pub segmentation_fraction: f32,
-    /// Classification: refine the crop by occlusion sensitivity (default true); false gives
-    /// the crop mask (1 on the cells the classifier reads), without running the network.
+    /// Classification: refine the crop by occlusion sensitivity (default false: the crop
+    /// mask, 1 on the cells the classifier reads, without running the network).
     pub classification_occlusion: bool,
     /// Classification with occlusion: the value of the least sensitive patch of the crop
     /// (default 0.5; the most sensitive is 1).
@@ -254,7 +259,7 @@ impl Default for RoiParams {
             detection_threshold: 0.3,
             dilation: 1,
             segmentation_fraction: 0.1,
-            classification_occlusion: true,
+            classification_occlusion: false,
             occlusion_floor: 0.5,
         }
     }
@@ -441,6 +446,16 @@ pub fn classification_map(width: u32, height: u32) -> ImportanceMap {
     ImportanceMap::from_picture_cells(width, height, &cells)
 }
 
+/// The default background step factor `G` of `task`'s map (`icm encode --roi-background`):
+/// 16 for classification, whose network never sees the cells outside its crop, 3 for
+/// detection and segmentation, whose maps leave out objects the network may still find.
+pub fn default_background(task: RoiTask) -> f64 {
+    match task {
+        RoiTask::Classification => 16.0,
+        RoiTask::Detection | RoiTask::Segmentation => 3.0,
+    }
+}
+
 /// The classification map with occlusion sensitivity (module documentation) of `img`.
 pub fn occlusion_map(
     net: &mut MobileNetV2,
@@ -619,12 +634,15 @@ mod tests {
     }
 
     /// The map of `task` on the picture, timed after a first (loading) run.
-    fn run_timed(task: RoiTask, picture: &str) -> Option<(ImportanceMap, u32, u32)> {
+    fn run_timed(
+        task: RoiTask,
+        picture: &str,
+        params: &RoiParams,
+    ) -> Option<(ImportanceMap, u32, u32)> {
         let (mut nets, img) = networks_and_picture(task, picture)?;
-        let params = RoiParams::default();
-        let first = importance(task, &img, &mut nets, &params).expect("importance");
+        let first = importance(task, &img, &mut nets, params).expect("importance");
         let t = Instant::now();
-        let again = importance(task, &img, &mut nets, &params).expect("importance");
+        let again = importance(task, &img, &mut nets, params).expect("importance");
         println!(
             "{}: {:.1} ms a picture ({}x{}), coverage {:.3}",
             task.name(),
@@ -850,7 +868,8 @@ mod tests {
 
     #[test]
     fn detection_map_of_a_coco_picture() {
-        let Some((m, w, h)) = run_timed(RoiTask::Detection, COCO_PICTURE) else {
+        let Some((m, w, h)) = run_timed(RoiTask::Detection, COCO_PICTURE, &RoiParams::default())
+        else {
             return;
         };
         let cov = m.coverage(w, h);
@@ -860,7 +879,8 @@ mod tests {
 
     #[test]
     fn segmentation_map_of_a_coco_picture() {
-        let Some((m, w, h)) = run_timed(RoiTask::Segmentation, COCO_PICTURE) else {
+        let Some((m, w, h)) = run_timed(RoiTask::Segmentation, COCO_PICTURE, &RoiParams::default())
+        else {
             return;
         };
         let cov = m.coverage(w, h);
@@ -869,9 +889,25 @@ mod tests {
 
     #[test]
     fn classification_occlusion_map() {
-        let Some((m, w, h)) = run_timed(RoiTask::Classification, IMAGENET_PICTURE) else {
+        let params = RoiParams {
+            classification_occlusion: true,
+            ..RoiParams::default()
+        };
+        let Some((m, w, h)) = run_timed(RoiTask::Classification, IMAGENET_PICTURE, &params) else {
             return;
         };
+        // The default is the crop mask.
+        let Some((mut nets, img)) = networks_and_picture(RoiTask::Classification, IMAGENET_PICTURE)
+        else {
+            return;
+        };
+        let plain = importance(
+            RoiTask::Classification,
+            &img,
+            &mut nets,
+            &RoiParams::default(),
+        );
+        assert_eq!(plain.expect("crop mask"), classification_map(w, h));
         // Zero outside the crop, 0.5..=1 inside, 1 on the most sensitive patch.
         let mask = classification_map(w, h);
         for (v, c) in m.values.iter().zip(&mask.values) {
