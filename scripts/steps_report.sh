@@ -5,8 +5,8 @@
 #   range, against the zoo's six models (kodak-icm.json);
 # - {det,cls,seg}_icm-low.json: the zoo's lowest model at steps 1.5 to 4, extending the
 #   icm task curves (the zoo's are {det,cls,seg}_icm.json) down to where accuracy falls;
-# - {det,cls,seg}_icm-roi.json: icm with --roi TASK (background step factor 3) from q1 at
-#   step 3 to q5;
+# - {det,cls,seg}_icm-roi.json: icm with --roi TASK (the task's default background step
+#   factor: 16 for classification, 3 otherwise) from q1 at step 3 to q5;
 # - det_icm-roi-g{G}.json: detection ROI with other background factors G (GSWEEP, default
 #   "6 12"), at q1 and q2 with the boxes at step 1 and q1 at step 1.5.
 #

@@ -51,6 +51,16 @@ impl<'m, 'i> RateControl<'m, 'i> {
             .ok_or_else(|| CodecError::Input("analysis missing".into()))
     }
 
+    /// What rate control chose: model `k` at base step `base`, giving `bytes`.
+    fn choice(&self, k: usize, base: u16, bytes: &[u8]) -> RateChoice {
+        RateChoice {
+            model: k,
+            base_step: base,
+            bytes: bytes.len(),
+            trials: self.trials,
+        }
+    }
+
     /// The stream of model `k` at base step `base`, at effort 0.
     fn trial(&mut self, k: usize, base: u16) -> Result<Vec<u8>, CodecError> {
         self.trials += 1;
@@ -130,23 +140,13 @@ impl<'m, 'i> RateControl<'m, 'i> {
             let bytes = self.analysis(k)?.code(&opts, progress)?;
             self.trials += 1;
             if bytes.len() <= target || self.opts.effort == 0 {
-                let choice = RateChoice {
-                    model: k,
-                    base_step: base,
-                    bytes: bytes.len(),
-                    trials: self.trials,
-                };
+                let choice = self.choice(k, base, &bytes);
                 return Ok((bytes, choice));
             }
             base = (base + (base / 50).max(1)).min(MAX_STEP);
         }
         let bytes = self.trial(k, hi)?;
-        let choice = RateChoice {
-            model: k,
-            base_step: hi,
-            bytes: bytes.len(),
-            trials: self.trials,
-        };
+        let choice = self.choice(k, hi, &bytes);
         Ok((bytes, choice))
     }
 
@@ -168,12 +168,7 @@ impl<'m, 'i> RateControl<'m, 'i> {
             let opts = self.opts.clone();
             let bytes = self.analysis(k)?.code(&opts, progress)?;
             self.trials += 1;
-            let choice = RateChoice {
-                model: k,
-                base_step: UNIT_STEP,
-                bytes: bytes.len(),
-                trials: self.trials,
-            };
+            let choice = self.choice(k, UNIT_STEP, &bytes);
             return Ok((bytes, choice));
         }
         let (low, high) = (
