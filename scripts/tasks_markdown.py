@@ -132,6 +132,10 @@ if any(pe or cu for _, pe, cu in summary):
           "for the task; the zoo here is trained for PSNR only, and is behind VVC in PSNR on Kodak "
           "([kodak.md](kodak.md)): at equal pixel fidelity VVC wins, at equal machine accuracy "
           "icm does.\n")
+    print("These figures cover the zoo's own range (0.2 bpp and up), where the curves sit near "
+          "the uncompressed ceiling. Extended below q1 with quantisation steps, and with "
+          "region-of-interest coding (spec 1.3), the comparison over the whole range is in "
+          "[the last section](#low-rates-and-regions-of-interest-spec-13).\n")
 
 for p, title, metrics, main in TASKS:
     results = {c: load(f"{p}_{c}.json") for c, _, _ in CODECS}
