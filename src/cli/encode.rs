@@ -7,7 +7,8 @@ use super::error::CliError;
 use super::io::{read_image, write_atomic};
 use super::progress::Progress;
 use icm::codec::{
-    self, bytes_for_bpp, step_of, EncodeOptions, RateChoice, RateControl, RgbImage, Steps,
+    self, bytes_for_bpp, step_of, step_units, EncodeOptions, RateChoice, RateControl, RgbImage,
+    Steps,
 };
 use icm::model::{self, Model};
 use icm_eval::task::roi::default_background;
@@ -105,12 +106,7 @@ pub(super) fn run(a: EncodeArgs, dir: &Path) -> Result<(), CliError> {
                 .or(Some(model::ZOO_DEFAULT_QUALITY));
             let model = load_model(a.model.as_deref(), quality, dir)?;
             let steps = match a.rate.step {
-                Some(s) => {
-                    let Steps::Uniform(base) = Steps::uniform(s).map_err(codec_error)? else {
-                        unreachable!("a uniform step")
-                    };
-                    opts.steps.scaled(base)
-                }
+                Some(s) => opts.steps.scaled(step_units(s).map_err(codec_error)?),
                 None => opts.steps.clone(),
             };
             let opts = EncodeOptions { steps, ..opts };

@@ -166,13 +166,6 @@ impl RoiCoding {
             }
         })
     }
-
-    /// Forgets the maps of the pictures seen (a long run's memory).
-    pub fn clear(&self) {
-        if let Ok(mut m) = self.maps.lock() {
-            m.clear();
-        }
-    }
 }
 
 impl RateCodec for IcmCodec {

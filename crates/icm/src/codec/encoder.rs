@@ -322,11 +322,6 @@ impl<'m> Analysis<'m> {
         })
     }
 
-    /// The model.
-    pub fn model(&self) -> &'m Model {
-        self.model
-    }
-
     /// Codes the analysed image with `opts`'s steps, effort and checksums (its tile size
     /// is the analysis's), calling `progress(done, total)` after every search step as
     /// [`encode_with_progress`] does.

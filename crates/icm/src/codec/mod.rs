@@ -23,5 +23,5 @@ pub use limits::{DecodeLimits, DecodePlan, Picture, SYNTHESIS_BYTES_PER_PIXEL};
 pub use picture::RgbImage;
 pub use rate_control::{bytes_for_bpp, step_of, RateChoice, RateControl};
 pub use step_map::{StepMap, StepMapError};
-pub use steps::{StepField, Steps, IMPORTANCE_LEVELS};
+pub use steps::{step_units, StepField, Steps, IMPORTANCE_LEVELS};
 pub use tile::{check_tile_size, max_tile_side, parse_tile_size, TileSizeError};

@@ -41,19 +41,25 @@ fn clip_step(v: f64) -> u16 {
     v.round().clamp(f64::from(MIN_STEP), f64::from(MAX_STEP)) as u16
 }
 
+/// `step` (in latent units, `1/256 <= step <= 16`) in units of `2^-8`: `round(256 step)`
+/// (spec 12.7), refused outside the steps a STEP chunk holds (spec 4.6).
+pub fn step_units(step: f64) -> Result<u16, CodecError> {
+    let d = (step * f64::from(UNIT_STEP)).round();
+    if !(f64::from(MIN_STEP)..=f64::from(MAX_STEP)).contains(&d) {
+        return Err(CodecError::Input(format!(
+            "step {step} is outside 1/256..16 (spec 4.6)"
+        )));
+    }
+    Ok(d as u16)
+}
+
 impl Steps {
     /// A step of 1 everywhere: streams without step maps.
     pub const UNIT: Steps = Steps::Uniform(UNIT_STEP);
 
     /// One step of `step` (in latent units, `1/256 <= step <= 16`) everywhere.
     pub fn uniform(step: f64) -> Result<Self, CodecError> {
-        let d = (step * f64::from(UNIT_STEP)).round();
-        if !(f64::from(MIN_STEP)..=f64::from(MAX_STEP)).contains(&d) {
-            return Err(CodecError::Input(format!(
-                "step {step} is outside 1/256..16 (spec 4.6)"
-            )));
-        }
-        Ok(Self::Uniform(d as u16))
+        step_units(step).map(Self::Uniform)
     }
 
     /// Steps from an importance `w` in [0, 1] per cell (`cols x rows`, row-major, as

@@ -232,13 +232,11 @@ pub fn write(header: &Header, tiles: &[CodedTile], checksums: bool) -> Vec<u8> {
     let mut out = Vec::new();
     header.write(&mut out);
     for (index, tile) in tiles.iter().enumerate() {
-        let start = out.len() + 8;
         if let Some(steps) = &tile.steps {
             out.extend_from_slice(&CHUNK_STEP);
             out.extend_from_slice(&(steps.len() as u32).to_le_bytes());
             out.extend_from_slice(steps);
         }
-        let step_payload = start..out.len();
         out.extend_from_slice(&CHUNK_TILE);
         out.extend_from_slice(&((8 + tile.z.len() + tile.y.len()) as u32).to_le_bytes());
         let tile_start = out.len();
@@ -247,7 +245,7 @@ pub fn write(header: &Header, tiles: &[CodedTile], checksums: bool) -> Vec<u8> {
         out.extend_from_slice(&tile.z);
         out.extend_from_slice(&tile.y);
         if checksums {
-            let step = out.get(step_payload).unwrap_or_default();
+            let step = tile.steps.as_deref().unwrap_or_default();
             let crc = super::crc32c_of_parts(&[step, &out[tile_start..]]);
             out.extend_from_slice(&CHUNK_TSUM);
             out.extend_from_slice(&4u32.to_le_bytes());
