@@ -187,7 +187,7 @@ pub struct ZooPoint {
 impl ZooPoint {
     /// The step as a number (1 = the model's own rate).
     pub fn step_value(&self) -> f64 {
-        f64::from(self.step) / 256.0
+        icm::codec::step_of(self.step)
     }
 
     /// The rate point's label: the model name, with `@STEP` when the step is not 1.
@@ -220,13 +220,9 @@ pub fn parse_rate_points(s: &str) -> Result<Vec<ZooPoint>, JobError> {
                     .trim()
                     .parse::<f64>()
                     .ok()
-                    .map(|v| (v * 256.0).round())
-                    .filter(|v| (1.0..=4096.0).contains(v))
+                    .and_then(|v| icm::codec::step_units(v).ok())
                     .ok_or_else(bad)?;
-                points.push(ZooPoint {
-                    quality,
-                    step: step as u16,
-                });
+                points.push(ZooPoint { quality, step });
             }
             None => points.extend(
                 parse_qualities(item)

@@ -178,7 +178,7 @@ impl RateCodec for IcmCodec {
             label += &format!("+roi-{}-g{}", roi.task.name(), roi.background);
         }
         if self.step != 256 {
-            label += &format!("@{}", f64::from(self.step) / 256.0);
+            label += &format!("@{}", codec::step_of(self.step));
         }
         label
     }
